@@ -1,0 +1,1 @@
+"""The engine's subcommands, one module each, run as `python -m engine NAME`."""

@@ -1,0 +1,50 @@
+"""Where slmtui keeps things: HOME (the store, the demo, prepared data) and the runs folder.
+
+Shared by the console and the engine (stdlib and platformdirs only), so both agree on every path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HOME_ENV = "SLMTUI_HOME"
+RUNS_ENV = "SLMTUI_RUNS"
+
+
+def _owner_only_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.chmod(0o700)
+    except OSError:  # a folder we do not own (a shared runs disk): leave its mode alone
+        pass
+    return path
+
+
+def slmtui_home(create: bool = True) -> Path:
+    """HOME: `$SLMTUI_HOME`, else the platform's user data directory; created owner-only."""
+    env = os.environ.get(HOME_ENV)
+    if env:
+        home = Path(env).expanduser()
+    else:
+        from platformdirs import user_data_dir
+
+        home = Path(user_data_dir("slmtui", appauthor=False))
+    return _owner_only_dir(home) if create else home
+
+
+def runs_dir(home: Path | None = None, create: bool = True) -> Path:
+    """The runs folder: `$SLMTUI_RUNS` (a large local disk, say), else `HOME/runs`."""
+    env = os.environ.get(RUNS_ENV)
+    path = Path(env).expanduser() if env else (home or slmtui_home(create)) / "runs"
+    return _owner_only_dir(path) if create else path
+
+
+def demo_dir(home: Path | None = None) -> Path:
+    """Where `slmtui demo` builds its dataset and tiny model."""
+    return (home or slmtui_home()) / "demo"
+
+
+def cache_dir(home: Path | None = None) -> Path:
+    """Prepared-data cache, keyed by fingerprint."""
+    return _owner_only_dir((home or slmtui_home()) / "cache")

@@ -1,0 +1,242 @@
+"""The event protocol between the engine and everything that reads a run folder.
+
+One JSON object per line of `RUN_DIR/events.jsonl`:
+`{"v": 1, "type": ..., "seq": n, "t": <unix seconds>, "run": <run-id>, ...}` with flat fields.
+New types and fields may be added without a version bump; readers ignore what they do not know.
+`decode()` never raises on content, and `EventFollower` leaves a torn last line alone until it is complete.
+
+Light on purpose (stdlib only): the console imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+VERSION = 1
+
+EVENTS_FILE = "events.jsonl"
+CONTROL_FILE = "control.jsonl"
+SUMMARY_FILE = "summary.json"
+SPEC_FILE = "spec.toml"
+ENGINE_LOG = "engine.log"
+PID_FILE = "engine.pid"
+
+#: The canonical event types and their fields (ARCHITECTURE.md). Other fields may ride along.
+EVENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "started": ("spec", "params_total", "params_trainable", "precision", "device", "env", "estimate", "data"),
+    "metrics": (
+        "step",
+        "epoch",
+        "loss",
+        "lr",
+        "grad_norm",
+        "tokens_per_s",
+        "samples_per_s",
+        "mem_allocated_gib",
+        "mem_reserved_gib",
+        "mem_peak_gib",
+    ),
+    "eval": ("step", "val_loss", "perplexity", "samples"),
+    "checkpoint": ("step", "path", "bytes"),
+    "oom": ("step", "batch_shape", "longest_seq", "mem_at_failure_gib", "message", "action", "post_mortem"),
+    "log": ("level", "text"),
+    "finished": ("status", "summary"),
+}
+EVENT_TYPES = frozenset(EVENT_FIELDS)
+
+#: How a run can end, as written in a `finished` event.
+FINISHED_STATUSES = ("completed", "stopped", "failed", "oom")
+#: What `slmtui runs` can report: the above, plus a live run and one whose engine died unannounced.
+RUN_STATUSES = ("running", *FINISHED_STATUSES, "crashed")
+
+#: Control commands the console and CLI append to `control.jsonl`.
+CONTROL_COMMANDS = ("stop", "checkpoint", "eval")
+
+_HEADER = ("v", "type", "seq", "t", "run")
+
+
+def make_event(type: str, *, run: str, seq: int, t: float | None = None, **fields: Any) -> dict[str, Any]:
+    """Build an event dict with the header fields first."""
+    event: dict[str, Any] = {"v": VERSION, "type": type, "seq": seq, "t": time.time() if t is None else t}
+    event["run"] = run
+    event.update(fields)
+    return event
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities are not JSON: a diverged loss is written as null, never as a broken line."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def encode(event: Mapping[str, Any]) -> str:
+    """One event as one line of JSON, newline included."""
+    return json.dumps(_json_safe(event), ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
+
+
+def _log_event(text: str, raw: str) -> dict[str, Any]:
+    return {"v": VERSION, "type": "log", "seq": -1, "t": 0.0, "run": "", "level": "warning", "text": text, "raw": raw[:500]}
+
+
+def decode(line: str | bytes) -> dict[str, Any]:
+    """Parse one line into an event dict. Never raises on content.
+
+    A line that is not a JSON object, or lacks the header, becomes a `log` event of level `warning`
+    saying so (with the first 500 characters of the line in `raw`).
+    """
+    if isinstance(line, bytes):
+        line = line.decode("utf-8", errors="replace")
+    text = line.strip()
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        return _log_event("unreadable event line", text)
+    if not isinstance(obj, dict):
+        return _log_event("event line is not a JSON object", text)
+    event_type = obj.get("type")
+    if not isinstance(event_type, str) or not event_type:
+        return _log_event("event line has no type", text)
+    seq = obj.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        obj["seq"] = -1
+    t = obj.get("t")
+    if not isinstance(t, int | float) or isinstance(t, bool):
+        obj["t"] = 0.0
+    if not isinstance(obj.get("run"), str):
+        obj["run"] = ""
+    obj.setdefault("v", VERSION)
+    return obj
+
+
+class EventWriter:
+    """Appends events to a run's `events.jsonl`, one flushed line each, with a growing `seq`.
+
+    Opening an existing file continues its numbering (a resumed run keeps one history).
+    """
+
+    def __init__(self, path: Path, run: str, fsync: bool = False) -> None:
+        self.path = path
+        self.run = run
+        self._fsync = fsync
+        self.seq = last_seq(path) + 1 if path.exists() else 0
+        self._fh: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the writer
+
+    def emit(self, type: str, **fields: Any) -> dict[str, Any]:
+        """Write one event and return it."""
+        event = make_event(type, run=self.run, seq=self.seq, **fields)
+        self._fh.write(encode(event))
+        self._fh.flush()
+        if self._fsync:
+            os.fsync(self._fh.fileno())
+        self.seq += 1
+        return event
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+    def __enter__(self) -> EventWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def last_seq(path: Path) -> int:
+    """The highest `seq` in an event file (-1 when it has none), reading only its tail."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 65536))
+            tail = fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return -1
+    best = -1
+    for line in tail.splitlines():
+        if line.strip():
+            seq = decode(line).get("seq", -1)
+            if isinstance(seq, int):
+                best = max(best, seq)
+    if best < 0 and size > 65536:  # a giant last line: fall back to a full scan
+        best = max((e["seq"] for e in read_events(path)), default=-1)
+    return best
+
+
+@dataclass
+class EventFollower:
+    """Follows a growing `events.jsonl` from the start (or a byte offset).
+
+    `poll()` returns the events completed since the last call. A torn last line (no newline yet: the
+    writer is mid-line or died there) is kept back until it is complete. Knows nothing of any UI.
+    """
+
+    path: Path
+    offset: int = 0
+    _partial: bytes = field(default=b"", repr=False)
+
+    def poll(self, max_bytes: int = 8 << 20) -> list[dict[str, Any]]:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                size = fh.tell()
+                if size < self.offset:  # the file was replaced: start over
+                    self.offset, self._partial = 0, b""
+                fh.seek(self.offset)
+                chunk = fh.read(max_bytes)
+        except FileNotFoundError:
+            return []
+        if not chunk:
+            return []
+        self.offset += len(chunk)
+        data = self._partial + chunk
+        lines = data.split(b"\n")
+        self._partial = lines.pop()  # b"" when the chunk ended with a newline
+        return [decode(line) for line in lines if line.strip()]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        """Every complete event available now (in chunks), then stop."""
+        while True:
+            batch = self.poll()
+            if not batch:
+                return
+            yield from batch
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """All complete events of a file, in order."""
+    return list(EventFollower(path))
+
+
+def append_control(run_dir: Path, command: str, **fields: Any) -> dict[str, Any]:
+    """Ask a run's engine to do something (`stop`, `checkpoint`, `eval`) by appending to `control.jsonl`."""
+    if command not in CONTROL_COMMANDS:
+        raise ValueError(f"unknown control command {command!r}; use one of {', '.join(CONTROL_COMMANDS)}")
+    entry = {"command": command, "t": time.time(), **fields}
+    with open(run_dir / CONTROL_FILE, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return entry
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON to a temp file beside `path`, fsync it and rename it over `path`."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(_json_safe(obj), fh, ensure_ascii=False, indent=1, default=str)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
