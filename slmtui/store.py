@@ -14,7 +14,7 @@ import json
 import os
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,7 +119,7 @@ class _AtomicJSONStorage(Storage):
             os.fsync(fh.fileno())
         if self.path.exists():
             bak_tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.bak")
-            with _suppress_oserror():
+            with suppress(OSError):
                 os.unlink(bak_tmp)
             os.link(self.path, bak_tmp)
             os.replace(bak_tmp, self.path.with_name(self.path.name + ".bak"))
@@ -131,14 +131,6 @@ class _AtomicJSONStorage(Storage):
             os.close(dir_fd)
 
     def close(self) -> None:
-        pass
-
-
-@contextmanager
-def _suppress_oserror() -> Iterator[None]:
-    try:
-        yield
-    except OSError:
         pass
 
 
