@@ -8,6 +8,7 @@ carries on. `GpuSampler` polls at 1 Hz into a bounded history from any thread an
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import threading
 import time
@@ -182,10 +183,8 @@ class Nvml:
         """Shut NVML down (safe to call twice, or without a start)."""
         with self._lock:
             if self._started and self._error is None and self._module is not None:
-                try:
+                with contextlib.suppress(Exception):
                     self._module.nvmlShutdown()
-                except Exception:
-                    pass
             self._started = False
             self._error = None
             self._handles = []
