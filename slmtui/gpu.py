@@ -156,15 +156,20 @@ class Nvml:
             self._error = _init_failure(exc)
             return
         count = self._call(("count",), lambda: int(nv.nvmlDeviceGetCount()))
-        if count is NA:
+        if not isinstance(count, int):
             self._error = "NVML started but could not count the GPUs."
             return
         if count == 0:
             self._error = "No NVIDIA GPU found: the driver is loaded but reports no devices."
             return
-        self._handles = [self._call(("handle", i), lambda i=i: nv.nvmlDeviceGetHandleByIndex(i)) for i in range(count)]
+        self._handles = [self._handle(i) for i in range(count)]
         self._driver_version = self._call(("driver",), lambda: _text(nv.nvmlSystemGetDriverVersion()))
         self._cuda_version = self._call(("cuda",), lambda: _cuda_text(nv.nvmlSystemGetCudaDriverVersion()))
+
+    def _handle(self, index: int) -> Any:
+        nv = self._module
+        assert nv is not None
+        return self._call(("handle", index), lambda: nv.nvmlDeviceGetHandleByIndex(index))
 
     def _call(self, key: tuple[Any, ...], fn: Callable[[], T]) -> T | NotApplicable:
         """Run one NVML call; n/a on any failure, remembered when the failure is permanent."""

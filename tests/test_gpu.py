@@ -103,7 +103,7 @@ def test_full_snapshot() -> None:
     assert gpu.power_draw == pytest.approx(123.456) and gpu.power_limit == 700.0
     assert (gpu.sm_clock, gpu.memory_clock, gpu.pcie_gen, gpu.pcie_width) == (1980, 2619, 5, 16)
     assert (gpu.ecc_corrected, gpu.ecc_uncorrected, gpu.mig_mode) == (0, 3, "disabled")
-    assert not isinstance(gpu.processes, type(NA))
+    assert isinstance(gpu.processes, tuple)
     me, gone = gpu.processes
     assert me.pid == os.getpid() and me.gpu_memory == 3 * GIB and "python" in str(me.command).lower()
     assert gone.gpu_memory is NA and gone.user is NA and gone.command is NA
