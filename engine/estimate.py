@@ -17,7 +17,8 @@ block trained the way PEFT and the Hugging Face models do it (bf16 autocast, sdp
 - the CUDA context, and allocator overhead (cached blocks and rounding).
 
 Measured with a plain HF Trainer on an H200 (peak reserved): Qwen2.5-0.5B LoRA 8×1024 29.03 GiB, full 16×512
-32.51 GiB, Qwen2.5-1.5B QLoRA 8×1024 39.00 GiB; tests/test_estimate.py checks the model against them.
+32.51 GiB, Qwen2.5-1.5B QLoRA 8×1024 39.00 GiB; tests/test_estimate.py checks the model against them, and
+bench/estimate_vs_hf.py against more (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -233,9 +234,9 @@ def estimate_peak_memory(shape: ModelShape, setup: TrainSetup | None = None, **c
                      for name, extra in phases.items()}
     peak_phase = max(live_by_phase, key=lambda name: live_by_phase[name])
     live = live_by_phase[peak_phase]
-    # Gradients and optimizer states first allocated in step 1 land in blocks activations freed, so later steps
-    # need fresh blocks for those activations: the allocator keeps roughly their size on top of the live peak.
-    overhead = cached_logits + grads + states + ALLOCATOR_SLACK * live
+    # The 16-bit logits' block, freed before the loss's backward, is too small for the fp32 tensors it needs,
+    # so it stays cached through the peak; the rest is rounding and split blocks.
+    overhead = cached_logits + ALLOCATOR_SLACK * live
     parts = {"weights": weights, "adapter weights": adapters, "optimizer states": states,
              "activations": activations, "attention": attention_live,
              "logits": phases["loss backward"]["logits"] if peak_phase == "loss backward" else 0.0,

