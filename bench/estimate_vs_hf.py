@@ -25,6 +25,9 @@ CASES = {  # name: (catalog model, method, batch, seq, gradient checkpointing)
     "1.5b-full-8x1024": ("qwen2.5-1.5b", "full", 8, 1024, False),
     "1.5b-lora-ckpt-8x2048": ("qwen2.5-1.5b", "lora", 8, 2048, True),
     "1.5b-dora-4x2048": ("qwen2.5-1.5b", "dora", 4, 2048, False),
+    "1.5b-qlora-8x1024": ("qwen2.5-1.5b", "qlora", 8, 1024, False),
+    "0.5b-qlora-16x512": ("qwen2.5-0.5b", "qlora", 16, 512, False),
+    "1.5b-qdora-4x2048": ("qwen2.5-1.5b", "qdora", 4, 2048, False),
 }
 
 
@@ -44,6 +47,20 @@ def measure(model_name: str, method: str, batch: int, seq: int, ckpt: bool) -> d
         max_position_embeddings=32768)
     with torch.device("cuda"):
         model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16, attn_implementation="sdpa")
+    if method in ("qlora", "qdora"):  # quantising needs from_pretrained: save the random model, load it in 4 bits
+        import tempfile
+
+        from transformers import BitsAndBytesConfig
+
+        folder = tempfile.mkdtemp()
+        model.save_pretrained(folder)
+        del model
+        torch.cuda.empty_cache()
+        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                   bnb_4bit_compute_dtype=torch.bfloat16)
+        model = AutoModelForCausalLM.from_pretrained(folder, quantization_config=quant, dtype=torch.bfloat16,
+                                                     attn_implementation="sdpa", device_map={"": 0})
+        torch.cuda.empty_cache()
     if ckpt:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
@@ -51,7 +68,7 @@ def measure(model_name: str, method: str, batch: int, seq: int, ckpt: bool) -> d
         from peft import LoraConfig, get_peft_model
 
         model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear",
-                                                 lora_dropout=0.0, use_dora=method == "dora"))
+                                                 lora_dropout=0.0, use_dora=method in ("dora", "qdora")))
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-5, fused=True)

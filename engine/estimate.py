@@ -146,6 +146,9 @@ def _layer_bytes_per_token(shape: ModelShape, setup: TrainSetup) -> tuple[float,
     act = _act_bytes(setup)
     h, q, kv, inter = shape.hidden_size, shape.q_dim, shape.kv_dim, shape.intermediate_size
     full = setup.method == "full"
+    # PEFT's bitsandbytes DoRA path under autocast returns the fp32 result of the magnitude scaling without
+    # casting it back, so the residual stream and the MLP's tensors run in fp32 from the first layer on.
+    promoted = setup.method == "qdora" and act < 4
     norms = shape.norms_per_layer * 4 * h + (shape.norms_per_layer * act * h if full else 0)
     if shape.qk_norm:
         norms += 4 * (q + kv) + (act * (q + kv) if full else 0)
@@ -159,7 +162,7 @@ def _layer_bytes_per_token(shape: ModelShape, setup: TrainSetup) -> tuple[float,
     else:
         # PEFT's fp32 cast and autocast's cast back give each adapted module its own copy; bitsandbytes layers
         # (and fp32 runs) skip the cast, so modules reading one tensor share it. Dropout always copies, plus a mask.
-        separate = (not _quantised(setup) and act < 4) or setup.dropout > 0
+        separate = (not _quantised(setup) and act < 4) or setup.dropout > 0 or promoted
         seen: set[str] = set()
         for name, fan_in, fan_out in _targeted(shape, setup):
             group = group_of[name]
@@ -170,8 +173,9 @@ def _layer_bytes_per_token(shape: ModelShape, setup: TrainSetup) -> tuple[float,
             seen.add(group)
             inputs += act * setup.rank  # the adapter's bottleneck, kept for lora_B
             if setup.method in ("dora", "qdora"):
-                inputs += 2 * act * fan_out  # base and adapter outputs, kept for the magnitude's gradient
-    mlp = 3 * act * inter  # gate output (activation input), activation output, up output
+                # base and adapter outputs, kept for the magnitude's gradient
+                inputs += ((4 if promoted else act) + act) * fan_out
+    mlp = 3 * (4 if promoted else act) * inter  # gate output (activation input), activation output, up output
     attention = act * (2 * q + 2 * kv) + 4 * shape.num_attention_heads
     return norms + inputs + mlp, attention
 

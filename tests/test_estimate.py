@@ -29,12 +29,15 @@ FIXTURES = [
     (QWEN15, "full", 8, 1024, False, 46.44, 44.81),
     (QWEN15, "lora", 8, 2048, True, 38.88, 32.37),
     (QWEN15, "dora", 4, 2048, False, 64.67, 60.29),
+    (QWEN15, "qlora", 8, 1024, False, 39.00, 36.13),  # HF Trainer's fixture, reproduced by the bench
+    (QWEN05, "qlora", 16, 512, False, 26.89, 24.41),
+    (QWEN15, "qdora", 4, 2048, False, 82.17, 78.42),
 ]
 
 
 @pytest.mark.parametrize(("shape", "method", "batch", "seq", "ckpt", "reserved", "allocated"), FIXTURES,
                          ids=["0.5b-lora", "0.5b-full", "1.5b-qlora", "0.5b-dora", "1.5b-lora", "1.5b-full",
-                              "1.5b-lora-ckpt", "1.5b-dora"])
+                              "1.5b-lora-ckpt", "1.5b-dora", "1.5b-qlora-bench", "0.5b-qlora", "1.5b-qdora"])
 def test_measured_fixtures(shape, method, batch, seq, ckpt, reserved, allocated) -> None:  # type: ignore[no-untyped-def]
     est = estimate_peak_memory(shape, method=method, batch=batch, seq=seq, gradient_checkpointing=ckpt,
                                loss="standard")
