@@ -43,7 +43,7 @@ class Metric(Option):
 
 DRIVERS = (
     Option("domain_knowledge", "Domain knowledge", "the model must know a field's facts and terms"),
-    Option("output_quality", "Output quality or format", "answers must follow a style, schema or format"),
+    Option("output_quality", "Output quality/format", "answers must follow a style, schema or format"),
     Option("hallucinations", "Fewer hallucinations", "confident wrong answers cost too much"),
     Option("cost_latency", "Cost or latency", "a large model is too slow or too expensive to serve"),
     Option("small_devices", "Small devices", "it has to run on a laptop, a phone or at the edge"),
@@ -69,7 +69,7 @@ DATA_ROUTES = (
 DATA_STEPS = (
     Option("preprocessing", "Preprocessing", "cleaned, deduplicated, malformed rows fixed or dropped"),
     Option("personal_data", "Personal data scrubbing", "names, addresses, phone numbers, e-mails"),
-    Option("splits", "Train/validation/test splits", "held-out sets no training step ever sees"),
+    Option("splits", "Train/val/test splits", "held-out sets no training step ever sees"),
     Option("context_window", "Context window fit", "the longest examples fit the model's context"),
     Option("pipeline", "Reproducible pipeline", "the same steps rerun automatically from the raw data"),
 )
@@ -417,3 +417,46 @@ def save(store: Store, cl: Checklist) -> dict[str, Any]:
     data = to_dict(cl)
     store.save_checklist(data)
     return data
+
+
+# ---------------------------------------------------------------------- text
+
+
+def describe(cl: Checklist) -> list[str]:
+    """The answers, verdict and baseline as plain lines (the CLI's output; fits Markdown too)."""
+    v, base = verdict(cl), baseline(cl)
+    lines = [f"Verdict: {v.decision}" + (f" (your call; computed: {v.computed})" if v.overridden else "")]
+    lines += [f"  - {r}" for r in v.reasons]
+    if v.note:
+        lines.append(f"  your note: {v.note}")
+    lines += [f"  advice: {a}" for a in v.advice]
+    lines.append("Baseline: " + (f"{label(base['metric']).lower()} {format_number(base['value'])} "
+                                 f"from {base['source_label'].lower()}" if base else "none yet"))
+    chosen = [d.label for d in DRIVERS if cl.drivers[d.key]]
+    lines.append("Drives it: " + (", ".join(chosen) or "-") + _note(cl.drivers_note))
+    metric = resolved_baseline_metric(cl)
+    lines.append(f"Alternatives (scores on {label(metric).lower() if metric else '-'}):")
+    for a in ALTERNATIVES:
+        ans = cl.alternatives[a.key]
+        state = f"tried, {format_number(ans.score) or 'no score'}" if ans.tried else "not tried"
+        lines.append(f"  {a.label}: {state}{_note(ans.note)}")
+    lines.append("Success metrics:")
+    for m in METRICS:
+        target = cl.metrics[m.key].target
+        if target is not None:
+            lines.append(f"  {m.label}: target {format_number(target)}, {cl.metrics[m.key].direction} is better")
+    if all(cl.metrics[m.key].target is None for m in METRICS):
+        lines.append("  none with a target")
+    route = label(cl.data.route) if cl.data.route else "no route chosen"
+    lines.append(f"Data: {route}" + (f" ({cl.data.source})" if cl.data.source else ""))
+    for name, text in (("relevance", cl.data.relevance), ("quality", cl.data.quality)):
+        if text:
+            lines.append(f"  {name}: {text}")
+    lines.append("  steps: " + ", ".join(f"[{'x' if cl.data.steps[s.key] else ' '}] {s.label}" for s in DATA_STEPS))
+    lines.append(f"Compute: {cl.compute.platform or '-'}, GPU {cl.compute.gpu or '-'}")
+    lines.append(f"Tracking: {label(cl.tracking.tool) if cl.tracking.tool else '-'}" + _note(cl.tracking.note))
+    return lines
+
+
+def _note(text: str) -> str:
+    return f" ({text})" if text.strip() else ""

@@ -132,7 +132,7 @@ def test_the_teams_override_wins_and_is_marked(override: str, decision: str, ove
 def test_advice_never_blocks() -> None:
     v = ck.verdict(make({}))
     assert v.decision == "go"
-    assert "data steps not done: preprocessing, train/validation/test splits, context window fit, " \
+    assert "data steps not done: preprocessing, train/val/test splits, context window fit, " \
            "reproducible pipeline" in v.advice
     assert "name the platform and GPU: start with the smallest GPU that fits" in v.advice
     done = make({"data.steps.preprocessing": True, "data.steps.splits": True, "data.steps.context_window": True,
