@@ -302,6 +302,14 @@ class ChecklistScreen(Screen[None]):
         if self._save_timer is not None:
             self.action_save()
 
+    def on_unmount(self) -> None:
+        # Closing the console must not lose the last edits still waiting for the autosave pause; no worker
+        # can run any more, so this one small write happens here.
+        if self._save_timer is not None and self.loaded:
+            self._save_timer.stop()
+            self.checklist.updated = time.time()
+            self.store.save_checklist(ck.to_dict(self.checklist))
+
     # ------------------------------------------------------------------ controls
 
     @on(AnswerCheckbox.Changed)

@@ -265,6 +265,7 @@ class Verdict:
 
     @property
     def go(self) -> bool:
+        """Whether the decision that counts is go."""
         return self.decision == "go"
 
     def headline(self) -> str:
@@ -273,6 +274,7 @@ class Verdict:
         return f"{head} (your call; computed: {self.computed})" if self.overridden else head
 
     def to_json(self) -> dict[str, Any]:
+        """The verdict as stored and printed by `slmtui checklist --json`."""
         data = dataclasses.asdict(self)
         data.update(reasons=list(self.reasons), advice=list(self.advice))
         return data

@@ -9,6 +9,7 @@ import pytest
 from snapshot_apps.checklist_app import ChecklistApp, seed
 from textual.message import Message
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Input, RadioSet, Static
 from textual.widgets._footer import FooterKey
@@ -202,6 +203,16 @@ async def test_autosave_waits_for_a_pause_and_ctrl_s_saves_at_once(home: Path) -
         await settle(pilot)
         assert len(rec.of(ChecklistScreen.Saved)) == 1
         assert Store(home).checklist()["drivers"]["domain_knowledge"] is True
+        # leaving the screen saves what is pending, and so does closing the console
+        await pilot.press("down", "space")
+        await pilot.app.push_screen(Screen())
+        await settle(pilot)
+        assert Store(home).checklist()["drivers"]["output_quality"] is True
+        pilot.app.pop_screen()
+        await settle(pilot)
+        await pilot.press("down", "space")
+        assert Store(home).checklist()["drivers"]["hallucinations"] is False
+    assert Store(home).checklist()["drivers"]["hallucinations"] is True
 
 
 async def test_a_failed_save_says_so_in_the_panel(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
