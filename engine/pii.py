@@ -304,11 +304,21 @@ def _candidates(text: str) -> list[Finding]:
 
 def find_pii(text: str) -> list[Finding]:
     """Every piece of personal data in `text`, non-overlapping, in order of position."""
+    return list(_find_cached(text)) if len(text) < 4096 else list(_find(text))
+
+
+@lru_cache(maxsize=16384)
+def _find_cached(text: str) -> tuple[Finding, ...]:
+    # Datasets repeat their instructions and templated replies: a small cache saves most of the work.
+    return _find(text)
+
+
+def _find(text: str) -> tuple[Finding, ...]:
     accepted: list[Finding] = []
     for f in sorted(_candidates(text), key=lambda f: (_PRIORITY[f.kind], f.start, -(f.end - f.start))):
         if f.end > f.start and all(f.end <= a.start or a.end <= f.start for a in accepted):
             accepted.append(f)
-    return sorted(accepted, key=lambda f: f.start)
+    return tuple(sorted(accepted, key=lambda f: f.start))
 
 
 # ------------------------------------------------------------------ scrubbing
