@@ -105,7 +105,10 @@ class Formatter:
                 block = head + msg["content"] + "\n\n"
             parts.append(block)
             pos += len(block)
-        return Rendered("".join(parts), trained, prompt, _last_assistant(msgs))
+        text = "".join(parts)
+        if trained and not text[trained[-1][1]:].strip():
+            text = text[: trained[-1][1]]
+        return Rendered(text, trained, prompt, _last_assistant(msgs))
 
     def _apply(self, msgs: list[dict[str, str]], generation: bool) -> str:
         return str(self.tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=generation))
@@ -133,6 +136,8 @@ class Formatter:
             end = eos_at + len(self.eos) if eos_at >= 0 else len(upto.rstrip())
             trained.append((len(before), end))
             prompt = before
+        if trained and not full[trained[-1][1]:].strip():
+            full = full[: trained[-1][1]]  # a newline after the last EOS would only be a masked token
         return Rendered(full, trained, prompt, _last_assistant(msgs))
 
     def tokenize(self, batch: list[Rendered]) -> list[tuple[list[int], list[int]]]:
