@@ -141,5 +141,5 @@ def test_overlength_policies(tmp_path: Path) -> None:
     # Truncating the long row leaves only prompt tokens, so nothing trainable: it is dropped and said so.
     truncated = prepare(DataOptions(**base, overlength="truncate"), tok, cache_dir=tmp_path)
     assert len(truncated.train) == 1 and "nothing trainable" in truncated.report["overlength_action"]
-    with pytest.raises(DataError, match="line 2 .* over max_length 40"):
+    with pytest.raises(DataError, match=r"line 2 .* over max_length 40"):
         prepare(DataOptions(**base, overlength="error"), tok, cache_dir=tmp_path)

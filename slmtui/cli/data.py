@@ -63,7 +63,8 @@ def _print_report(r: dict[str, Any]) -> None:
 
     console = Console()
     tok = r.get("tokenizer", {})
-    summary = Table(title=f"Data check: {r['source']['path']}", show_header=False)
+    console.print(Text(f"Data check: {r['source']['path']}", style="bold"))
+    summary = Table(show_header=False)
     for key, value in (
         ("rows", r["rows"]), ("shape", f"{r['shape']}" + (" (detected)" if r["shape_detected"] else "")),
         ("columns", ", ".join(r["columns"])), ("template", r["template"]),
@@ -77,29 +78,34 @@ def _print_report(r: dict[str, Any]) -> None:
     console.print(summary)
     if tok.get("note"):
         console.print(Text(f"Note: {tok['note']}.", style="italic"))
-    pii = Table(title="Personal data by type")
+    console.print(Text("Personal data by type", style="bold"))
+    pii = Table()
     pii.add_column("type")
     pii.add_column("found", justify="right")
     for kind, count in r["pii"].items():
         pii.add_row(kind, str(count))
     console.print(pii)
     if r.get("label_balance"):
-        labels = Table(title=f"Label balance ({r['label_column']})")
+        console.print(Text(f"Label balance ({r['label_column']})", style="bold"))
+        labels = Table()
         labels.add_column("label")
         labels.add_column("rows", justify="right")
         for label, count in r["label_balance"].items():
             labels.add_row(str(label), str(count))
         console.print(labels)
     if r["invalid_rows"]:
-        bad = Table(title=f"Invalid rows (first 10 of {r['invalid_rows_total']})")
+        console.print(Text(f"Invalid rows (first 10 of {r['invalid_rows_total']})", style="bold"))
+        bad = Table()
         bad.add_column("line", justify="right")
         bad.add_column("reason")
         for item in r["invalid_rows"][:10]:
             bad.add_row(str(item["line"]), item["reason"])
         console.print(bad)
     for item in r.get("preview", [])[:2]:
-        text = Text()
+        text, room = Text(), 800
         for seg in item["segments"]:
-            text.append(seg["text"], style="bold" if seg["trained"] else "dim")
+            piece = seg["text"] if len(seg["text"]) <= room else seg["text"][: max(0, room - 1)] + "…"
+            room -= len(piece)
+            text.append(piece, style="bold" if seg["trained"] else "dim")
         console.print(Text(f"Row at line {item['line']} (bold is trained, dim is masked):", style="underline"))
         console.print(text)
