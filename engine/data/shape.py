@@ -73,7 +73,7 @@ def suggest_map(columns: list[str]) -> str:
     prompt = next((lower[n] for n in _PROMPT_LIKE if n in lower), columns[0] if columns else "COLUMN")
     response = next((lower[n] for n in _RESPONSE_LIKE if n in lower and lower[n] != prompt),
                     next((c for c in columns if c != prompt), "COLUMN"))
-    return f"--map prompt={prompt},response={response}"
+    return f"--map prompt={names([prompt])},response={names([response])}"
 
 
 def detect_shape(columns: list[str], shape: str, mapping: dict[str, str]) -> tuple[str, dict[str, str]]:
