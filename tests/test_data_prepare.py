@@ -126,3 +126,13 @@ def test_save_split_freezes_the_split(tmp_path: Path) -> None:
     assert sorted(saved["splits"]["train"] + saved["splits"]["validation"] + saved["splits"]["test"]) == \
         list(range(1, 44))
     assert saved["counts"]["train"] == len(p.train)
+
+
+def test_subset_keeps_every_label_in_each_split(tmp_path: Path) -> None:
+    src = write(tmp_path / "d.jsonl", rows(400))
+    full = prepare(DataOptions(path=str(src)), TOK, cache_dir=tmp_path / "c")
+    pilot = prepare(DataOptions(path=str(src)), TOK, cache_dir=tmp_path / "c", subset=0.25)
+    assert 0.2 * len(full.train) <= len(pilot.train) <= 0.3 * len(full.train)
+    assert {e.label for e in pilot.train} == {e.label for e in full.train}
+    assert {tuple(e.input_ids) for e in pilot.train} <= {tuple(e.input_ids) for e in full.train}
+    assert any("representative subset" in line for line in pilot.description)
