@@ -29,7 +29,6 @@ from typing import Any
 from engine.data.shape import Row
 
 IGNORE = -100
-DEFAULT_TEMPLATE_ID = "slmtui-default-v1"
 
 
 @dataclass
@@ -77,11 +76,6 @@ class Formatter:
     def template_name(self) -> str:
         """How rows are rendered, in words."""
         return "the tokenizer's chat template" if self.chat_template else "the default template (### Instruction/Response)"
-
-    @property
-    def template_id(self) -> str:
-        """What identifies the rendering, for the fingerprint."""
-        return self.chat_template or DEFAULT_TEMPLATE_ID
 
     def render(self, row: Row, shape: str, system_prompt: str = "") -> Rendered:
         """The row as text with its trained spans; raises `ValueError` when the template rejects it."""
