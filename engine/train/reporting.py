@@ -73,7 +73,8 @@ class Reporter:
             if isinstance(val, float) and val == val and val < s["best"].get("val_loss", float("inf")):
                 s["best"]["val_loss"], s["best"]["val_step"] = val, event["step"]
         elif kind == "checkpoint":
-            s["last_checkpoint"] = {"step": event["step"], "path": event["path"]}
+            key = "output" if event.get("final") else "last_checkpoint"
+            s[key] = {"step": event["step"], "path": event["path"]}
         elif kind == "started":
             s["total_steps"] = event.get("total_steps")
             s["precision"], s["device"] = event.get("precision"), event.get("device")

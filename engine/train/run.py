@@ -102,8 +102,6 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag) -> tuple[str, str]
         total_steps=steps,
         effective_batch=spec.train.micro_batch * spec.train.grad_accum,
     )
-    for sentence in prepared.description:
-        reporter.log(sentence)
     open_mirrors(reporter, spec.train.report_to, spec_dict)
     status = fit(trainer, reporter, run_dir, stop)
     loss = reporter.summary["latest"].get("loss")
