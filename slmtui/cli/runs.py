@@ -91,7 +91,8 @@ def follow_run(run_dir: Path, from_start: bool = True) -> str:
                 console.print(f"step {event.get('step')}: validation loss {val:.4f}, perplexity "
                               f"{event.get('perplexity'):.2f}" if val is not None else "evaluation had no loss")
             elif kind == "checkpoint":
-                console.print(f"step {event.get('step')}: saved {event.get('path')}")
+                what = "the final weights" if event.get("final") else "a checkpoint"
+                console.print(f"step {event.get('step')}: saved {what} to {event.get('path')}")
             elif kind == "log" and event.get("level") in ("warning", "error"):
                 console.print(f"{event.get('level')}: {event.get('text')}")
             elif kind == "finished":
@@ -128,17 +129,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print_json({"runs": [r.to_json() for r in runs]})
         return 0
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
 
     if not runs:
         print("No runs yet; start one with: slmtui train SPEC.toml")
         return 0
-    table = Table("id", "status", "step", "loss", "val loss", "best val", "started")
+    table = Table("status", "step", "loss", "val loss", "best val", "started")
+    table.columns.insert(0, Column("id", no_wrap=True))
     for r in runs:
         fmt = lambda v: f"{v:.4f}" if isinstance(v, int | float) else "-"  # noqa: E731
         table.add_row(r.id, r.status, f"{r.step}/{r.total_steps or '?'}", fmt(r.latest.get("loss")),
                       fmt(r.latest.get("val_loss")), fmt(r.best.get("val_loss")),
-                      time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started)) if r.started else "-")
+                      time.strftime("%m-%d %H:%M", time.localtime(r.started)) if r.started else "-")
     Console().print(table)
     return 0
 
