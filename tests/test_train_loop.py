@@ -46,7 +46,7 @@ def test_loss_falls(tiny_model_dir: Path, examples: list[Ex], kind: str, lr: flo
     loaded = load_for_training(spec)
     assert (loaded.params_trainable < loaded.params_total) == (kind == "lora")
     trainer = Trainer(loaded, spec, examples[:40], examples[40:], total_steps=30)
-    losses = [trainer.train_step().loss for _ in range(30)]
+    losses = [trainer.train_step().loss.item() for _ in range(30)]
     assert sum(losses[-5:]) / 5 < losses[0] - 0.5, losses  # nats; the untrained loss is ln(vocab) ~ 6.2
     before = trainer.evaluate()
     assert before["val_loss"] < losses[0] and len(before["samples"]) == 3
@@ -86,7 +86,7 @@ def test_loss_matches_hf_trainer(tiny_model_dir: Path, examples: list[Ex], tmp_p
     spec = make_spec(tiny_model_dir, "lora", micro_batch=2, grad_accum=grad_accum, lr=2e-3, warmup_steps=2,
                      schedule="cosine")
     trainer = Trainer(load_for_training(spec), spec, examples, [], total_steps=10, shuffle=False)
-    ours = [trainer.train_step().loss for _ in range(10)]
+    ours = [trainer.train_step().loss.item() for _ in range(10)]
     theirs = hf_trainer_losses(spec, examples, tmp_path)
     assert len(theirs) == 10
     for step, (a, b) in enumerate(zip(ours, theirs, strict=True)):

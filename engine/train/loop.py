@@ -39,14 +39,14 @@ from engine.train.schedule import get_lr
 
 @dataclass
 class StepResult:
-    """One optimizer step's figures."""
+    """One optimizer step's figures. Loss and norm stay on the device: reading them is a CPU-GPU sync,
+    paid only when the step is reported."""
 
-    loss: float
-    grad_norm: float
+    loss: torch.Tensor
+    grad_norm: torch.Tensor
     lr: float
     tokens: int
     samples: int
-    seconds: float
 
 
 class ControlInbox:
@@ -116,10 +116,11 @@ class Trainer:
         self.best_val_loss: float | None = None
         self.last_val_loss: float | None = None
         self.evals_without_improvement = 0
+        self.unreported_tokens = self.unreported_samples = 0
+        self.last_report_t = time.perf_counter()
 
     def train_step(self) -> StepResult:
         """Accumulate `grad_accum` micro-batches, clip, and take one optimizer step."""
-        started = time.perf_counter()
         self.model.train()
         lr = get_lr(self.step, base_lr=self.cfg.lr, warmup_steps=self.cfg.warmup_steps,
                     total_steps=self.total_steps, schedule=self.cfg.schedule)
@@ -131,14 +132,14 @@ class Trainer:
         step_loss = torch.zeros((), device=self.device)
         tokens = samples = 0
         for batch in micro_batches:
+            tokens += int(batch["attention_mask"].sum())  # counted on the CPU copy: no device sync
+            samples += batch["input_ids"].shape[0]
             batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
             with autocast_context(self.device, self.dtype):
                 loss_sum, _ = token_loss_sum(self.model, batch)
             loss = loss_sum / divisor
             (self.scaler.scale(loss) if self.scaler else loss).backward()
             step_loss += loss.detach()
-            tokens += int(batch["attention_mask"].sum())
-            samples += batch["input_ids"].shape[0]
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         max_norm = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else math.inf
@@ -150,9 +151,9 @@ class Trainer:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
-        # .item() is the one CPU-GPU sync point per step; the timing after it is honest
-        loss_value, norm_value = step_loss.item(), grad_norm.item()
-        return StepResult(loss_value, norm_value, lr, tokens, samples, time.perf_counter() - started)
+        self.unreported_tokens += tokens
+        self.unreported_samples += samples
+        return StepResult(step_loss, grad_norm, lr, tokens, samples)
 
     def evaluate(self) -> dict[str, Any]:
         """Validation loss, perplexity and generations on the first `eval_samples` validation examples."""
@@ -195,6 +196,29 @@ class StopFlag:
         self.requested, self.reason = True, "SIGTERM"
 
 
+def report_step(reporter: Reporter, trainer: Trainer, result: StepResult) -> float:
+    """The `metrics` event of one optimizer step; returns the loss. Throughput covers every step since the
+    last report."""
+    # .item() is the CPU-GPU sync point: the time read after it covers the work actually done
+    loss, grad_norm = result.loss.item(), result.grad_norm.item()
+    now = time.perf_counter()
+    seconds = max(now - trainer.last_report_t, 1e-9)
+    reporter.emit(
+        "metrics",
+        step=trainer.step,
+        epoch=round(trainer.stream.epoch_float, 4),
+        loss=loss,
+        lr=result.lr,
+        grad_norm=grad_norm,
+        tokens_per_s=trainer.unreported_tokens / seconds,
+        samples_per_s=trainer.unreported_samples / seconds,
+        **memory_stats(trainer.device),
+    )
+    trainer.unreported_tokens = trainer.unreported_samples = 0
+    trainer.last_report_t = time.perf_counter()
+    return loss
+
+
 def fit(trainer: Trainer, reporter: Reporter, run_dir: Path, stop: StopFlag) -> str:
     """Train to `total_steps` (or a stop), reporting every step; returns the finished status."""
     cfg = trainer.cfg
@@ -212,23 +236,14 @@ def fit(trainer: Trainer, reporter: Reporter, run_dir: Path, stop: StopFlag) -> 
         reporter.emit("checkpoint", step=trainer.step, path=str(folder), bytes=folder_bytes(folder))
 
     status = "completed"
+    trainer.last_report_t = time.perf_counter()
     while trainer.step < trainer.total_steps:
         result = trainer.train_step()
         if trainer.step % cfg.log_every == 0 or trainer.step == trainer.total_steps:
-            reporter.emit(
-                "metrics",
-                step=trainer.step,
-                epoch=round(trainer.stream.epoch_float, 4),
-                loss=result.loss,
-                lr=result.lr,
-                grad_norm=result.grad_norm,
-                tokens_per_s=result.tokens / result.seconds,
-                samples_per_s=result.samples / result.seconds,
-                **memory_stats(trainer.device),
-            )
-        if not math.isfinite(result.loss):
-            reporter.log(f"The loss is {result.loss} at step {trainer.step}; lower train.lr.", level="error")
-            return "failed"
+            loss = report_step(reporter, trainer, result)
+            if not math.isfinite(loss):
+                reporter.log(f"The loss is {loss} at step {trainer.step}; lower train.lr.", level="error")
+                return "failed"
         commands = {entry["command"] for entry in inbox.poll()}
         if "stop" in commands:
             stop.requested, stop.reason = True, "a stop command"

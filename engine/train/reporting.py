@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.protocol import EVENTS_FILE, SUMMARY_FILE, EventWriter, write_json_atomic
+from engine.protocol import EVENTS_FILE, SUMMARY_FILE, EventWriter, encode, write_json_atomic
 
 SUMMARY_INTERVAL_S = 2.0
 _SUMMARY_METRICS = ("loss", "lr", "grad_norm", "tokens_per_s", "samples_per_s", "mem_peak_gib", "epoch")
@@ -82,10 +82,17 @@ class Reporter:
             s["status"], s["ended"] = event["status"], event["t"]
             s["message"] = event.get("summary", {}).get("message")
 
-    def write_summary(self) -> None:
-        """Rewrite `summary.json` now."""
+    def write_summary(self, durable: bool = False) -> None:
+        """Rewrite `summary.json` now (atomic rename; fsync'd only when `durable`, as at the end: an fsync
+        per rewrite would stall the loop for milliseconds on a busy disk)."""
         self.summary["updated"] = time.time()
-        write_json_atomic(self.run_dir / SUMMARY_FILE, self.summary)
+        path = self.run_dir / SUMMARY_FILE
+        if durable:
+            write_json_atomic(path, self.summary)
+        else:
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(encode(self.summary), encoding="utf-8")  # encode() writes NaN as null
+            os.replace(tmp, path)
         self._written = time.monotonic()
 
     def close(self) -> None:
@@ -94,7 +101,7 @@ class Reporter:
                 mirror.close()
             except Exception as exc:  # a mirror's failure never fails the run
                 print(f"[warning] closing {mirror.name} failed: {exc}", flush=True)
-        self.write_summary()
+        self.write_summary(durable=True)
         self.events.close()
 
 
