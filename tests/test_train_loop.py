@@ -93,3 +93,20 @@ def test_loss_matches_hf_trainer(tiny_model_dir: Path, examples: list[Ex], tmp_p
         assert a == pytest.approx(b, rel=1e-3), (step, ours, theirs)
     # the curve moved: equality is not just the untrained model's loss repeated
     assert abs(ours[-1] - ours[0]) > 1e-2
+
+
+@pytest.mark.parametrize("kind", ["lora", "full"])
+def test_restoring_a_checkpoint_continues_the_same_curve(tiny_model_dir: Path, examples: list[Ex], tmp_path: Path,
+                                                         kind: str) -> None:
+    spec = make_spec(tiny_model_dir, kind, micro_batch=4, grad_accum=2, lr=3e-3, warmup_steps=2)
+    straight = Trainer(load_for_training(spec), spec, examples, [], total_steps=8)
+    expected = [straight.train_step().loss.item() for _ in range(8)]
+
+    first = Trainer(load_for_training(spec), spec, examples, [], total_steps=8)
+    head = [first.train_step().loss.item() for _ in range(4)]
+    folder = first.save(tmp_path)
+    second = Trainer(load_for_training(spec), spec, examples, [], total_steps=8)  # fresh weights
+    second.restore(folder)
+    assert second.step == 4
+    tail = [second.train_step().loss.item() for _ in range(4)]
+    assert head + tail == pytest.approx(expected, rel=1e-5)

@@ -81,6 +81,11 @@ class BatchStream:
             random.Random(self.seed * 1_000_003 + epoch).shuffle(order)
         return order
 
+    def restore(self, state: StreamState) -> None:
+        """Continue from a saved position (same seed, same order)."""
+        self.state = state
+        self._order = self._epoch_order(state.epoch)
+
     @property
     def epoch_float(self) -> float:
         """Epochs done, fractional."""

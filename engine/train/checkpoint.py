@@ -75,6 +75,29 @@ def save_checkpoint(run_dir: Path, step: int, model: Any, optimizer: torch.optim
     return folder
 
 
+def load_weights(model: Any, folder: Path) -> None:
+    """Load a checkpoint's adapter or model weights (safetensors, possibly sharded) into `model` in place."""
+    from safetensors.torch import load_file
+
+    is_adapter = hasattr(model, "peft_config")
+    source = folder / ("adapter" if is_adapter else "model")
+    tensors: dict[str, torch.Tensor] = {}
+    for shard in sorted(source.glob("*.safetensors")):
+        tensors.update(load_file(shard))
+    if not tensors:
+        raise FileNotFoundError(f"no safetensors weights in {source}")
+    if is_adapter:
+        from peft import set_peft_model_state_dict
+
+        result = set_peft_model_state_dict(model, tensors)
+        unexpected = list(getattr(result, "unexpected_keys", []) or [])
+    else:
+        result = model.load_state_dict(tensors, strict=False)  # tied weights are saved once
+        unexpected = list(result.unexpected_keys)
+    if unexpected:
+        raise ValueError(f"checkpoint {source} has weights this model lacks: {unexpected[:3]}")
+
+
 def load_state(folder: Path) -> dict[str, Any]:
     """The training state of a checkpoint (tensors and plain data only: `weights_only=True`)."""
     return torch.load(folder / STATE_FILE, map_location="cpu", weights_only=True)

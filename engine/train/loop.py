@@ -24,7 +24,15 @@ from engine.modeling import LoadedModel
 from engine.protocol import CONTROL_FILE
 from engine.spec import RunSpec
 from engine.train.batching import BatchStream, StreamState, count_targets
-from engine.train.checkpoint import folder_bytes, prune_checkpoints, save_checkpoint, save_weights
+from engine.train.checkpoint import (
+    folder_bytes,
+    load_state,
+    load_weights,
+    prune_checkpoints,
+    save_checkpoint,
+    save_weights,
+    set_rng_state,
+)
 from engine.train.environment import memory_stats
 from engine.train.evaluation import (
     autocast_context,
@@ -154,6 +162,17 @@ class Trainer:
         self.unreported_tokens += tokens
         self.unreported_samples += samples
         return StepResult(step_loss, grad_norm, lr, tokens, samples)
+
+    def restore(self, folder: Path) -> None:
+        """Continue from a checkpoint: weights, optimizer, loss scaler, RNG, data position and step."""
+        load_weights(self.model, folder)
+        state = load_state(folder)
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        self.stream.restore(StreamState(**state["stream"]))
+        self.step = int(state["step"])
 
     def evaluate(self) -> dict[str, Any]:
         """Validation loss, perplexity and generations on the first `eval_samples` validation examples."""
