@@ -58,7 +58,8 @@ def kill_engines(home: Path) -> Iterator[None]:
 
 def test_one_detached_engine_obeys_checkpoint_eval_and_stop(cli: Cli, home: Path, tmp_path: Path,
                                                             tiny_model_dir: Path, kill_engines: None) -> None:
-    proc = cli("train", str(write_spec(tmp_path, tiny_model_dir, max_steps=100_000)), "--detach", check=True)
+    proc = cli("train", str(write_spec(tmp_path, tiny_model_dir, max_steps=100_000)), "--detach", check=True,
+               OMP_NUM_THREADS="1")
     run_id = proc.stdout.strip().splitlines()[-1]
     run_dir = resolve_run(run_id, home / "runs")
     assert run_dir.name == run_id and run_id.endswith("-control-test")
@@ -97,7 +98,8 @@ def test_one_detached_engine_obeys_checkpoint_eval_and_stop(cli: Cli, home: Path
 
 def test_sigkill_shows_as_crashed(cli: Cli, home: Path, tmp_path: Path, tiny_model_dir: Path,
                                   kill_engines: None) -> None:
-    proc = cli("train", str(write_spec(tmp_path, tiny_model_dir, max_steps=100_000)), "--detach", check=True)
+    proc = cli("train", str(write_spec(tmp_path, tiny_model_dir, max_steps=100_000)), "--detach", check=True,
+               OMP_NUM_THREADS="1")
     run_dir = resolve_run(proc.stdout.strip().splitlines()[-1], home / "runs")
     wait_for(run_dir, lambda e: e["type"] == "metrics")
     pid = json.loads((run_dir / "engine.pid").read_text())["pid"]
