@@ -48,9 +48,13 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=20, help="optimizer steps per timed block")
     parser.add_argument("--rounds", type=int, default=6, help="reported/silent block pairs")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args()
 
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from engine.modeling import load_for_training
     from engine.spec import RunSpec
