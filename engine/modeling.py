@@ -145,6 +145,14 @@ def load_base_model(spec: RunSpec, precision: Precision) -> Any:
     return model
 
 
+def enable_checkpointing(model: Any) -> None:
+    """Recompute activations in the backward pass (non-reentrant, so frozen embeddings need no grad hook)."""
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5 renamed it
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
 def lora_config(method: MethodSpec, **extra: Any) -> Any:
     """The peft `LoraConfig` for a method spec (DoRA sets `use_dora` through `extra`)."""
     from peft import LoraConfig, TaskType
@@ -219,7 +227,7 @@ def load_for_training(spec: RunSpec, device: torch.device | None = None) -> Load
     if getattr(model.config, "pad_token_id", None) is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     if spec.train.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable_checkpointing(model)
         model.config.use_cache = False
     model = apply(model, spec)
     model.to(device)

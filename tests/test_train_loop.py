@@ -123,3 +123,17 @@ def test_restoring_a_checkpoint_continues_the_same_curve(tiny_model_dir: Path, e
     assert second.step == 4
     tail = [second.train_step().loss.item() for _ in range(4)]
     assert head + tail == pytest.approx(expected, rel=1e-5)
+
+
+def test_bf16_with_checkpointing_keeps_fp32_adapters_on_a_bf16_base(tiny_model_dir: Path, examples: list[Ex]) -> None:
+    import torch
+
+    spec = make_spec(tiny_model_dir, "lora", micro_batch=4, lr=5e-3, precision="bf16", gradient_checkpointing=True)
+    loaded = load_for_training(spec)
+    assert loaded.precision.autocast == torch.bfloat16
+    params = list(loaded.model.parameters())
+    assert {p.dtype for p in params if p.requires_grad} == {torch.float32}
+    assert {p.dtype for p in params if not p.requires_grad} == {torch.bfloat16}
+    trainer = Trainer(loaded, spec, examples[:32], [], total_steps=8)
+    losses = [trainer.train_step().loss.item() for _ in range(8)]
+    assert losses[-1] < losses[0] - 0.3, losses

@@ -248,11 +248,15 @@ def fit(trainer: Trainer, reporter: Reporter, run_dir: Path, stop: StopFlag) -> 
 
     def do_eval() -> None:
         if has_validation:
+            started = time.perf_counter()
             reporter.emit("eval", **trainer.evaluate())
+            trainer.last_report_t += time.perf_counter() - started  # throughput counts training time only
 
     def do_checkpoint() -> None:
+        started = time.perf_counter()
         folder = trainer.save(run_dir)
         reporter.emit("checkpoint", step=trainer.step, path=str(folder), bytes=folder_bytes(folder))
+        trainer.last_report_t += time.perf_counter() - started
 
     status = "completed"
     trainer.last_report_t = time.perf_counter()
