@@ -94,9 +94,10 @@ def hf_trainer_losses(spec: RunSpec, examples: list[Ex], tmp_path: Path) -> list
     return [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
 
 
-@pytest.mark.parametrize("grad_accum", [1, 4])
-def test_loss_matches_hf_trainer(tiny_model_dir: Path, examples: list[Ex], tmp_path: Path, grad_accum: int) -> None:
-    spec = make_spec(tiny_model_dir, "lora", micro_batch=2, grad_accum=grad_accum, lr=2e-3, warmup_steps=2,
+@pytest.mark.parametrize(("kind", "grad_accum"), [("lora", 1), ("lora", 4), ("full", 4)])
+def test_loss_matches_hf_trainer(tiny_model_dir: Path, examples: list[Ex], tmp_path: Path, kind: str,
+                                 grad_accum: int) -> None:
+    spec = make_spec(tiny_model_dir, kind, micro_batch=2, grad_accum=grad_accum, lr=2e-3, warmup_steps=2,
                      schedule="cosine")
     trainer = Trainer(load_for_training(spec), spec, examples, [], total_steps=10, shuffle=False)
     ours = [trainer.train_step().loss.item() for _ in range(10)]
