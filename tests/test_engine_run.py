@@ -120,3 +120,20 @@ def test_pruning_keeps_the_newest_and_the_best(tmp_path: Path, keep_best: bool) 
         (folder / META_FILE).write_text(json.dumps({"step": step, "val_loss": loss}))
     prune_checkpoints(tmp_path, keep_last=2, keep_best=keep_best)
     assert [s for s, _, _ in list_checkpoints(tmp_path)] == ([1, 3, 4] if keep_best else [3, 4])
+
+
+def test_a_program_error_keeps_its_traceback_and_ends_failed(tmp_path: Path, tiny_model_dir: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import engine.train.run as run_module
+
+    def broken_fit(*args: object) -> str:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(run_module, "fit", broken_fit)
+    run_dir = make_run(tmp_path, tiny_model_dir, max_steps=2)
+    assert execute(run_dir, StopFlag()) == "failed"
+    finished = read_events(run_dir / "events.jsonl")[-1]
+    assert finished["summary"]["message"] == "The engine failed unexpectedly (RuntimeError: boom); see engine.log."
+    assert "Traceback" in capsys.readouterr().err
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "failed"
