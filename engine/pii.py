@@ -254,9 +254,32 @@ def _names(text: str) -> list[Finding]:
     return found
 
 
-def _addresses(text: str) -> list[Finding]:
+def _alternatives(pattern: str) -> frozenset[str]:
+    return frozenset(re.sub(r"[^\w]", "", alt).lower() for alt in pattern.split("|"))
+
+
+_STRONG_WORDS = _alternatives(_STRONG_PREFIX)
+_WEAK_WORDS = _alternatives(_WEAK_PREFIX)
+_FRENCH_WORDS = frozenset(("avenue", "boulevard", "place", "route", "cours", "allée", "impasse", "quai"))
+_SUFFIX_ENDINGS = tuple(_alternatives(_COMPOUND_SUFFIX))
+
+
+def _addresses(text: str, has_digit: bool) -> list[Finding]:
+    # The patterns are costly; a cheap look at the words decides which of them can match at all.
+    words = set(re.findall(r"\w+", text.lower()))
+    patterns = []
+    if has_digit:
+        patterns.append(_US_ADDRESS)
+        if any(w.endswith(_SUFFIX_ENDINGS) for w in words):
+            patterns.append(_COMPOUND_ADDRESS)
+    if words & _STRONG_WORDS:
+        patterns.append(_PREFIX_ADDRESS_STRONG)
+    if has_digit and words & _WEAK_WORDS:
+        patterns.append(_PREFIX_ADDRESS_WEAK)
+    if words & _FRENCH_WORDS:
+        patterns.append(_FRENCH_ADDRESS)
     found = []
-    for pattern in (_US_ADDRESS, _COMPOUND_ADDRESS, _PREFIX_ADDRESS_STRONG, _PREFIX_ADDRESS_WEAK, _FRENCH_ADDRESS):
+    for pattern in patterns:
         for m in pattern.finditer(text):
             value = m.group(0).rstrip(" ,")
             if pattern is _PREFIX_ADDRESS_STRONG and not any(ch.isupper() for ch in value[1:]):
@@ -297,7 +320,7 @@ def _candidates(text: str) -> list[Finding]:
             except ValueError:
                 continue
             out.append(Finding("IP", m.start(), m.end(), m.group(0)))
-    out += _addresses(text)
+    out += _addresses(text, has_digit)
     out += _names(text)
     return out
 

@@ -217,6 +217,7 @@ def _item_lines(text: str, count: int) -> list[int]:
 
 def _csv(data: bytes, delimiter: str = ",") -> Loaded:
     out = Loaded(rows=[])
+    csv.field_size_limit(MAX_ROW_BYTES)  # the default (128 KiB) would turn long documents into errors
     text = data.decode("utf-8", errors="surrogateescape").lstrip("\ufeff")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header: list[str] | None = None

@@ -12,6 +12,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +68,22 @@ def tokenizer_id(tokenizer: Any) -> str:
     return digest.hexdigest()[:24]
 
 
+@lru_cache(maxsize=1)
+def code_digest() -> str:
+    """A digest of the code and word lists that shape prepared data, so a changed pattern is a cache miss."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for rel in ("pii.py", "data_files/names.txt", "data/load.py", "data/shape.py", "data/format.py",
+                "data/analyse.py", "data/split.py"):
+        digest.update((root / rel).read_bytes())
+    return digest.hexdigest()[:24]
+
+
 def fingerprint(opts: Any, content_hash: str, tok_id: str, subset: float | None) -> str:
     """The hex fingerprint of everything that decides the prepared data."""
     settings = {k: v for k, v in asdict(opts).items() if k != "path"}
-    doc = {"v": PIPELINE_VERSION, "content": content_hash, "settings": settings, "tokenizer": tok_id,
-           "subset": subset}
+    doc = {"v": PIPELINE_VERSION, "code": code_digest(), "content": content_hash, "settings": settings,
+           "tokenizer": tok_id, "subset": subset}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 

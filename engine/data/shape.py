@@ -37,6 +37,12 @@ class Row:
     label: str | None = None
 
 
+def names(columns: list[str]) -> str:
+    """Column names for a one-line message (odd characters escaped)."""
+    shown = [c if c.isprintable() else c.encode("unicode_escape").decode() for c in columns]
+    return ", ".join(shown) or "(none)"
+
+
 def columns_of(rows: list[tuple[int, dict[str, Any]]], sample: int = 200) -> list[str]:
     """Column names in first-seen order over the first `sample` rows."""
     seen: dict[str, None] = {}
@@ -56,7 +62,7 @@ def _canonical_columns(columns: list[str], mapping: dict[str, str]) -> dict[str,
         canon = _ALIASES.get(canon, canon)
         if col not in columns:
             raise DataError(f"--map names column {col!r}, which the data does not have; "
-                            f"the columns are {', '.join(columns) or '(none)'}.")
+                            f"the columns are {names(columns)}.")
         out[canon] = col
     return out
 
@@ -67,7 +73,7 @@ def suggest_map(columns: list[str]) -> str:
     prompt = next((lower[n] for n in _PROMPT_LIKE if n in lower), columns[0] if columns else "COLUMN")
     response = next((lower[n] for n in _RESPONSE_LIKE if n in lower and lower[n] != prompt),
                     next((c for c in columns if c != prompt), "COLUMN"))
-    return f"--map prompt={prompt},response={response}"
+    return f"--map prompt={names([prompt])},response={names([response])}"
 
 
 def detect_shape(columns: list[str], shape: str, mapping: dict[str, str]) -> tuple[str, dict[str, str]]:
@@ -78,12 +84,12 @@ def detect_shape(columns: list[str], shape: str, mapping: dict[str, str]) -> tup
         missing = [f for f in required if f not in canon]
         if missing:
             raise DataError(f"shape {shape} needs field {missing[0]!r} but the columns are "
-                            f"{', '.join(columns) or '(none)'}; map one with --map {missing[0]}=COLUMN.")
+                            f"{names(columns)}; map one with --map {missing[0]}=COLUMN.")
         return shape, canon
     for name in ("chat", "instruction", "prompt_completion", "text"):
         if all(f in canon for f in SHAPE_FIELDS[name][0]):
             return name, canon
-    raise DataError(f"cannot tell the shape of the data from its columns ({', '.join(columns) or 'none'}); "
+    raise DataError(f"cannot tell the shape of the data from its columns ({names(columns)}); "
                     f"say which columns to use, for example {suggest_map(columns)}.")
 
 
@@ -91,7 +97,7 @@ def detect_label_column(columns: list[str], given: str, used: set[str]) -> str |
     """The label column: the one given (must exist), else `label`/`category`/... when present and unused."""
     if given:
         if given not in columns:
-            raise DataError(f"label column {given!r} does not exist; the columns are {', '.join(columns)}.")
+            raise DataError(f"label column {given!r} does not exist; the columns are {names(columns)}.")
         return given
     return next((c for c in columns if c.lower() in LABEL_COLUMNS and c not in used), None)
 
@@ -146,7 +152,7 @@ def to_rows(rows: list[tuple[int, dict[str, Any]]], shape: str, canon: dict[str,
             text = _text(value)
             if text is None or (name in required and not text.strip()):
                 if name in required:
-                    has = ", ".join(k for k, v in raw.items() if v not in (None, "")) or "nothing"
+                    has = names([str(k) for k, v in raw.items() if v not in (None, "")])
                     reason = (f"field {col or name!r} is missing or empty (row has: {has})" if text is None
                               or not text.strip() else f"field {col!r} is not text")
                     break
