@@ -1,0 +1,145 @@
+"""The journal's table (entries newest first, shown a page at a time) and the highlighted entry's text."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import DataTable, Static
+
+from slmtui.store import JournalEntry
+
+PAGE_ROWS = 200
+"""Rows added per page: a DataTable row costs ~0.1 ms to add, so a keystroke never waits on 10,000."""
+
+_TEXT_WIDTH = 56
+
+
+def format_time(created: float) -> str:
+    """An entry's time as the table shows it (local time, to the minute)."""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(created))
+
+
+def first_line(text: str, width: int = _TEXT_WIDTH) -> str:
+    """The text's first line, shortened to `width` with an ellipsis when anything is cut."""
+    line, _, rest = text.strip().partition("\n")
+    if len(line) > width or (rest.strip() and len(line) >= width):
+        return line[: width - 1] + "…"
+    return line + (" …" if rest.strip() else "")
+
+
+class JournalTable(DataTable[Text]):
+    """Shows `matches` (entries, newest first), the first `limit` of them; posts which entry is highlighted."""
+
+    matches: reactive[tuple[JournalEntry, ...]] = reactive(tuple, always_update=True)
+    """The entries to show, in order (set by the screen, through `data_bind`)."""
+    limit: reactive[int] = reactive(PAGE_ROWS)
+    """How many of `matches` are in the table (the rest arrive a page at a time)."""
+
+    @dataclass
+    class EntryHighlighted(Message):
+        """The cursor moved to an entry (None when the table is empty)."""
+
+        entry: JournalEntry | None
+
+    @dataclass
+    class EntryChosen(Message):
+        """Enter or a click on an entry's row."""
+
+        entry: JournalEntry
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self._by_key: dict[str, JournalEntry] = {}
+        self._shown = 0
+        self.add_column("Time", width=16, key="time")
+        self.add_column("Kind", width=12, key="kind")
+        self.add_column("Run", width=22, key="run")
+        self.add_column("Step", width=6, key="step")
+        self.add_column("Text", width=_TEXT_WIDTH, key="text")
+
+    @property
+    def shown(self) -> int:
+        """How many entries the table holds now."""
+        return self._shown
+
+    @property
+    def current_entry(self) -> JournalEntry | None:
+        """The entry under the cursor."""
+        if not self.row_count:
+            return None
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        return self._by_key.get(key or "")
+
+    def watch_matches(self, old: Sequence[JournalEntry], new: Sequence[JournalEntry]) -> None:
+        current = self.current_entry
+        self._by_key = {}
+        self._shown = 0
+        self.clear()
+        self._add_rows(new, min(len(new), max(self.limit, PAGE_ROWS)))
+        if current is not None:
+            self.select_entry(current.id)
+        self.post_message(self.EntryHighlighted(self.current_entry))
+
+    def watch_limit(self, limit: int) -> None:
+        if limit > self._shown:
+            self._add_rows(self.matches, min(limit, len(self.matches)))
+
+    def _add_rows(self, entries: Sequence[JournalEntry], upto: int) -> None:
+        batch = entries[self._shown : upto]
+        rows = []
+        for entry in batch:
+            self._by_key[str(entry.id)] = entry
+            rows.append(
+                (
+                    Text(format_time(entry.created)),
+                    Text(entry.kind, style="bold"),
+                    Text(entry.run or "", overflow="ellipsis", no_wrap=True),
+                    Text("" if entry.step is None else str(entry.step), justify="right"),
+                    Text(first_line(entry.text), no_wrap=True),
+                )
+            )
+        self.add_rows(rows, keys=[str(entry.id) for entry in batch])  # type: ignore[arg-type]
+        self._shown = upto
+
+    def select_entry(self, entry_id: int) -> bool:
+        """Move the cursor to the entry's row if the table shows it; returns whether it did."""
+        key = str(entry_id)
+        if key not in self._by_key:
+            return False
+        self.move_cursor(row=self.get_row_index(key))
+        return True
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self.post_message(self.EntryHighlighted(self._by_key.get(event.row_key.value or "")))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        entry = self._by_key.get(event.row_key.value or "")
+        if entry is not None:
+            self.post_message(self.EntryChosen(entry))
+
+
+class EntryDetail(Static):
+    """The whole text of one entry, under the table."""
+
+    entry: reactive[JournalEntry | None] = reactive(None)
+    """The entry to show (bound to the screen's highlighted entry)."""
+
+    def watch_entry(self, entry: JournalEntry | None) -> None:
+        if entry is None:
+            self.update("No entry selected. Press a to add one.")
+            return
+        where = " · ".join(
+            part for part in (
+                format_time(entry.created), entry.kind,
+                f"run {entry.run}" if entry.run else "", f"step {entry.step}" if entry.step is not None else "",
+                "edited" if entry.updated else "",
+            ) if part
+        )
+        self.update(Text.assemble((where, "bold"), "\n", entry.text))

@@ -1,0 +1,89 @@
+"""The frame every screen shares: header (HOME, active run), the screen tabs, the body, the footer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Protocol, cast
+
+from textual.app import ComposeResult
+from textual.containers import Container
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Tab, Tabs
+from textual.worker import Worker, WorkerState
+
+if TYPE_CHECKING:
+    from slmtui.store import Store
+    from slmtui.ui.registry import ScreenRegistry
+
+
+class ShellHost(Protocol):
+    """What a screen may ask of the app it runs in."""
+
+    home: Path
+    store: Store
+    registry: ScreenRegistry
+    active_run: str | None
+
+    def action_show_screen(self, name: str) -> None: ...
+
+    def report_worker_failure(self, worker: Worker[object]) -> None: ...
+
+
+class NavTabs(Tabs):
+    """One tab per registered screen, labelled with its key; screens not built yet are disabled."""
+
+    def __init__(self, registry: ScreenRegistry, active: str) -> None:
+        tabs = [
+            Tab(f"{entry.key} {entry.name}", id=f"tab-{entry.slug}", disabled=not entry.available)
+            for entry in registry
+        ]
+        super().__init__(*tabs, active=f"tab-{active}")
+        for tab, entry in zip(tabs, registry, strict=True):
+            tab.tooltip = f"{entry.description} (key {entry.key})"
+        self.can_focus = False  # the number keys and the mouse switch screens; Tab moves between fields
+
+
+class ShellScreen(Screen[None]):
+    """Base class of the console's screens: subclasses set `SCREEN_NAME` and implement `compose_body`."""
+
+    SCREEN_NAME: ClassVar[str] = ""
+    """The registry name of this screen (e.g. "Journal"); its tab is shown as active."""
+
+    @property
+    def host(self) -> ShellHost:
+        """The app, seen through the interface screens may use."""
+        return cast(ShellHost, self.app)
+
+    @property
+    def store(self) -> Store:
+        """The store (call it from workers: every call is a file transaction)."""
+        return self.host.store
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="≡")
+        yield NavTabs(self.host.registry, self.SCREEN_NAME.lower())
+        with Container(classes="shell-body"):
+            yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        """The screen's own widgets, between the tabs and the footer."""
+        yield from ()
+
+    def on_screen_resume(self) -> None:
+        # A click on another tab left it highlighted here; coming back, this screen's tab is the active one.
+        tabs = self.query(NavTabs)
+        if tabs:
+            tabs.first().active = f"tab-{self.SCREEN_NAME.lower()}"
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.host.report_worker_failure(event.worker)
+
+    def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        event.stop()
+        if not isinstance(event.tabs, NavTabs) or event.tab.id is None:
+            return
+        slug = event.tab.id.removeprefix("tab-")
+        if slug != self.SCREEN_NAME.lower():
+            self.host.action_show_screen(slug)
