@@ -5,6 +5,7 @@ Shared by the console and the engine (stdlib and platformdirs only), so both agr
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -14,10 +15,8 @@ RUNS_ENV = "SLMTUI_RUNS"
 
 def _owner_only_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
-    try:
+    with contextlib.suppress(OSError):  # a folder we do not own (a shared runs disk): leave its mode alone
         path.chmod(0o700)
-    except OSError:  # a folder we do not own (a shared runs disk): leave its mode alone
-        pass
     return path
 
 
