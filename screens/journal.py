@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from textual.widgets import Input, Select, Static
 from screens.widgets.dialogs import ConfirmDialog, PathDialog
 from screens.widgets.entry_editor import EntryDraft, EntryEditor
 from screens.widgets.journal_table import PAGE_ROWS, EntryDetail, JournalTable
-from slmtui.journal_markdown import journal_markdown, write_text_atomic
+from slmtui.journal_export import journal_markdown
 from slmtui.store import JOURNAL_KINDS, JournalEntry
 from slmtui.ui.shell import ShellScreen
 from slmtui.ui.themes import stylesheet
@@ -49,6 +50,17 @@ class JournalIndex:
         )
 
 
+def _write_text_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file and a rename, so a reader never sees half an export."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 class JournalScreen(ShellScreen):
     """The iteration journal. Entries written by any process show up within about a second."""
 
@@ -64,7 +76,6 @@ class JournalScreen(ShellScreen):
         Binding("slash", "search", "Filter", id="journal.search", tooltip="Filter entries by text"),
         Binding("k", "next_kind", "Kind", id="journal.kind", tooltip="Show only the next kind of entry"),
         Binding("x", "export", "Export", id="journal.export", tooltip="Write the shown entries as Markdown"),
-        Binding("m", "more", "More", id="journal.more", tooltip=f"Show {PAGE_ROWS} more rows"),
         Binding("escape", "focus_table", "Table", show=False, id="journal.table"),
     ]
 
@@ -116,6 +127,7 @@ class JournalScreen(ShellScreen):
         self._token: object = None
         self._select_after_load: int | None = None
         self._poll_timer: Timer | None = None
+        self._can_edit = False
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="journal-filters"):
@@ -175,13 +187,9 @@ class JournalScreen(ShellScreen):
         self._update_count()
 
     def _update_count(self) -> None:
-        table = self.query_one(JournalTable)
         total, matched = len(self.index.entries), len(self.matches)
         text = f"{matched:,} of {total:,}" if matched != total else f"{total:,} entries"
-        if table.shown < matched:
-            text += f" · {table.shown:,} shown (m: more)"
         self.query_one("#journal-count", Static).update(text)
-        self.refresh_bindings()
 
     @on(Select.Changed, "#journal-kind")
     def _kind_chosen(self, event: Select.Changed) -> None:
@@ -197,6 +205,10 @@ class JournalScreen(ShellScreen):
 
     def on_journal_table_entry_highlighted(self, message: JournalTable.EntryHighlighted) -> None:
         self.current = message.entry
+        can_edit = message.entry is not None
+        if can_edit != self._can_edit:  # the footer re-renders on refresh_bindings: only when edit/delete come or go
+            self._can_edit = can_edit
+            self.refresh_bindings()
 
     def on_journal_table_entry_chosen(self, message: JournalTable.EntryChosen) -> None:
         self.current = message.entry
@@ -207,8 +219,6 @@ class JournalScreen(ShellScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("edit", "delete"):
             return self.current is not None
-        if action == "more":
-            return self.query_one(JournalTable).shown < len(self.matches)
         return True
 
     def action_focus_table(self) -> None:
@@ -224,11 +234,6 @@ class JournalScreen(ShellScreen):
         order = ("", *JOURNAL_KINDS)
         following = order[(order.index(self.kind_filter) + 1) % len(order)] if self.kind_filter in order else ""
         self.query_one("#journal-kind", Select).value = following
-
-    def action_more(self) -> None:
-        """Add the next page of rows to the table."""
-        self.query_one(JournalTable).limit += PAGE_ROWS
-        self._update_count()
 
     def action_add(self) -> None:
         """Open the editor on a blank entry (of the filtered kind, about the active run)."""
@@ -268,13 +273,9 @@ class JournalScreen(ShellScreen):
 
         def chosen(path: Path | None) -> None:
             if path is not None:
-                self._export(path, tuple(reversed(entries)), self._scope())
+                self._export(path, tuple(reversed(entries)))
 
         self.app.push_screen(PathDialog("Export the journal to Markdown", self.host.home / "journal.md", note), chosen)
-
-    def _scope(self) -> str:
-        parts = [f"kind {self.kind_filter}" if self.kind_filter else "", f"text “{self.text_filter}”" if self.text_filter.strip() else ""]
-        return ", ".join(part for part in parts if part)
 
     # ------------------------------------------------------------------ writes (in workers)
 
@@ -299,8 +300,8 @@ class JournalScreen(ShellScreen):
         self.post_message(self.EntryDeleted(entry_id))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="journal-export", name="Exporting the journal")
-    def _export(self, path: Path, entries: tuple[JournalEntry, ...], scope: str) -> None:
-        write_text_atomic(path, journal_markdown(entries, scope=scope))
+    def _export(self, path: Path, entries: tuple[JournalEntry, ...]) -> None:
+        _write_text_atomic(path, journal_markdown(self.store, entries))
         self.post_message(self.JournalExported(path, len(entries)))
 
     def on_journal_screen_entry_added(self, message: EntryAdded) -> None:

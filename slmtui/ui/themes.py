@@ -5,7 +5,6 @@ from __future__ import annotations
 import tomllib
 from dataclasses import fields
 from functools import cache
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,9 @@ _THEME_FIELDS = {f.name for f in fields(Theme)} - {"name"}
 
 def themes_dir() -> Path:
     """The `themes/` package folder, where every stylesheet and theme definition lives."""
-    return Path(str(files("themes")))
+    from themes import THEMES_DIR
+
+    return THEMES_DIR
 
 
 def stylesheet(name: str) -> Path:
