@@ -17,7 +17,8 @@ PAGE_ROWS = 50
 """Rows put in the table at a time: a DataTable row costs ~0.4 ms to add, measure and paint, so a keystroke in the
 filter never waits on 10,000 of them; the next page is added when the cursor or the scroll reaches the end."""
 
-_TEXT_WIDTH = 56
+_TEXT_WIDTH = 40
+_FIXED_WIDTHS = (16, 11, 20, 6)
 
 
 def format_time(created: float) -> str:
@@ -57,11 +58,25 @@ class JournalTable(DataTable[Text]):
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self._by_key: dict[str, JournalEntry] = {}
         self._shown = 0
-        self.add_column("Time", width=16, key="time")
-        self.add_column("Kind", width=12, key="kind")
-        self.add_column("Run", width=22, key="run")
-        self.add_column("Step", width=6, key="step")
-        self.add_column("Text", width=_TEXT_WIDTH, key="text")
+        self._text_width = _TEXT_WIDTH
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        for label, width in zip(("Time", "Kind", "Run", "Step"), _FIXED_WIDTHS, strict=True):
+            self.add_column(label, width=width, key=label.lower())
+        self.add_column("Text", width=self._text_width, key="text")
+
+    def on_resize(self) -> None:
+        # The text column takes the room the fixed columns leave (DataTable has no flexible column).
+        room = self.size.width - self.styles.scrollbar_size_vertical - sum(_FIXED_WIDTHS) - 2 * self.cell_padding * 5
+        width = max(20, room)
+        if width != self._text_width:
+            self._text_width = width
+            self.clear(columns=True)
+            self._add_columns()
+            self._by_key = {}
+            self._shown = 0
+            self._add_rows(self.matches, min(len(self.matches), max(self.limit, PAGE_ROWS)))
 
     @property
     def shown(self) -> int:
@@ -100,7 +115,7 @@ class JournalTable(DataTable[Text]):
                 Text(entry.kind, style="bold"),
                 Text(entry.run or "", overflow="ellipsis", no_wrap=True),
                 Text("" if entry.step is None else str(entry.step), justify="right"),
-                Text(first_line(entry.text), no_wrap=True),
+                Text(first_line(entry.text, 200), no_wrap=True, overflow="ellipsis"),
                 key=str(entry.id),
             )
         self._shown = upto
