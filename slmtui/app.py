@@ -18,7 +18,7 @@ from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
 from slmtui.home import slmtui_home
-from slmtui.store import Store
+from slmtui.store import Store, StoreError
 from slmtui.ui.registry import ScreenRegistry, default_registry
 from slmtui.ui.themes import default_theme_name, load_themes, next_theme_name, stylesheet
 from slmtui.ui.workers import describe_failure
@@ -82,7 +82,10 @@ class SlmtuiApp(App[None]):
         for theme in load_themes():
             self.register_theme(theme)
         # Read before the first paint so the console never flashes the wrong theme; one small file read.
-        saved = self.store.setting("theme", None)
+        try:
+            saved = self.store.setting("theme", None)
+        except StoreError:  # an unreadable store: the screens' workers say so, in one sentence
+            saved = None
         self.theme = saved if isinstance(saved, str) and saved in self.theme_names else default_theme_name()
         for entry in self.registry.available():
             assert entry.factory is not None
