@@ -16,6 +16,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Input, Select, Static
+from textual.worker import get_current_worker
 
 from screens.widgets.dialogs import ConfirmDialog, PathDialog
 from screens.widgets.entry_editor import EntryDraft, EntryEditor
@@ -163,9 +164,13 @@ class JournalScreen(ShellScreen):
         token = self.store.change_token()
         if token == self._token:
             return
-        self.post_message(self.EntriesLoaded(JournalIndex.build(self.store.entries()), token))
+        index = JournalIndex.build(self.store.entries())
+        if not get_current_worker().is_cancelled:  # a newer check started meanwhile: it reports instead
+            self.post_message(self.EntriesLoaded(index, token))
 
     def on_journal_screen_entries_loaded(self, message: EntriesLoaded) -> None:
+        if message.token == self._token:  # two checks raced on the same state
+            return
         self._token = message.token
         self.index = message.index
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.text import Text
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Static
@@ -36,6 +38,12 @@ def first_line(text: str, width: int = _TEXT_WIDTH) -> str:
 
 class JournalTable(DataTable[Text]):
     """Shows `matches` (entries, newest first), the first `limit` of them; posts which entry is highlighted."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        # A row table has no columns to scroll sideways: home and end go to the first and last rows.
+        Binding("home", "scroll_top", "First", show=False, id="journal.first"),
+        Binding("end", "scroll_bottom", "Last", show=False, id="journal.last"),
+    ]
 
     matches: reactive[tuple[JournalEntry, ...]] = reactive(tuple, always_update=True)
     """The entries to show, in order (set by the screen, through `data_bind`)."""
@@ -120,16 +128,14 @@ class JournalTable(DataTable[Text]):
             )
         self._shown = upto
 
-    def _extend_if_at_end(self) -> None:
-        if self._shown < len(self.matches) and (
-            self.cursor_row >= self._shown - 1 or self.scroll_y >= self.max_scroll_y
-        ):
+    def _extend(self) -> None:
+        if self._shown < len(self.matches):
             self.limit = self._shown + PAGE_ROWS
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
-        if new_value > old_value:
-            self._extend_if_at_end()
+        if new_value > old_value and 0 < self.max_scroll_y <= new_value:  # scrolled (mouse) to the bottom
+            self._extend()
 
     def select_entry(self, entry_id: int) -> bool:
         """Move the cursor to the entry's row if the table shows it; returns whether it did."""
@@ -142,7 +148,8 @@ class JournalTable(DataTable[Text]):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
         self.post_message(self.EntryHighlighted(self._by_key.get(event.row_key.value or "")))
-        self._extend_if_at_end()
+        if event.cursor_row >= self._shown - 1:
+            self._extend()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

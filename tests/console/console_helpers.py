@@ -19,5 +19,12 @@ async def wait_for(pilot: Pilot[object], condition: Callable[[], object], timeou
 
 
 def of_type(messages: list[Message], kind: type[Message]) -> list[Message]:
-    """The messages of one class, in the order they were posted."""
-    return [message for message in messages if isinstance(message, kind)]
+    """The messages of one class, in the order they were posted (a bubbling message is hooked at each hop:
+    counted once)."""
+    seen: set[int] = set()
+    found = []
+    for message in messages:
+        if isinstance(message, kind) and id(message) not in seen:
+            seen.add(id(message))
+            found.append(message)
+    return found
