@@ -80,7 +80,7 @@ class JournalScreen(ShellScreen):
         Binding("escape", "focus_table", "Table", show=False, id="journal.table"),
     ]
 
-    index: reactive[JournalIndex] = reactive(JournalIndex((), ()), init=False)
+    index: reactive[JournalIndex] = reactive(JournalIndex((), ()), init=False, always_update=True)
     """Every entry in the store, as last loaded."""
     kind_filter: reactive[str] = reactive("", init=False)
     """Show only this kind ("" for every kind)."""
@@ -193,7 +193,7 @@ class JournalScreen(ShellScreen):
 
     def _update_count(self) -> None:
         total, matched = len(self.index.entries), len(self.matches)
-        text = f"{matched:,} of {total:,}" if matched != total else f"{total:,} entries"
+        text = f"{matched:,} of {total:,}" if matched != total else f"{total:,} entr{'y' if total == 1 else 'ies'}"
         self.query_one("#journal-count", Static).update(text)
 
     @on(Select.Changed, "#journal-kind")

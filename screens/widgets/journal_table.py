@@ -20,12 +20,12 @@ PAGE_ROWS = 50
 filter never waits on 10,000 of them; the next page is added when the cursor or the scroll reaches the end."""
 
 _TEXT_WIDTH = 40
-_FIXED_WIDTHS = (16, 11, 20, 6)
+_FIXED_WIDTHS = (11, 12, 22, 6)
 
 
-def format_time(created: float) -> str:
-    """An entry's time as the table shows it (local time, to the minute)."""
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(created))
+def format_time(created: float, year: bool = True) -> str:
+    """An entry's time (local, to the minute); the table leaves the year out, the detail pane shows it."""
+    return time.strftime("%Y-%m-%d %H:%M" if year else "%m-%d %H:%M", time.localtime(created))
 
 
 def first_line(text: str, width: int = _TEXT_WIDTH) -> str:
@@ -119,7 +119,7 @@ class JournalTable(DataTable[Text]):
         for entry in entries[self._shown : upto]:
             self._by_key[str(entry.id)] = entry
             self.add_row(
-                Text(format_time(entry.created)),
+                Text(format_time(entry.created, year=False)),
                 Text(entry.kind, style="bold"),
                 Text(entry.run or "", overflow="ellipsis", no_wrap=True),
                 Text("" if entry.step is None else str(entry.step), justify="right"),

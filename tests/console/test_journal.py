@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from console_helpers import of_type, wait_for
 from textual.message import Message
 from textual.pilot import Pilot
@@ -144,7 +145,10 @@ async def test_filter_by_kind_and_text(home: Path) -> None:
         assert screen.query_one(JournalTable).row_count == 2
 
 
-async def test_export_to_markdown_at_the_default_and_a_typed_path(home: Path, tmp_path: Path) -> None:
+async def test_export_to_markdown_at_the_default_and_a_typed_path(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))  # so a short "~/..." path can be typed
     seed(home, [("note", "plain note"), ("breakthrough", "val loss 1.2 with DoRA")])
     messages: list[Message] = []
     app = SlmtuiApp(home=home)
@@ -159,7 +163,7 @@ async def test_export_to_markdown_at_the_default_and_a_typed_path(home: Path, tm
         assert text.index("plain note") < text.index("val loss 1.2 with DoRA")  # oldest first
         assert "breakthrough" in text
         target = tmp_path / "out" / "filtered.md"
-        await pilot.press("slash", *"dora", "escape", "x", "ctrl+u", *str(target), "enter")
+        await pilot.press("slash", *"dora", "escape", "x", "ctrl+u", *"~/out/filtered.md", "enter")
         await wait_for(pilot, lambda: len(of_type(messages, JournalScreen.JournalExported)) == 2)
         exported = of_type(messages, JournalScreen.JournalExported)[1]
         assert (exported.path, exported.count) == (target, 1)  # type: ignore[attr-defined]
