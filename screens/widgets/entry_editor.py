@@ -37,7 +37,7 @@ class EntryEditor(ModalScreen[EntryDraft | None]):
     """Edits a draft; ctrl+s saves (dismisses with the draft), escape cancels (dismisses with None)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "save", "Save", priority=True, id="editor.save", tooltip="Save the entry"),
+        Binding("ctrl+s", "save", "Save", id="editor.save", tooltip="Save the entry"),
         Binding("escape", "cancel", "Cancel", id="editor.cancel", tooltip="Close without saving"),
     ]
 

@@ -28,6 +28,7 @@ def test_add_an_entry_by_keys_then_list_it_with_the_cli(console: TmuxConsole, cl
     console.wait_until(lambda s: "6 Journal" in s and "0 entries" in s, what="the journal on screen")
     console.keys("a")
     console.wait_until(lambda s: "New journal entry" in s, what="the editor")
+    # No waiting between the keys: a fast typist (or a paste) followed by ctrl+s must lose nothing.
     console.keys("typed in a real terminal", literal=True)
     console.keys("Enter")
     console.keys("second line", literal=True)
