@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -18,13 +18,14 @@ from textual.timer import Timer
 from textual.widgets import Input, Select, Static
 from textual.worker import get_current_worker
 
-from screens.widgets.dialogs import ConfirmDialog, PathDialog
-from screens.widgets.entry_editor import EntryDraft, EntryEditor
 from screens.widgets.journal_table import PAGE_ROWS, EntryDetail, JournalTable
 from slmtui.journal_export import journal_markdown
 from slmtui.store import JOURNAL_KINDS, JournalEntry
 from slmtui.ui.shell import ShellScreen
 from slmtui.ui.themes import stylesheet
+
+if TYPE_CHECKING:
+    from screens.widgets.entry_editor import EntryDraft
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ class JournalScreen(ShellScreen):
         yield JournalTable(id="journal-table").data_bind(matches=JournalScreen.matches)
         yield EntryDetail(id="journal-detail").data_bind(entry=JournalScreen.current)
 
-    def on_mount(self) -> None:
+    def on_body_mounted(self) -> None:
         self.query_one(JournalTable).focus()
         self._poll_timer = self.set_interval(self.POLL_SECONDS, self.check_store)
         self.check_store()
@@ -242,11 +243,18 @@ class JournalScreen(ShellScreen):
 
     def action_add(self) -> None:
         """Open the editor on a blank entry (of the filtered kind, about the active run)."""
+        from screens.widgets.entry_editor import (  # the editor (TextArea) loads on first use
+            EntryDraft,
+            EntryEditor,
+        )
+
         draft = EntryDraft(text="", kind=self.kind_filter or "note", run=self.host.active_run, step=None)
         self.app.push_screen(EntryEditor("New journal entry", draft, JOURNAL_KINDS), self._save_new)
 
     def action_edit(self) -> None:
         """Open the editor on the highlighted entry."""
+        from screens.widgets.entry_editor import EntryDraft, EntryEditor
+
         entry = self.current
         if entry is None:
             return
@@ -260,6 +268,8 @@ class JournalScreen(ShellScreen):
 
     def action_delete(self) -> None:
         """Delete the highlighted entry, after asking."""
+        from screens.widgets.dialogs import ConfirmDialog
+
         entry = self.current
         if entry is None:
             return
@@ -273,6 +283,8 @@ class JournalScreen(ShellScreen):
 
     def action_export(self) -> None:
         """Ask where, then write the entries shown (after filters) as Markdown."""
+        from screens.widgets.dialogs import PathDialog
+
         entries = self.matches
         note = f"Writes the {len(entries):,} entries shown, oldest first."
 

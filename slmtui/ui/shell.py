@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol, cast
 
 from textual.app import ComposeResult
 from textual.containers import Container
+from textual.lazy import Lazy
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Tab, Tabs
 from textual.worker import Worker, WorkerState
@@ -43,6 +44,15 @@ class NavTabs(Tabs):
         self.can_focus = False  # the number keys and the mouse switch screens; Tab moves between fields
 
 
+class ShellBody(Container):
+    """The screen's own part; mounted just after the shell's first paint (see `ShellScreen.compose`)."""
+
+    def on_mount(self) -> None:
+        screen = self.screen
+        if isinstance(screen, ShellScreen):
+            screen.on_body_mounted()
+
+
 class ShellScreen(Screen[None]):
     """Base class of the console's screens: subclasses set `SCREEN_NAME` and implement `compose_body`."""
 
@@ -62,13 +72,17 @@ class ShellScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header(icon="≡")
         yield NavTabs(self.host.registry, self.SCREEN_NAME.lower())
-        with Container(classes="shell-body"):
+        # Lazy: the header, tabs and footer paint first; the body (the costly part) follows a frame later.
+        with Lazy(ShellBody(classes="shell-body")):
             yield from self.compose_body()
         yield Footer()
 
     def compose_body(self) -> ComposeResult:
         """The screen's own widgets, between the tabs and the footer."""
         yield from ()
+
+    def on_body_mounted(self) -> None:
+        """Called once the body's widgets are mounted (query them from here on, not in `on_mount`)."""
 
     def on_screen_resume(self) -> None:
         # A click on another tab left it highlighted here; coming back, this screen's tab is the active one.
