@@ -26,6 +26,7 @@ def _modules_after(code: str, home: Path) -> set[str]:
     "code",
     [
         "import slmtui.app",
+        "import screens.checklist, slmtui.checklist",
         "import slmtui.cli as c; c.build_parser()",
         "import slmtui.cli as c\ntry:\n    c.main(['--help'])\nexcept SystemExit:\n    pass",
     ],

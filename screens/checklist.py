@@ -1,0 +1,351 @@
+"""The Checklist screen: should we fine-tune at all? Answered by keyboard, with a live verdict.
+
+Every control carries the dotted path of its answer as its `name` (`alternatives.rag.score`), so one handler
+per control type turns a change into `Checklist.set(path, value)`. The screen owns the answers; the verdict
+panel only renders what is handed down. Loading and saving run in workers (group "checklist").
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.suggester import SuggestFromList
+from textual.timer import Timer
+from textual.validation import Function
+from textual.widgets import Footer, Input, Label, RadioSet, Select
+from textual.worker import Worker, WorkerState
+
+from screens.widgets.answers import AnswerCheckbox, AnswerRadioButton, DirectionToggle
+from screens.widgets.verdict_panel import VerdictPanel
+from slmtui import checklist as ck
+from slmtui.checklist import Baseline, Checklist, ChecklistError, Verdict
+from slmtui.store import Store
+
+PLATFORMS = ["local workstation", "on-premises cluster", "AWS", "Microsoft Azure", "Google Cloud Platform",
+             "Databricks", "Google Colab", "Lambda", "RunPod"]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        ck.parse_number(text)
+    except ChecklistError:
+        return False
+    return True
+
+
+def _number_input(path: str, value: float | None, placeholder: str) -> Input:
+    return Input(ck.format_number(value), placeholder=placeholder, name=path, compact=True, classes="number",
+                 validators=[Function(_is_number, "type a number, e.g. 0.85 or 85%")],
+                 tooltip="A number, e.g. 0.85 or 85%; empty for none")
+
+
+def _text_input(path: str, value: str, placeholder: str, **kw: Any) -> Input:
+    return Input(value, placeholder=placeholder, name=path, compact=True, **kw)
+
+
+class _Form(VerticalScroll, inherit_bindings=False):
+    """The scrolling form; without the container's arrow-key bindings, so the arrows move between answers."""
+
+
+class ChecklistScreen(Screen[None]):
+    """Answers the questions before fine-tuning; autosaves each change and keeps the verdict live."""
+
+    DEFAULT_CSS = """
+    ChecklistScreen { layout: vertical; }
+    ChecklistScreen #checklist-form { height: 1fr; padding: 0 1; scrollbar-gutter: stable; }
+    ChecklistScreen .section { text-style: bold; color: $primary; margin-top: 1; }
+    ChecklistScreen .section.-first { margin-top: 0; }
+    ChecklistScreen .choices { grid-size: 3; grid-columns: auto auto 1fr; grid-rows: 1; grid-gutter: 0 1; height: auto; }
+    ChecklistScreen .row { height: 1; margin-bottom: 0; }
+    ChecklistScreen .row > * { margin-right: 1; }
+    ChecklistScreen .field { width: 22; color: $text-muted; }
+    ChecklistScreen .alt { width: 36; }
+    ChecklistScreen .metric { width: 16; }
+    ChecklistScreen .number { width: 10; }
+    ChecklistScreen .hint { width: 1fr; color: $text-muted; }
+    ChecklistScreen .head { color: $text-muted; text-style: italic; }
+    ChecklistScreen Input { width: 1fr; }
+    ChecklistScreen Input.number { width: 10; }
+    ChecklistScreen Select { width: 34; }
+    ChecklistScreen RadioSet { layout: horizontal; width: auto; height: 1; }
+    ChecklistScreen RadioSet > RadioButton { width: auto; margin-right: 2; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("down", "next_field", "Next", key_display="↓", id="checklist.next",
+                tooltip="Go to the next answer (Tab works too)"),
+        Binding("up", "previous_field", "Previous", key_display="↑", id="checklist.previous",
+                tooltip="Go to the previous answer (shift+Tab works too)"),
+        Binding("ctrl+s", "save", "Save", id="checklist.save", tooltip="Save the answers now (they autosave too)"),
+    ]
+
+    verdict: reactive[Verdict | None] = reactive(None)
+    """The verdict of the current answers (None until they are loaded)."""
+    baseline: reactive[Baseline | None] = reactive(None)
+    """The best score among the alternatives tried: what every run is compared with."""
+    save_state: reactive[str] = reactive("")
+    """What the last save did, for the verdict panel's border."""
+
+    @dataclass
+    class Loaded(Message):
+        """The saved answers were read from the store."""
+
+        checklist: Checklist
+
+    @dataclass
+    class VerdictChanged(Message):
+        """The verdict or the baseline changed with an answer."""
+
+        verdict: Verdict
+        baseline: Baseline | None
+
+    @dataclass
+    class Saved(Message):
+        """The answers are on disk (the dict written, with `verdict` and `baseline`)."""
+
+        answers: dict[str, Any]
+
+    def __init__(self, store: Store, *, save_delay: float = 0.4, name: str | None = None,
+                 id: str | None = None) -> None:
+        super().__init__(name=name, id=id)
+        self.store = store
+        self.checklist = Checklist()
+        self.loaded = False
+        """True once the saved answers are on screen (changes before that are not saved)."""
+        self._save_delay = save_delay
+        self._save_timer: Timer | None = None
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        """The form and the verdict panel (a shell can wrap them with its own header and footer)."""
+        cl = self.checklist
+        with _Form(id="checklist-form", can_focus=False):
+            yield Label("1  What drives fine-tuning?", classes="section -first")
+            with Grid(classes="choices"):
+                for d in ck.DRIVERS:
+                    yield AnswerCheckbox(d.label, cl.drivers[d.key], name=f"drivers.{d.key}", tooltip=d.hint)
+            yield _text_input("drivers_note", cl.drivers_note, "note: what should change for the users")
+
+            yield Label("2  Alternatives tried first, and how they did", classes="section")
+            with Horizontal(classes="row head"):
+                yield Label("tried?", classes="alt")
+                yield Label("score", classes="number")
+                yield Label("note", classes="hint")
+            for a in ck.ALTERNATIVES:
+                ans = cl.alternatives[a.key]
+                with Horizontal(classes="row"):
+                    yield AnswerCheckbox(a.label, ans.tried, name=f"alternatives.{a.key}.tried", tooltip=a.hint,
+                                         classes="alt")
+                    yield _number_input(f"alternatives.{a.key}.score", ans.score, "score")
+                    yield _text_input(f"alternatives.{a.key}.note", ans.note, a.hint)
+            with Horizontal(classes="row"):
+                yield Label("scores are on", classes="field")
+                yield Select([(m.label, m.key) for m in ck.METRICS], value=cl.baseline_metric or Select.NULL,
+                             prompt="the first metric with a target", name="baseline_metric", compact=True,
+                             tooltip="The metric the alternatives' scores (and the baseline) are measured on")
+
+            yield Label("3  Success metrics: a target each", classes="section")
+            for m in ck.METRICS:
+                ans_m = cl.metrics[m.key]
+                with Horizontal(classes="row"):
+                    yield Label(m.label, classes="metric")
+                    yield _number_input(f"metrics.{m.key}.target", ans_m.target, "target")
+                    yield DirectionToggle(ans_m.direction, name=f"metrics.{m.key}.direction",
+                                          tooltip="Which way is better")
+                    yield Label(m.hint, classes="hint")
+
+            yield Label("4  Data", classes="section")
+            with Horizontal(classes="row"):
+                yield Label("route", classes="field")
+                with RadioSet(name="data.route", compact=True, tooltip="Own data, or an existing dataset"):
+                    for r in ck.DATA_ROUTES:
+                        yield AnswerRadioButton(r.label, cl.data.route == r.key, name=r.key, tooltip=r.hint)
+            for path, title, hint in (("data.source", "where it comes from", "a path or a dataset id"),
+                                      ("data.relevance", "why it is relevant", "does it look like the real task?"),
+                                      ("data.quality", "how good it is", "labels checked? noise? balance?")):
+                with Horizontal(classes="row"):
+                    yield Label(title, classes="field")
+                    yield _text_input(path, getattr(cl.data, path.split(".")[1]), hint)
+            with Grid(classes="choices"):
+                for s in ck.DATA_STEPS:
+                    yield AnswerCheckbox(s.label, cl.data.steps[s.key], name=f"data.steps.{s.key}", tooltip=s.hint)
+
+            yield Label("5  Compute and tracking", classes="section")
+            with Horizontal(classes="row"):
+                yield Label("platform", classes="field")
+                yield _text_input("compute.platform", cl.compute.platform, "e.g. local workstation, AWS",
+                                  suggester=SuggestFromList(PLATFORMS, case_sensitive=False))
+            with Horizontal(classes="row"):
+                yield Label("GPU", classes="field")
+                yield _text_input("compute.gpu", cl.compute.gpu, "e.g. 1x L4 24 GB: start small, scale up")
+            with Horizontal(classes="row"):
+                yield Label("experiment tracking", classes="field")
+                yield Select([(t.label, t.key) for t in ck.TRACKERS], value=cl.tracking.tool or Select.NULL,
+                             prompt="not chosen", name="tracking.tool", compact=True,
+                             tooltip="Where losses, metrics and notes of every run are kept")
+                yield _text_input("tracking.note", cl.tracking.note, "note")
+
+            yield Label("6  Your call", classes="section")
+            with Horizontal(classes="row"):
+                yield Label("decision", classes="field")
+                yield Select([("go", "go"), ("not yet", "not yet")],
+                             value=cl.decision.override or Select.NULL, prompt="follow the verdict",
+                             name="decision.override", compact=True,
+                             tooltip="Overrule the computed verdict (say why in the note)")
+                yield _text_input("decision.note", cl.decision.note, "why")
+        yield VerdictPanel().data_bind(ChecklistScreen.verdict, ChecklistScreen.baseline,
+                                       ChecklistScreen.save_state)
+
+    # ------------------------------------------------------------------ loading and saving
+
+    def on_mount(self) -> None:
+        self._load()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="checklist", name="Loading the checklist")
+    def _load(self) -> None:
+        self.post_message(self.Loaded(ck.load(self.store)))
+
+    def on_checklist_screen_loaded(self, message: Loaded) -> None:
+        self.checklist = message.checklist
+        self._show(message.checklist)
+        self.loaded = True
+        self._recompute()
+
+    def _show(self, cl: Checklist) -> None:
+        """Put the answers into the controls without taking the changes for the user's."""
+        # The radio set must hear its buttons change to track which is pressed; its echo is a no-op change.
+        with self.prevent(AnswerCheckbox.Changed, Input.Changed, Select.Changed):
+            for box in self.query(AnswerCheckbox):
+                box.value = bool(self._answer(box.name))
+            for inp in self.query(Input):
+                value = self._answer(inp.name)
+                inp.value = ck.format_number(value) if "number" in inp.classes else str(value)
+            for select in self.query(Select):
+                value = self._answer(select.name)
+                select.value = value if value else Select.NULL
+            for toggle in self.query(DirectionToggle):
+                toggle.direction = str(self._answer(toggle.name))
+            for button in self.query(AnswerRadioButton):
+                button.value = button.name == cl.data.route
+
+    def _answer(self, path: str | None) -> Any:
+        node: Any = self.checklist
+        for part in (path or "").split("."):
+            node = node[part] if isinstance(node, dict) else getattr(node, part)
+        return node
+
+    def _changed(self, path: str | None, value: Any) -> None:
+        if not self.loaded or not path or self._answer(path) == value:
+            return
+        try:
+            self.checklist.set(path, value)
+        except ChecklistError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self._recompute()
+        self._schedule_save()
+
+    def _recompute(self) -> None:
+        verdict, baseline = ck.verdict(self.checklist), ck.baseline(self.checklist)
+        if (verdict, baseline) != (self.verdict, self.baseline):
+            self.verdict, self.baseline = verdict, baseline
+            self.post_message(self.VerdictChanged(verdict, baseline))
+
+    def _schedule_save(self) -> None:
+        if self._save_timer is not None:
+            self._save_timer.stop()
+        self.save_state = "editing"
+        if self._save_delay <= 0:
+            self.action_save()
+        else:
+            self._save_timer = self.set_timer(self._save_delay, self.action_save)
+
+    def action_save(self) -> None:
+        """Save the answers now (in a worker)."""
+        if self._save_timer is not None:
+            self._save_timer.stop()
+            self._save_timer = None
+        if not self.loaded:
+            return
+        self.checklist.updated = time.time()
+        self.save_state = "saving"
+        self._write(ck.to_dict(self.checklist))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="checklist", name="Saving the checklist")
+    def _write(self, answers: dict[str, Any]) -> None:
+        self.store.save_checklist(answers)
+        self.post_message(self.Saved(answers))
+
+    def on_checklist_screen_saved(self, message: Saved) -> None:
+        self.save_state = "saved"
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # The app reports failures (one place); the panel keeps saying the answers are not on disk.
+        if event.worker.group == "checklist" and event.state == WorkerState.ERROR:
+            self.save_state = f"not saved: {event.worker.error}"
+
+    def on_screen_suspend(self) -> None:
+        if self._save_timer is not None:
+            self.action_save()
+
+    def on_unmount(self) -> None:
+        # Closing the console must not lose the last edits still waiting for the autosave pause; no worker
+        # can run any more, so this one small write happens here.
+        if self._save_timer is not None and self.loaded:
+            self._save_timer.stop()
+            self.checklist.updated = time.time()
+            self.store.save_checklist(ck.to_dict(self.checklist))
+
+    # ------------------------------------------------------------------ controls
+
+    @on(AnswerCheckbox.Changed)
+    def _checkbox_changed(self, event: AnswerCheckbox.Changed) -> None:
+        self._changed(event.checkbox.name, event.value)
+
+    @on(Input.Changed)
+    def _input_changed(self, event: Input.Changed) -> None:
+        value: Any = event.value
+        if "number" in event.input.classes:
+            try:
+                value = ck.parse_number(event.value)
+            except ChecklistError:
+                return  # the input shows itself invalid; the answer keeps its last good value
+        self._changed(event.input.name, value)
+
+    @on(Input.Submitted)
+    def _input_submitted(self) -> None:
+        self.focus_next()
+
+    @on(Select.Changed)
+    def _select_changed(self, event: Select.Changed) -> None:
+        self._changed(event.select.name, "" if event.value is Select.NULL else str(event.value))
+
+    @on(RadioSet.Changed)
+    def _route_changed(self, event: RadioSet.Changed) -> None:
+        self._changed(event.radio_set.name, event.pressed.name or "")
+
+    @on(DirectionToggle.Changed)
+    def _direction_changed(self, event: DirectionToggle.Changed) -> None:
+        self._changed(event.toggle.name, event.direction)
+
+    def action_next_field(self) -> None:
+        """Focus the next answer."""
+        self.focus_next()
+
+    def action_previous_field(self) -> None:
+        """Focus the previous answer."""
+        self.focus_previous()

@@ -1,0 +1,1 @@
+"""Small apps that host one screen each, for pilot and snapshot tests."""

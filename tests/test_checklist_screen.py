@@ -1,0 +1,271 @@
+"""The Checklist screen, driven by keyboard through the pilot: state, messages, persistence, looks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from snapshot_apps.checklist_app import ChecklistApp, seed
+from textual.message import Message
+from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Input, RadioSet, Static
+from textual.widgets._footer import FooterKey
+
+from screens.checklist import ChecklistScreen
+from screens.widgets.answers import AnswerCheckbox, DirectionToggle
+from screens.widgets.verdict_panel import VerdictPanel
+from slmtui import checklist as ck
+from slmtui.store import Store, StoreError
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class Recorder:
+    """Collects the messages the app sees (the pilot's `message_hook`), once each though they bubble."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    def __call__(self, message: Message) -> None:
+        if not any(m is message for m in self.messages):
+            self.messages.append(message)
+
+    def of(self, kind: type[Message]) -> list[Any]:
+        return [m for m in self.messages if isinstance(m, kind)]
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def focus(pilot: Pilot[None], path: str) -> Widget:
+    """Put the focus on the control answering `path` (that Tab reaches each one is tested on its own)."""
+    [widget] = [w for w in pilot.app.screen.focus_chain if w.name == path]
+    widget.focus()
+    await pilot.pause()
+    return widget
+
+
+def answer_paths(node: Any, prefix: str = "") -> set[str]:
+    """Every answer's dotted path, from the stored form of an empty checklist."""
+    paths: set[str] = set()
+    for key, value in node.items():
+        if prefix == "" and key in ("version", "verdict", "baseline", "updated"):
+            continue
+        if isinstance(value, dict):
+            paths |= answer_paths(value, f"{prefix}{key}.")
+        else:
+            paths.add(prefix + key)
+    return paths
+
+
+def screen(pilot: Pilot[None]) -> ChecklistScreen:
+    assert isinstance(pilot.app.screen, ChecklistScreen)
+    return pilot.app.screen
+
+
+def panel_text(pilot: Pilot[None]) -> str:
+    panel = pilot.app.screen.query_one(VerdictPanel)
+    return " ".join(str(s.render()) for s in panel.query(Static))
+
+
+async def test_saved_answers_load_into_the_controls_with_their_verdict(home: Path) -> None:
+    seed(home)
+    rec = Recorder()
+    async with ChecklistApp(home).run_test(size=(100, 30), message_hook=rec) as pilot:
+        await settle(pilot)
+        s = screen(pilot)
+        assert s.loaded and len(rec.of(ChecklistScreen.Loaded)) == 1
+        boxes = {b.name: b.value for b in s.query(AnswerCheckbox)}
+        assert boxes["drivers.domain_knowledge"] and boxes["alternatives.rag.tried"]
+        assert not boxes["drivers.small_devices"] and not boxes["data.steps.personal_data"]
+        inputs = {i.name: i.value for i in s.query(Input)}
+        assert inputs["alternatives.rag.score"] == "0.78" and inputs["metrics.perplexity.target"] == "6"
+        assert {t.name: t.direction for t in s.query(DirectionToggle)}["metrics.perplexity.direction"] == "lower"
+        assert s.query_one(RadioSet).pressed_index == 0
+        [changed] = rec.of(ChecklistScreen.VerdictChanged)
+        assert changed.verdict.decision == "not yet"
+        assert changed.verdict.reasons == ("personal data not handled: scrub names, addresses, phones and e-mails",)
+        assert changed.baseline["source"] == "rag" and changed.baseline["value"] == 0.78
+        assert "NOT YET" in panel_text(pilot) and "accuracy 0.78 from retrieval-augmented generation" in \
+            panel_text(pilot)
+        assert not rec.of(ChecklistScreen.Saved)  # loading is not an edit
+
+
+async def test_ticking_personal_data_by_keyboard_turns_the_verdict_to_go_and_saves(home: Path) -> None:
+    seed(home)
+    rec = Recorder()
+    async with ChecklistApp(home).run_test(size=(100, 30), message_hook=rec) as pilot:
+        await settle(pilot)
+        await focus(pilot, "data.steps.personal_data")
+        await pilot.press("space")
+        await settle(pilot)
+        verdict = screen(pilot).verdict
+        assert verdict is not None and verdict.decision == "go"
+        assert rec.of(ChecklistScreen.VerdictChanged)[-1].verdict.decision == "go"
+        assert rec.of(ChecklistScreen.Saved)[-1].answers["verdict"]["decision"] == "go"
+        assert "GO" in panel_text(pilot) and "NOT YET" not in panel_text(pilot)
+        assert screen(pilot).save_state == "saved"
+    stored = Store(home).checklist()
+    assert stored["data"]["steps"]["personal_data"] is True and stored["verdict"]["decision"] == "go"
+
+
+async def test_a_better_alternative_score_blocks_and_becomes_the_baseline(home: Path) -> None:
+    seed(home, {"drivers.cost_latency": True, "metrics.accuracy.target": 0.85, "data.route": "own",
+                "data.steps.personal_data": True, "alternatives.prompt_engineering.tried": True,
+                "alternatives.prompt_engineering.score": 0.71})
+    rec = Recorder()
+    async with ChecklistApp(home).run_test(size=(100, 30), message_hook=rec) as pilot:
+        await settle(pilot)
+        before = screen(pilot).verdict
+        assert before is not None and before.decision == "go"
+        await focus(pilot, "alternatives.rag.tried")
+        await pilot.press("space", "tab", *"90%")
+        await settle(pilot)
+        last = rec.of(ChecklistScreen.VerdictChanged)[-1]
+        assert last.verdict.reasons == ("retrieval-augmented generation already meets the accuracy target "
+                                        "(0.9 ≥ 0.85)",)
+        assert last.baseline == {"metric": "accuracy", "value": 0.9, "source": "rag",
+                                 "source_label": "Retrieval-augmented generation", "direction": "higher"}
+        # a score that is not a number is shown as invalid and leaves the answer as it was
+        await pilot.press("x")
+        await settle(pilot)
+        assert pilot.app.focused is not None and pilot.app.focused.has_class("-invalid")
+        assert screen(pilot).checklist.alternatives["rag"].score == 0.9
+    assert Store(home).checklist()["baseline"]["source"] == "rag"
+
+
+async def test_direction_route_tracking_and_override_by_keyboard(home: Path) -> None:
+    seed(home)
+    rec = Recorder()
+    async with ChecklistApp(home).run_test(size=(100, 30), message_hook=rec) as pilot:
+        await settle(pilot)
+        await focus(pilot, "metrics.perplexity.direction")
+        await pilot.press("space")
+        await focus(pilot, "data.route")
+        await pilot.press("right", "space")
+        await focus(pilot, "compute.gpu")
+        await pilot.press(*"1x L4")
+        await focus(pilot, "tracking.tool")
+        await pilot.press("enter", "down", "down", "enter")  # the menu opens on the blank entry
+        await focus(pilot, "decision.override")
+        await pilot.press("enter", "down", "enter", "tab", *"legal ok")
+        await settle(pilot)
+        cl = screen(pilot).checklist
+        assert cl.metrics["perplexity"].direction == "higher"
+        assert cl.data.route == "existing" and cl.compute.gpu == "1x L4" and cl.tracking.tool == "wandb"
+        assert (cl.decision.override, cl.decision.note) == ("go", "legal ok")
+        verdict = rec.of(ChecklistScreen.VerdictChanged)[-1].verdict
+        assert (verdict.decision, verdict.computed, verdict.overridden) == ("go", "not yet", True)
+        assert "GO (your call)" in panel_text(pilot) and "your note: legal ok" in panel_text(pilot)
+    stored = Store(home).checklist()
+    assert stored["data"]["route"] == "existing" and stored["decision"]["override"] == "go"
+    assert stored["metrics"]["perplexity"]["direction"] == "higher"
+
+
+async def test_tab_and_the_arrows_reach_every_answer_in_order(home: Path) -> None:
+    async with ChecklistApp(home).run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        chain = [w.name for w in screen(pilot).focus_chain]
+        assert set(chain) == answer_paths(ck.to_dict(ck.Checklist()))
+        assert len(chain) == len(set(chain)), "one control per answer"
+        assert chain.index("drivers.small_devices") < chain.index("alternatives.rag.score") < \
+            chain.index("metrics.accuracy.target") < chain.index("data.route") < chain.index("decision.note")
+        await pilot.press("tab", "tab", "shift+tab")
+        assert pilot.app.focused is not None and pilot.app.focused.name == chain[1]
+        await focus(pilot, "drivers.domain_knowledge")
+        assert pilot.app.focused is not None and pilot.app.focused.name == "drivers.domain_knowledge"
+        await pilot.press("down", "down")
+        assert pilot.app.focused.name == "drivers.hallucinations"
+        await pilot.press("up")
+        assert pilot.app.focused.name == "drivers.output_quality"
+
+
+async def test_autosave_waits_for_a_pause_and_ctrl_s_saves_at_once(home: Path) -> None:
+    rec = Recorder()
+    async with ChecklistApp(home, save_delay=60).run_test(size=(100, 30), message_hook=rec) as pilot:
+        await settle(pilot)
+        await pilot.press("space")
+        await settle(pilot)
+        assert not rec.of(ChecklistScreen.Saved) and Store(home).checklist() == {}
+        assert screen(pilot).save_state == "editing"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert len(rec.of(ChecklistScreen.Saved)) == 1
+        assert Store(home).checklist()["drivers"]["domain_knowledge"] is True
+        # leaving the screen saves what is pending, and so does closing the console
+        await pilot.press("down", "space")
+        await pilot.app.push_screen(Screen())
+        await settle(pilot)
+        assert Store(home).checklist()["drivers"]["output_quality"] is True
+        pilot.app.pop_screen()
+        await settle(pilot)
+        await pilot.press("down", "space")
+        assert Store(home).checklist()["drivers"]["hallucinations"] is False
+    assert Store(home).checklist()["drivers"]["hallucinations"] is True
+
+
+async def test_a_failed_save_says_so_in_the_panel(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with ChecklistApp(home).run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+
+        def refuse(answers: dict[str, Any]) -> None:
+            raise StoreError("The store is read-only; make HOME writable.")
+
+        monkeypatch.setattr(screen(pilot).store, "save_checklist", refuse)
+        await pilot.press("space")
+        await settle(pilot)
+        assert screen(pilot).save_state == "not saved: The store is read-only; make HOME writable."
+        assert screen(pilot).query_one(VerdictPanel).border_subtitle == screen(pilot).save_state
+
+
+async def test_every_key_is_a_described_binding_shown_in_the_footer(home: Path) -> None:
+    async with ChecklistApp(home).run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        active = screen(pilot).active_bindings
+        for key in ("down", "up", "ctrl+s", "space"):
+            binding = active[key].binding
+            assert binding.show and binding.description and binding.tooltip, key
+        shown = {(k.key, k.description) for k in screen(pilot).query_one(Footer).query(FooterKey)}
+        assert {("down", "Next"), ("up", "Previous"), ("ctrl+s", "Save"), ("space", "Toggle")} <= shown
+        await focus(pilot, "metrics.accuracy.direction")
+        assert screen(pilot).active_bindings["space"].binding.description == "Flip"
+
+
+async def test_layout_at_80x24_keeps_the_verdict_and_footer_visible(home: Path) -> None:
+    seed(home)
+    async with ChecklistApp(home).run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        s = screen(pilot)
+        panel, footer = s.query_one(VerdictPanel), s.query_one(Footer)
+        form = s.query_one("#checklist-form")
+        assert footer.region.y == 23 and footer.region.width == 80
+        assert panel.region.bottom <= footer.region.y and panel.region.right <= 80
+        assert form.region.height >= 8, "the form keeps room to work in"
+        decision = s.query_one("#verdict-decision")
+        reasons = s.query_one("#verdict-reasons")
+        assert decision.region.height == 1 and panel.region.contains_region(decision.region)
+        assert reasons.region.height >= 1 and panel.region.contains_region(reasons.region)
+        # the longest label of each grid is not cut off at this width
+        for name in ("drivers.hallucinations", "data.steps.splits", "alternatives.rag.tried"):
+            box = next(b for b in s.query(AnswerCheckbox) if b.name == name)
+            assert box.region.right <= form.region.right - 2, name
+
+
+def test_snapshot_100x30(home: Path, snap_compare: Any) -> None:
+    seed(home)
+
+    async def loaded(pilot: Pilot[None]) -> None:
+        await settle(pilot)
+
+    assert snap_compare(ChecklistApp(home), terminal_size=(100, 30), run_before=loaded)
