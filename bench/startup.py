@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import statistics
@@ -24,6 +25,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+LOADED = re.compile(r"\d entr(y|ies)\b")  # the journal's count, e.g. "10,000 entries", once the store is read
 
 
 def _tmux(socket: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -61,7 +63,7 @@ def console_first_paint(runs: int, entries: int, timeout: float = 30.0) -> dict[
                 now = time.perf_counter() - start
                 if painted is None and "slmtui" in screen and "6 Journal" in screen:
                     painted = now
-                if painted is not None and (" entries" in screen or " entry" in screen):
+                if painted is not None and LOADED.search(screen):
                     loaded = now
                 time.sleep(0.005)
             _tmux(socket, "kill-session", "-t", session, check=False)
