@@ -80,11 +80,15 @@ class JournalTable(DataTable[Text]):
         width = max(20, room)
         if width != self._text_width:
             self._text_width = width
+            current = self.current_entry
+            shown = self._shown
             self.clear(columns=True)
             self._add_columns()
             self._by_key = {}
             self._shown = 0
-            self._add_rows(self.matches, min(len(self.matches), max(self.limit, PAGE_ROWS)))
+            self._add_rows(self.matches, max(shown, min(len(self.matches), PAGE_ROWS)))
+            if current is not None:
+                self.select_entry(current.id)
 
     @property
     def shown(self) -> int:
