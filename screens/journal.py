@@ -152,7 +152,7 @@ class JournalScreen(ShellScreen):
             self._poll_timer.pause()
 
     def on_screen_resume(self) -> None:
-        super().on_screen_resume()
+        # (ShellScreen's own handler runs too: Textual calls the handler of every class in the MRO.)
         if self._poll_timer is not None:
             self._poll_timer.resume()
             self.check_store()

@@ -89,7 +89,7 @@ class SlmtuiApp(App[None]):
         self.theme = saved if isinstance(saved, str) and saved in self.theme_names else default_theme_name()
         for entry in self.registry.available():
             assert entry.factory is not None
-            self.add_mode(entry.slug, entry.factory)
+            self.add_mode(entry.slug, partial(entry.factory, self))
         self.set_reactive(SlmtuiApp.active_run, start_run)
         self._update_sub_title()
 

@@ -11,21 +11,24 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from textual.screen import Screen
 
-ScreenFactory = Callable[[], "Screen[object]"]
+ScreenFactory = Callable[[Any], "Screen[Any]"]
+"""Builds a screen for the app hosting it (a `slmtui.ui.shell.ShellHost`)."""
 
 
 def lazy_screen(target: str) -> ScreenFactory:
-    """A factory that imports `"package.module:ClassName"` only when the screen is first opened."""
+    """A factory that imports `"package.module:ClassName"` only when the screen is first opened and builds it
+    with the class's `for_host(app)` (see `ShellScreen.for_host`), or with no arguments."""
     module_name, _, class_name = target.partition(":")
 
-    def factory() -> Screen[object]:
+    def factory(host: Any) -> Screen[Any]:
         screen_class = getattr(importlib.import_module(module_name), class_name)
-        return screen_class()  # type: ignore[no-any-return]
+        build = getattr(screen_class, "for_host", None)
+        return build(host) if build is not None else screen_class()  # type: ignore[no-any-return]
 
     return factory
 
@@ -87,7 +90,10 @@ def default_registry() -> ScreenRegistry:
     """The console's screens in tab order; each later screen fills in its factory here."""
     return ScreenRegistry(
         [
-            ScreenEntry("Checklist", "1", "Decide whether to fine-tune at all"),
+            ScreenEntry(
+                "Checklist", "1", "Decide whether to fine-tune at all",
+                lazy_screen("screens.checklist_shell:ChecklistShellScreen"),
+            ),
             ScreenEntry("Shortlist", "2", "Base models to try on your data"),
             ScreenEntry("Data", "3", "Check, map and scrub the dataset"),
             ScreenEntry("GPUs", "4", "GPU inventory and what fits"),

@@ -58,6 +58,15 @@ class ShellScreen(Screen[None]):
 
     SCREEN_NAME: ClassVar[str] = ""
     """The registry name of this screen (e.g. "Journal"); its tab is shown as active."""
+    LAZY_BODY: ClassVar[bool] = True
+    """Mount the body after the shell's first paint (False for a screen whose `on_mount` needs its widgets)."""
+
+    _store: Store | None = None
+
+    @classmethod
+    def for_host(cls, host: ShellHost) -> ShellScreen:
+        """Build the screen for the console `host` (the registry's factories call this)."""
+        return cls()
 
     @property
     def host(self) -> ShellHost:
@@ -66,14 +75,19 @@ class ShellScreen(Screen[None]):
 
     @property
     def store(self) -> Store:
-        """The store (call it from workers: every call is a file transaction)."""
-        return self.host.store
+        """The store (call it from workers: every call is a file transaction); the app's unless one was set."""
+        return self._store if self._store is not None else self.host.store
+
+    @store.setter
+    def store(self, store: Store) -> None:
+        self._store = store
 
     def compose(self) -> ComposeResult:
         yield Header(icon="≡")
         yield NavTabs(self.host.registry, self.SCREEN_NAME.lower())
+        body = ShellBody(classes="shell-body")
         # Lazy: the header, tabs and footer paint first; the body (the costly part) follows a frame later.
-        with Lazy(ShellBody(classes="shell-body")):
+        with Lazy(body) if self.LAZY_BODY else body:
             yield from self.compose_body()
         yield Footer()
 

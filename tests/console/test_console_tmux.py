@@ -25,7 +25,9 @@ def console(home: Path) -> Iterator[TmuxConsole]:
 
 
 def test_add_an_entry_by_keys_then_list_it_with_the_cli(console: TmuxConsole, cli) -> None:  # type: ignore[no-untyped-def]
-    console.wait_until(lambda s: "6 Journal" in s and "0 entries" in s, what="the journal on screen")
+    console.wait_until(lambda s: "6 Journal" in s, what="the console on screen")
+    console.keys("6")
+    console.wait_until(lambda s: "0 entries" in s, what="the journal on screen")
     console.keys("a")
     console.wait_until(lambda s: "New journal entry" in s, what="the editor")
     # No waiting between the keys: a fast typist (or a paste) followed by ctrl+s must lose nothing.

@@ -41,7 +41,7 @@ def shown_texts(screen: JournalScreen) -> list[str]:
 
 async def test_add_an_entry_with_kind_and_step_by_keys(home: Path) -> None:
     messages: list[Message] = []
-    app = SlmtuiApp(home=home, start_run="20261126-070000-demo")
+    app = SlmtuiApp(home=home, start_screen="Journal", start_run="20261126-070000-demo")
     async with app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
         screen = await open_journal(pilot, 0)
         assert str(screen.query_one("#journal-detail", Static).render()).startswith("No entry")
@@ -64,7 +64,7 @@ async def test_add_an_entry_with_kind_and_step_by_keys(home: Path) -> None:
 
 
 async def test_the_editor_refuses_empty_text_and_bad_steps_and_escape_cancels(home: Path) -> None:
-    app = SlmtuiApp(home=home)
+    app = SlmtuiApp(home=home, start_screen="Journal")
     async with app.run_test(size=(100, 30)) as pilot:
         await open_journal(pilot, 0)
         await pilot.press("a", "ctrl+s")
@@ -81,7 +81,7 @@ async def test_the_editor_refuses_empty_text_and_bad_steps_and_escape_cancels(ho
 async def test_edit_the_highlighted_entry(home: Path) -> None:
     seed(home, [("note", "first"), ("data", "second")])
     messages: list[Message] = []
-    app = SlmtuiApp(home=home)
+    app = SlmtuiApp(home=home, start_screen="Journal")
     async with app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
         screen = await open_journal(pilot, 2)
         assert shown_texts(screen) == ["second", "first"]  # newest first
@@ -104,7 +104,7 @@ async def test_edit_the_highlighted_entry(home: Path) -> None:
 async def test_delete_asks_first(home: Path) -> None:
     seed(home, [("note", "keep me"), ("oom", "delete me")])
     messages: list[Message] = []
-    app = SlmtuiApp(home=home)
+    app = SlmtuiApp(home=home, start_screen="Journal")
     async with app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
         screen = await open_journal(pilot, 2)
         await pilot.press("d")
@@ -122,7 +122,7 @@ async def test_delete_asks_first(home: Path) -> None:
 async def test_filter_by_kind_and_text(home: Path) -> None:
     seed(home, [("note", "Loss spikes at step 40"), ("aha", "warmup fixes the LOSS spike"),
                 ("data", "dropped 12 rows with emails"), ("note", "tried rank 8")])
-    app = SlmtuiApp(home=home)
+    app = SlmtuiApp(home=home, start_screen="Journal")
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_journal(pilot, 4)
         await pilot.press("k")  # every kind -> note
@@ -151,7 +151,7 @@ async def test_export_to_markdown_at_the_default_and_a_typed_path(
     monkeypatch.setenv("HOME", str(tmp_path))  # so a short "~/..." path can be typed
     seed(home, [("note", "plain note"), ("breakthrough", "val loss 1.2 with DoRA")])
     messages: list[Message] = []
-    app = SlmtuiApp(home=home)
+    app = SlmtuiApp(home=home, start_screen="Journal")
     async with app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
         await open_journal(pilot, 2)
         await pilot.press("x")
@@ -173,7 +173,7 @@ async def test_export_to_markdown_at_the_default_and_a_typed_path(
 async def test_entries_written_by_the_cli_appear_without_a_restart(home: Path, cli) -> None:  # type: ignore[no-untyped-def]
     seed(home, [("note", "before")])
     messages: list[Message] = []
-    app = SlmtuiApp(home=home)
+    app = SlmtuiApp(home=home, start_screen="Journal")
     async with app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
         screen = await open_journal(pilot, 1)
         cli("journal", "add", "written by another process", "--kind", "challenge", "--step", "7", check=True)
@@ -187,7 +187,7 @@ async def test_entries_written_by_the_cli_appear_without_a_restart(home: Path, c
 async def test_a_long_journal_is_shown_a_page_at_a_time(home: Path) -> None:
     count = PAGE_ROWS * 2 + 5
     seed(home, [("note", f"entry {i}") for i in range(count)])
-    app = SlmtuiApp(home=home)
+    app = SlmtuiApp(home=home, start_screen="Journal")
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_journal(pilot, count)
         table = screen.query_one(JournalTable)

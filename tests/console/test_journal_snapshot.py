@@ -56,4 +56,4 @@ def test_journal_snapshot(snap_compare, snapshot_home: Path) -> None:  # type: i
         await pilot.press("down")
         await pilot.pause()
 
-    assert snap_compare(SlmtuiApp(home=snapshot_home), terminal_size=(100, 30), run_before=loaded)
+    assert snap_compare(SlmtuiApp(home=snapshot_home, start_screen="Journal"), terminal_size=(100, 30), run_before=loaded)

@@ -33,22 +33,37 @@ class FakeChecklist(ShellScreen):
 
 def two_screen_registry():  # type: ignore[no-untyped-def]
     registry = default_registry()
-    registry.register("Checklist", "1", FakeChecklist, "A test checklist")
+    registry.register("Checklist", "1", lambda host: FakeChecklist(), "A test checklist")
     return registry
 
 
 async def test_every_screen_name_is_a_tab_and_only_working_ones_are_enabled(home: Path) -> None:
     app = SlmtuiApp(home=home)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.current_screen_name == "journal", what="the journal")
+        await wait_for(pilot, lambda: app.current_screen_name == "checklist", what="the first screen")
         tabs = app.screen.query_one(NavTabs)
         labels = [str(tab.label) for tab in tabs.query("Tab")]
         assert [label.split(" ", 1)[1] for label in labels] == TAB_NAMES
         assert [label.split(" ", 1)[0] for label in labels] == ["1", "2", "3", "4", "5", "6"]
-        assert tabs.active == "tab-journal"
+        assert tabs.active == "tab-checklist"
         disabled = {tab.id for tab in tabs.query("Tab") if tab.disabled}
-        assert disabled == {f"tab-{name.lower()}" for name in TAB_NAMES[:-1]}
+        assert disabled == {f"tab-{name.lower()}" for name in ("Shortlist", "Data", "GPUs", "Monitor")}
         assert "HOME" in app.sub_title and str(home.name) in app.sub_title
+
+
+async def test_the_checklist_runs_inside_the_shell_on_the_apps_store(home: Path) -> None:
+    from screens.checklist_shell import ChecklistShellScreen
+
+    app = SlmtuiApp(home=home, start_screen="journal")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.current_screen_name == "journal")
+        await pilot.press("1")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChecklistShellScreen) and app.screen.loaded,
+                       what="the checklist loaded")
+        screen = app.screen
+        assert screen.store is app.store
+        assert screen.query_one(NavTabs).active == "tab-checklist"
+        assert screen.query("#checklist-form") and screen.query("VerdictPanel")
 
 
 async def test_keys_and_clicks_switch_screens_and_post_screen_shown(home: Path) -> None:
@@ -83,7 +98,7 @@ async def test_start_screen_and_active_run_from_the_command_line(home: Path) -> 
 async def test_unknown_start_screen_warns_and_opens_the_first_screen(home: Path) -> None:
     app = SlmtuiApp(home=home, start_screen="Monitor")
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.current_screen_name == "journal")
+        await wait_for(pilot, lambda: app.current_screen_name == "checklist")
         assert any("Monitor" in str(n.message) for n in app._notifications)
 
 
@@ -107,7 +122,7 @@ async def test_the_palette_lists_the_screens_and_opens_them(home: Path) -> None:
 async def test_theme_key_switches_theme_and_the_store_remembers_it(home: Path) -> None:
     messages: list[Message] = []
     dark, light = (theme.name for theme in load_themes()[:2])
-    app = SlmtuiApp(home=home)
+    app = SlmtuiApp(home=home, start_screen="journal")
     async with app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
         await wait_for(pilot, lambda: app.current_screen_name == "journal")
         assert app.theme == dark
@@ -124,7 +139,7 @@ async def test_theme_key_switches_theme_and_the_store_remembers_it(home: Path) -
 async def test_an_unreadable_store_is_one_sentence_not_a_crash(home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
     (home / "slmtui.json").write_text("{not json")
-    app = SlmtuiApp(home=home)
+    app = SlmtuiApp(home=home, start_screen="journal")
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: any("cannot be read" in str(n.message) for n in app._notifications),
                        what="the store error")
