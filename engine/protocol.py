@@ -10,6 +10,7 @@ Light on purpose (stdlib only): the console imports it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -17,7 +18,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 VERSION = 1
 
@@ -121,9 +122,13 @@ def decode(line: str | bytes) -> dict[str, Any]:
 
 
 class EventWriter:
-    """Appends events to a run's `events.jsonl`, one flushed line each, with a growing `seq`.
+    """Appends events to a run's `events.jsonl`, one line per event written straight to the file, with a
+    growing `seq`.
 
-    Opening an existing file continues its numbering (a resumed run keeps one history).
+    Opening an existing file continues its numbering (a resumed run keeps one history). A line never glues
+    onto a torn one: when the file ends mid-line (a writer killed there, or a full disk that took half a
+    line), the next event starts on a fresh line, so the fragment reads as one unreadable line and every
+    complete event stays intact. The file only ever grows, so followers never lose their place.
     """
 
     def __init__(self, path: Path, run: str, fsync: bool = False) -> None:
@@ -131,27 +136,47 @@ class EventWriter:
         self.run = run
         self._fsync = fsync
         self.seq = last_seq(path) + 1 if path.exists() else 0
-        self._fh: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the writer
+        self._fd: int | None = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        self._torn = _ends_mid_line(self._fd)
 
     def emit(self, type: str, **fields: Any) -> dict[str, Any]:
-        """Write one event and return it."""
+        """Write one event and return it; an `OSError` (a full disk) leaves `seq` unused and raises."""
+        if self._fd is None:
+            raise ValueError(f"the event writer of {self.path} is closed")
         event = make_event(type, run=self.run, seq=self.seq, **fields)
-        self._fh.write(encode(event))
-        self._fh.flush()
-        if self._fsync:
-            os.fsync(self._fh.fileno())
+        data = (b"\n" if self._torn else b"") + encode(event).encode("utf-8")
+        written = 0
+        try:
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
+            if self._fsync:
+                os.fsync(self._fd)
+        except OSError:
+            self._torn = self._torn or written > 0 or _ends_mid_line(self._fd)
+            raise
+        self._torn = False
         self.seq += 1
         return event
 
     def close(self) -> None:
-        if not self._fh.closed:
-            self._fh.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def __enter__(self) -> EventWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _ends_mid_line(fd: int) -> bool:
+    """Whether a file's last byte is something other than a newline."""
+    try:
+        size = os.fstat(fd).st_size
+        return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+    except OSError:
+        return True  # unknown: an extra newline costs an empty line, which readers skip
 
 
 def last_seq(path: Path) -> int:
@@ -230,7 +255,8 @@ def append_control(run_dir: Path, command: str, **fields: Any) -> dict[str, Any]
     if command not in CONTROL_COMMANDS:
         raise ValueError(f"unknown control command {command!r}; use one of {', '.join(CONTROL_COMMANDS)}")
     entry = {"command": command, "t": time.time(), **fields}
-    with open(run_dir / CONTROL_FILE, "a", encoding="utf-8") as fh:
+    with open(os.open(run_dir / CONTROL_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a",
+              encoding="utf-8") as fh:
         fh.write(json.dumps(entry) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
@@ -238,10 +264,18 @@ def append_control(run_dir: Path, command: str, **fields: Any) -> dict[str, Any]
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to a temp file beside `path`, fsync it and rename it over `path`."""
+    """Write JSON to an owner-only temp file beside `path`, fsync it and rename it over `path`.
+
+    If writing fails (a full disk), the temp file is removed and `path` keeps its previous content.
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(_json_safe(obj), fh, ensure_ascii=False, indent=1, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as fh:
+            json.dump(_json_safe(obj), fh, ensure_ascii=False, indent=1, default=str)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
