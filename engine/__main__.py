@@ -6,6 +6,7 @@ Each one is a module in `engine.commands` with a `main(argv) -> int`; it prints 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 #: Subcommand name -> module under engine.commands.
@@ -20,7 +21,15 @@ COMMANDS = {
 }
 
 
+def private_process() -> None:
+    """What every engine process does first: files it creates are owner-only (run folders hold people's data,
+    models and notes), and the hub libraries send no usage telemetry."""
+    os.umask(0o077)
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
 def main(argv: list[str]) -> int:
+    private_process()
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: python -m engine {" + ",".join(COMMANDS) + "} ...")
         print("The engine's subcommands; each has --help.")

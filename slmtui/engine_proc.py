@@ -32,6 +32,7 @@ def engine_env(home: Path | None = None, extra: Mapping[str, str] | None = None)
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")  # nothing leaves the machine but model and data fetches
     if home is not None:
         env[HOME_ENV] = str(home)
     if extra:
@@ -66,7 +67,7 @@ def spawn_detached(argv: Sequence[str], log_path: Path, home: Path | None = None
                    extra_env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Start a process in its own session (it survives the terminal closing), output to `log_path`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
+    with open(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as log:
         return subprocess.Popen(
             list(argv),
             env=engine_env(home, extra_env),

@@ -107,7 +107,8 @@ def create_run(spec: RunSpec, runs_dir: Path) -> Path:
     run_id = new_run_id(spec.name, runs_dir)
     run_dir = runs_dir / run_id
     run_dir.mkdir(mode=0o700)
-    (run_dir / SPEC_FILE).write_text(dump_spec(spec), encoding="utf-8")
+    with open(os.open(run_dir / SPEC_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as fh:
+        fh.write(dump_spec(spec))
     write_json_atomic(run_dir / SUMMARY_FILE, {"run": run_id, "status": "running", "step": 0, "total_steps": None,
                                                "started": time.time(), "ended": None, "latest": {}, "best": {}})
     return run_dir
