@@ -18,6 +18,7 @@ from engine.modeling import ModelError, load_for_training
 from engine.paths import cache_dir
 from engine.protocol import SPEC_FILE
 from engine.spec import SpecError, load_spec, spec_to_dict, total_steps
+from engine.train.diskfull import SpaceReserve, disk_full_message, drop_partial_checkpoints, is_disk_full
 from engine.train.environment import environment_fingerprint
 from engine.train.loop import StopFlag, Trainer, fit
 from engine.train.reporting import Reporter, open_mirrors
@@ -46,6 +47,7 @@ def _data_summary(prepared: Any) -> dict[str, Any]:
 
 def execute(run_dir: Path, stop: StopFlag) -> str:
     """Run the training of `run_dir` to its end; returns the finished status (events say the rest)."""
+    reserve = SpaceReserve(run_dir)
     reporter = Reporter(run_dir, run_dir.name)
     started = time.time()
     status, message = "failed", ""
@@ -58,8 +60,13 @@ def execute(run_dir: Path, stop: StopFlag) -> str:
         status, message = "oom", f"Out of memory: {str(exc).splitlines()[0]}; lower train.micro_batch or data.max_length."
         reporter.log(message, level="error")
     except Exception as exc:
-        traceback.print_exc()
-        message = f"The engine failed unexpectedly ({type(exc).__name__}: {exc}); see engine.log."
+        if is_disk_full(exc):
+            reserve.release()
+            drop_partial_checkpoints(run_dir)
+            message = disk_full_message(run_dir)
+        else:
+            traceback.print_exc()
+            message = f"The engine failed unexpectedly ({type(exc).__name__}: {exc}); see engine.log."
         reporter.log(message, level="error")
     summary = {
         "message": message,
@@ -71,6 +78,7 @@ def execute(run_dir: Path, stop: StopFlag) -> str:
     }
     reporter.emit("finished", status=status, summary=summary)
     reporter.close()
+    reserve.release()
     return status
 
 

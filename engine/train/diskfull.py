@@ -1,0 +1,58 @@
+"""A full disk ends a run with a clear reason instead of a crash.
+
+The run folder holds a small reserve file from the start; when a write fails for lack of space, the engine
+deletes the reserve and any half-written checkpoint, which leaves room to write the `finished` event and the
+summary that say why. Complete checkpoints and events already written are left as they are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+from pathlib import Path
+
+RESERVE_FILE = ".space-reserve"
+#: Enough for the last log and `finished` events, the summary and engine.log's last lines.
+RESERVE_BYTES = 256 * 1024
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether an exception (or one it was raised from) is a write refused for lack of space or quota."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _FULL:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def disk_full_message(run_dir: Path) -> str:
+    """One sentence: what happened and what to do."""
+    return (f"The disk holding {run_dir} is full, so the run stopped; free some space (or lower "
+            "train.keep_checkpoints) and resume it.")
+
+
+class SpaceReserve:
+    """A file of `RESERVE_BYTES` in the run folder, given back when the disk fills up or the run ends."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / RESERVE_FILE
+        # no room even for this: the run will say so at its first write
+        with contextlib.suppress(OSError), open(self.path, "wb") as fh:
+            fh.write(b"\0" * RESERVE_BYTES)
+            fh.flush()
+            os.fsync(fh.fileno())  # allocate the blocks now, not when the disk is already full
+
+    def release(self) -> None:
+        """Delete the reserve (idempotent)."""
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+
+def drop_partial_checkpoints(run_dir: Path) -> None:
+    """Delete checkpoint folders a failed save left half-written (`step-N.tmp`); complete ones stay."""
+    for partial in (run_dir / "checkpoints").glob("step-*.tmp"):
+        shutil.rmtree(partial, ignore_errors=True)
