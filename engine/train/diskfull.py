@@ -17,13 +17,21 @@ RESERVE_FILE = ".space-reserve"
 #: Enough for the last log and `finished` events, the summary and engine.log's last lines.
 RESERVE_BYTES = 256 * 1024
 _FULL = (errno.ENOSPC, errno.EDQUOT)
+_FULL_TEXTS = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT), f"os error {errno.ENOSPC})",
+               f"os error {errno.EDQUOT})")
 
 
 def is_disk_full(exc: BaseException) -> bool:
-    """Whether an exception (or one it was raised from) is a write refused for lack of space or quota."""
+    """Whether an exception (or one it was raised from) is a write refused for lack of space or quota.
+
+    Libraries with native writers (safetensors) raise their own error class carrying the OS message, so the
+    message counts too.
+    """
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, OSError) and seen.errno in _FULL:
+            return True
+        if any(text in str(seen) for text in _FULL_TEXTS):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
