@@ -151,13 +151,15 @@ class JournalTable(DataTable[Text]):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
-        self.post_message(self.EntryHighlighted(self._by_key.get(event.row_key.value or "")))
+        key = event.row_key.value if event.row_key is not None else None  # None: a key moved over an empty table
+        self.post_message(self.EntryHighlighted(self._by_key.get(key or "")))
         if event.cursor_row >= self._shown - 1:
             self._extend()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        entry = self._by_key.get(event.row_key.value or "")
+        key = event.row_key.value if event.row_key is not None else None
+        entry = self._by_key.get(key or "")
         if entry is not None:
             self.post_message(self.EntryChosen(entry))
 
