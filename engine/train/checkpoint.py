@@ -107,8 +107,11 @@ def list_checkpoints(run_dir: Path) -> list[tuple[int, Path, float | None]]:
     """(step, folder, val_loss) for each complete checkpoint, oldest first."""
     found = []
     for meta in (run_dir / "checkpoints").glob(f"step-*/{META_FILE}"):
-        info = json.loads(meta.read_text())
-        found.append((int(info["step"]), meta.parent, info.get("val_loss")))
+        try:
+            info = json.loads(meta.read_text())
+            found.append((int(info["step"]), meta.parent, info.get("val_loss")))
+        except (OSError, ValueError, KeyError, TypeError):  # a damaged checkpoint is skipped, not fatal
+            continue
     return sorted(found)
 
 

@@ -43,6 +43,7 @@ from engine.train.evaluation import (
 )
 from engine.train.reporting import Reporter
 from engine.train.schedule import get_lr
+from engine.train.timing import LiveEta, eta_fields
 
 
 @dataclass
@@ -123,6 +124,8 @@ class Trainer:
         self.step = 0
         self.best_val_loss: float | None = None
         self.last_val_loss: float | None = None
+        self.last_val_step = -1
+        self.eta: LiveEta | None = None  # the live ETA, set by the run
         self.evals_without_improvement = 0
         self.unreported_tokens = self.unreported_samples = 0
         self.last_report_t = time.perf_counter()
@@ -184,7 +187,7 @@ class Trainer:
                                        self.device, self.dtype)
         finally:
             self.model.train()
-        self.last_val_loss = loss
+        self.last_val_loss, self.last_val_step = loss, self.step
         if loss == loss and (self.best_val_loss is None or loss < self.best_val_loss):
             self.best_val_loss = loss
             self.evals_without_improvement = 0
@@ -195,8 +198,10 @@ class Trainer:
 
     def save(self, run_dir: Path) -> Path:
         """A resumable checkpoint of the current step; older ones beyond `keep_checkpoints` are pruned."""
+        # only a validation loss of this very step may rank the checkpoint for keep_best
+        val_loss = self.last_val_loss if self.last_val_step == self.step else None
         folder = save_checkpoint(run_dir, self.step, self.model, self.optimizer, self.scaler, self.stream.state,
-                                 self.last_val_loss)
+                                 val_loss)
         prune_checkpoints(run_dir, self.cfg.keep_checkpoints, self.cfg.keep_best)
         return folder
 
@@ -222,6 +227,10 @@ def report_step(reporter: Reporter, trainer: Trainer, result: StepResult) -> flo
     loss, grad_norm = result.loss.item(), result.grad_norm.item()
     now = time.perf_counter()
     seconds = max(now - trainer.last_report_t, 1e-9)
+    eta = {}
+    if trainer.eta is not None:
+        trainer.eta.add_step(trainer.unreported_tokens, seconds)
+        eta = eta_fields(trainer.eta.predict(trainer.step))
     reporter.emit(
         "metrics",
         step=trainer.step,
@@ -232,6 +241,7 @@ def report_step(reporter: Reporter, trainer: Trainer, result: StepResult) -> flo
         tokens_per_s=trainer.unreported_tokens / seconds,
         samples_per_s=trainer.unreported_samples / seconds,
         **memory_stats(trainer.device),
+        **eta,
     )
     trainer.unreported_tokens = trainer.unreported_samples = 0
     trainer.last_report_t = time.perf_counter()
@@ -242,6 +252,8 @@ def fit(trainer: Trainer, reporter: Reporter, run_dir: Path, stop: StopFlag) -> 
     """Train to `total_steps` (or a stop), reporting every step; returns the finished status."""
     cfg = trainer.cfg
     inbox = ControlInbox(run_dir / CONTROL_FILE)
+    if trainer.step:
+        inbox.skip_existing()  # a resumed run must not obey the stop that ended it
     has_validation = len(trainer.validation) > 0
     if not has_validation:
         reporter.log("The validation split is empty, so there will be no eval events.", level="warning")
@@ -250,13 +262,19 @@ def fit(trainer: Trainer, reporter: Reporter, run_dir: Path, stop: StopFlag) -> 
         if has_validation:
             started = time.perf_counter()
             reporter.emit("eval", **trainer.evaluate())
-            trainer.last_report_t += time.perf_counter() - started  # throughput counts training time only
+            elapsed = time.perf_counter() - started
+            trainer.last_report_t += elapsed  # throughput counts training time only
+            if trainer.eta is not None:
+                trainer.eta.add_eval(elapsed)
 
     def do_checkpoint() -> None:
         started = time.perf_counter()
         folder = trainer.save(run_dir)
         reporter.emit("checkpoint", step=trainer.step, path=str(folder), bytes=folder_bytes(folder))
-        trainer.last_report_t += time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        trainer.last_report_t += elapsed
+        if trainer.eta is not None:
+            trainer.eta.add_checkpoint(elapsed)
 
     status = "completed"
     trainer.last_report_t = time.perf_counter()

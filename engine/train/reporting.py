@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -11,6 +12,9 @@ from engine.protocol import EVENTS_FILE, SUMMARY_FILE, EventWriter, encode, writ
 
 SUMMARY_INTERVAL_S = 2.0
 _SUMMARY_METRICS = ("loss", "lr", "grad_norm", "tokens_per_s", "samples_per_s", "mem_peak_gib", "epoch")
+_ETA_FIELDS = ("eta_s", "eta_low_s", "eta_high_s")
+#: What a resumed run keeps of its summary: its start, its bests and where it got to.
+_KEPT_ON_RESUME = ("started", "total_steps", "step", "latest", "best", "latest_eval", "last_checkpoint", "pilot")
 
 
 class Reporter:
@@ -34,6 +38,15 @@ class Reporter:
             "latest_eval": None,
         }
         self._written = 0.0
+
+    def continue_summary(self) -> None:
+        """A resumed run carries on from its previous `summary.json` (start time, bests, latest figures)."""
+        try:
+            previous = json.loads((self.run_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if isinstance(previous, dict):
+            self.summary.update({k: previous[k] for k in _KEPT_ON_RESUME if k in previous})
 
     def emit(self, type: str, **fields: Any) -> dict[str, Any]:
         """Write one event, fold it into the summary, and rewrite the summary when it is due."""
@@ -62,7 +75,8 @@ class Reporter:
         kind = event["type"]
         if kind == "metrics":
             s["step"] = event["step"]
-            s["latest"] = {k: event.get(k) for k in ("step", *_SUMMARY_METRICS)}
+            s["latest"] = {k: event.get(k) for k in ("step", *_SUMMARY_METRICS, *_ETA_FIELDS)}
+            s.update({k: event.get(k) for k in _ETA_FIELDS})
             loss = event.get("loss")
             if isinstance(loss, float) and loss == loss and loss < s["best"].get("loss", float("inf")):
                 s["best"]["loss"], s["best"]["loss_step"] = loss, event["step"]
@@ -78,8 +92,11 @@ class Reporter:
         elif kind == "started":
             s["total_steps"] = event.get("total_steps")
             s["precision"], s["device"] = event.get("precision"), event.get("device")
+        elif kind == "eta":
+            s["pilot_eta"] = {k: event.get(k) for k in (*_ETA_FIELDS, "total_steps", "total_tokens")}
         elif kind == "finished":
             s["status"], s["ended"] = event["status"], event["t"]
+            s.update({k: 0.0 if event["status"] == "completed" else None for k in _ETA_FIELDS})
             s["message"] = event.get("summary", {}).get("message")
 
     def write_summary(self, durable: bool = False) -> None:

@@ -9,18 +9,26 @@ from __future__ import annotations
 import math
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from engine.diskplan import disk_problem
 from engine.modeling import ModelError, load_for_training
 from engine.paths import cache_dir
 from engine.protocol import SPEC_FILE
-from engine.spec import SpecError, load_spec, spec_to_dict, total_steps
+from engine.spec import RunSpec, SpecError, TrainSpec, load_spec, spec_to_dict, total_steps
 from engine.train.environment import environment_fingerprint
 from engine.train.loop import StopFlag, Trainer, fit
+from engine.train.resume import ResumeError, restore_latest, run_disk_plan
+from engine.train.timing import LiveEta, predict_from_pilot, step_token_plan
 from engine.train.reporting import Reporter, open_mirrors
+
+
+#: A pilot runs at least this many steps: two of warm-up, the rest timed.
+MIN_PILOT_STEPS = 8
 
 
 class TrainError(Exception):
@@ -44,14 +52,20 @@ def _data_summary(prepared: Any) -> dict[str, Any]:
     }
 
 
-def execute(run_dir: Path, stop: StopFlag) -> str:
-    """Run the training of `run_dir` to its end; returns the finished status (events say the rest)."""
+def execute(run_dir: Path, stop: StopFlag, resume: bool = False, pilot: float | None = None) -> str:
+    """Run the training of `run_dir` to its end; returns the finished status (events say the rest).
+
+    `resume` continues from the newest readable checkpoint (same data order, events and summary carry on);
+    `pilot` trains on that fraction of the data (a representative slice) and predicts the full run's time.
+    """
     reporter = Reporter(run_dir, run_dir.name)
+    if resume:
+        reporter.continue_summary()
     started = time.time()
     status, message = "failed", ""
     try:
-        status, message = _train(run_dir, reporter, stop)
-    except _user_errors() as exc:
+        status, message = _train(run_dir, reporter, stop, resume, pilot)
+    except (*_user_errors(), ResumeError) as exc:
         message = str(exc)
         reporter.log(message, level="error")
     except torch.OutOfMemoryError as exc:
@@ -69,12 +83,20 @@ def execute(run_dir: Path, stop: StopFlag) -> str:
         "latest": reporter.summary["latest"],
         "best": reporter.summary["best"],
     }
+    if reporter.summary.get("pilot_eta"):
+        summary["eta"] = reporter.summary["pilot_eta"]
     reporter.emit("finished", status=status, summary=summary)
     reporter.close()
     return status
 
 
-def _train(run_dir: Path, reporter: Reporter, stop: StopFlag) -> tuple[str, str]:
+def _pilot_steps(train: TrainSpec, full_steps: int, sample_examples: int, fraction: float) -> int:
+    """A pilot's steps: its fraction of the full run, at least enough to time past the warm-up."""
+    steps = math.ceil(full_steps * fraction) if train.max_steps > 0 else total_steps(train, sample_examples)
+    return min(max(steps, MIN_PILOT_STEPS), full_steps)
+
+
+def _train(run_dir: Path, reporter: Reporter, stop: StopFlag, resume: bool, pilot: float | None) -> tuple[str, str]:
     from engine.data import prepare
 
     spec = load_spec(run_dir / SPEC_FILE)
@@ -86,11 +108,35 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag) -> tuple[str, str]
     loaded = load_for_training(spec)
     reporter.log(f"Preparing the data from {spec.data.path}.")
     prepared = prepare(spec.data, loaded.tokenizer, cache_dir=cache_dir(), log=reporter.log)
-    prepared.save_split(run_dir)
     if not prepared.train:
         raise TrainError("The training split is empty; add rows or lower data.val_fraction and data.test_fraction.")
-    steps = total_steps(spec.train, len(prepared.train))
-    trainer = Trainer(loaded, spec, prepared.train, prepared.validation, steps)
+    steps = full_steps = total_steps(spec.train, len(prepared.train))
+    train_examples, run_spec = prepared.train, spec
+    if pilot is not None:
+        sample = prepare(spec.data, loaded.tokenizer, cache_dir=cache_dir(), subset=pilot, log=reporter.log)
+        if not sample.train:
+            raise TrainError(f"A {pilot:.0%} pilot leaves no training rows; raise --pilot.")
+        steps = _pilot_steps(spec.train, full_steps, len(sample.train), pilot)
+        every = max(1, steps // 2)  # one evaluation and one checkpoint mid-pilot are timed
+        run_spec = replace(spec, train=replace(spec.train, eval_every=every, save_every=every))
+        train_examples = sample.train
+        sample.save_split(run_dir)
+    else:
+        prepared.save_split(run_dir)
+    trainer = Trainer(loaded, run_spec, train_examples, prepared.validation, steps)
+    plan = run_disk_plan(run_spec, loaded.params_total, loaded.params_trainable, steps)
+    problem = disk_problem(plan, run_dir)
+    if problem:
+        raise TrainError(problem)
+    resumed_from = None
+    if resume:
+        resumed_from, folder = restore_latest(trainer, run_dir, lambda text, level: reporter.log(text, level=level))
+    val_tokens = sum(len(e.input_ids) for e in prepared.validation)
+    lengths = [len(e.input_ids) for e in train_examples]
+    cfg = run_spec.train
+    trainer.eta = LiveEta(step_token_plan(lengths, cfg.micro_batch, cfg.grad_accum, cfg.seed, steps - trainer.step,
+                                          trainer.stream.state), trainer.step, steps, cfg.eval_every,
+                          cfg.save_every, val_tokens)
     spec_dict = spec_to_dict(spec)
     reporter.emit(
         "started",
@@ -105,7 +151,17 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag) -> tuple[str, str]
         data=_data_summary(prepared),
         total_steps=steps,
         effective_batch=spec.train.micro_batch * spec.train.grad_accum,
+        disk={"checkpoint_bytes": plan.checkpoint_bytes, "checkpoints": plan.checkpoints,
+              "total_bytes": plan.total_bytes},
+        pilot=pilot,
+        resumed_from=resumed_from,
     )
+    if resumed_from is not None:
+        reporter.log(f"Resumed from step {resumed_from} ({folder.name}); the data order continues from there.")
+    if pilot is not None:
+        reporter.summary["pilot"] = pilot
+        reporter.log(f"Pilot run: {steps} steps on a representative {pilot:.0%} of the training split "
+                     f"(the full run has {full_steps}).")
     open_mirrors(reporter, spec.train.report_to, spec_dict)
     status = fit(trainer, reporter, run_dir, stop)
     loss = reporter.summary["latest"].get("loss")
@@ -114,4 +170,32 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag) -> tuple[str, str]
         message += f", loss {loss:.4f}"
     if trainer.best_val_loss is not None:
         message += f", best validation loss {trainer.best_val_loss:.4f}"
+    if pilot is not None and status == "completed":
+        message += ". " + _report_pilot(reporter, trainer.eta, spec, prepared, full_steps, val_tokens)
     return status, message + "."
+
+
+def _report_pilot(reporter: Reporter, live: LiveEta, spec: RunSpec, prepared: Any, full_steps: int,
+                  val_tokens: int) -> str:
+    """Emit the `eta` event predicting the full run from the pilot's timings; returns its sentence."""
+    cfg = spec.train
+    full_plan = step_token_plan([len(e.input_ids) for e in prepared.train], cfg.micro_batch, cfg.grad_accum,
+                                cfg.seed, full_steps)
+    prediction = predict_from_pilot(live, plan=full_plan, total_steps=full_steps, eval_every=cfg.eval_every,
+                                    save_every=cfg.save_every, eval_tokens=val_tokens)
+    if prediction is None:
+        return "The pilot was too short to time past its warm-up, so there is no prediction"
+    reporter.emit("eta", pilot=reporter.summary.get("pilot"), pilot_steps=live.total_steps, **prediction)
+    return (f"The full run ({full_steps} steps) should take {format_seconds(prediction['eta_s'])} "
+            f"({format_seconds(prediction['eta_low_s'])} to {format_seconds(prediction['eta_high_s'])}), "
+            "from its first step, warm-up excluded")
+
+
+def format_seconds(seconds: float) -> str:
+    """`42 s`, `3 min 20 s`, `5 h 07 min`."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
