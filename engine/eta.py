@@ -125,3 +125,13 @@ def predict_full_run(pilot: EtaModel, *, total_tokens: int, total_steps: int, ev
     full run's tokens and its number of evaluations and checkpoints (warm-up excluded)."""
     return pilot.predict(total_tokens, evals=recurring(total_steps, eval_every),
                          checkpoints=recurring(total_steps, save_every), eval_tokens=eval_tokens)
+
+
+def format_duration(seconds: float) -> str:
+    """`42 s`, `3 min 20 s`, `5 h 07 min`."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"

@@ -16,16 +16,16 @@ from typing import Any
 import torch
 
 from engine.diskplan import disk_problem
+from engine.eta import format_duration
 from engine.modeling import ModelError, load_for_training
 from engine.paths import cache_dir
 from engine.protocol import SPEC_FILE
 from engine.spec import RunSpec, SpecError, TrainSpec, load_spec, spec_to_dict, total_steps
 from engine.train.environment import environment_fingerprint
 from engine.train.loop import StopFlag, Trainer, fit
+from engine.train.reporting import Reporter, open_mirrors
 from engine.train.resume import ResumeError, restore_latest, run_disk_plan
 from engine.train.timing import LiveEta, predict_from_pilot, step_token_plan
-from engine.train.reporting import Reporter, open_mirrors
-
 
 #: A pilot runs at least this many steps: two of warm-up, the rest timed.
 MIN_PILOT_STEPS = 8
@@ -38,7 +38,7 @@ class TrainError(Exception):
 def _user_errors() -> tuple[type[Exception], ...]:
     from engine.data import DataError
 
-    return (SpecError, ModelError, TrainError, DataError)
+    return (SpecError, ModelError, TrainError, DataError, ResumeError)
 
 
 def _data_summary(prepared: Any) -> dict[str, Any]:
@@ -65,7 +65,7 @@ def execute(run_dir: Path, stop: StopFlag, resume: bool = False, pilot: float | 
     status, message = "failed", ""
     try:
         status, message = _train(run_dir, reporter, stop, resume, pilot)
-    except (*_user_errors(), ResumeError) as exc:
+    except _user_errors() as exc:
         message = str(exc)
         reporter.log(message, level="error")
     except torch.OutOfMemoryError as exc:
@@ -186,16 +186,7 @@ def _report_pilot(reporter: Reporter, live: LiveEta, spec: RunSpec, prepared: An
     if prediction is None:
         return "The pilot was too short to time past its warm-up, so there is no prediction"
     reporter.emit("eta", pilot=reporter.summary.get("pilot"), pilot_steps=live.total_steps, **prediction)
-    return (f"The full run ({full_steps} steps) should take {format_seconds(prediction['eta_s'])} "
-            f"({format_seconds(prediction['eta_low_s'])} to {format_seconds(prediction['eta_high_s'])}), "
+    return (f"The full run ({full_steps} steps) should take {format_duration(prediction['eta_s'])} "
+            f"({format_duration(prediction['eta_low_s'])} to {format_duration(prediction['eta_high_s'])}), "
             "from its first step, warm-up excluded")
 
-
-def format_seconds(seconds: float) -> str:
-    """`42 s`, `3 min 20 s`, `5 h 07 min`."""
-    s = round(seconds)
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
