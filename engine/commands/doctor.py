@@ -101,7 +101,7 @@ def smoke_4bit(device: str) -> dict[str, Any]:
         layer.weight = bnb.nn.Params4bit(weight.clone(), requires_grad=False, quant_type="nf4")
         layer = layer.to(device)
         if not getattr(layer.weight, "bnb_quantized", False):  # on the CPU `.to` leaves it unquantised
-            layer.weight = layer.weight._quantize(device)
+            layer.weight = layer.weight._quantize(device)  # type: ignore[attr-defined]
         with torch.no_grad():
             y = layer(x.to(device)).float().cpu()
         rel = float((y - x @ weight.t()).norm() / (x @ weight.t()).norm())
