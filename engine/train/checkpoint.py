@@ -52,8 +52,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def save_checkpoint(run_dir: Path, step: int, model: Any, optimizer: torch.optim.Optimizer,
                     scaler: torch.amp.GradScaler | None, stream: StreamState,
-                    val_loss: float | None) -> Path:
-    """Write one checkpoint folder for `step` and return it."""
+                    val_loss: float | None, extra: dict[str, Any] | None = None) -> Path:
+    """Write one checkpoint folder for `step` and return it (`extra`: more plain data for `state.pt`)."""
     folder = run_dir / "checkpoints" / f"step-{step:06d}"
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -66,6 +66,7 @@ def save_checkpoint(run_dir: Path, step: int, model: Any, optimizer: torch.optim
             "optimizer": optimizer.state_dict(),
             "scaler": scaler.state_dict() if scaler is not None else None,
             "rng": rng_state(),
+            **(extra or {}),
         },
         tmp / STATE_FILE,
     )

@@ -33,6 +33,7 @@ from engine.train.checkpoint import (
     save_weights,
     set_rng_state,
 )
+from engine.train.distributed import Dist
 from engine.train.environment import memory_stats
 from engine.train.evaluation import (
     autocast_context,
@@ -126,6 +127,7 @@ class Trainer:
         self.last_val_loss: float | None = None
         self.last_val_step = -1
         self.eta: LiveEta | None = None  # the live ETA, set by the run
+        self.dist = Dist()  # this process's rank when data-parallel, set by the run
         self.evals_without_improvement = 0
         self.unreported_tokens = self.unreported_samples = 0
         self.last_report_t = time.perf_counter()
@@ -151,6 +153,7 @@ class Trainer:
             loss = loss_sum / divisor
             (self.scaler.scale(loss) if self.scaler else loss).backward()
             step_loss += loss.detach()
+        self.dist.average_gradients(self.params)  # data-parallel: before clipping, so every rank clips alike
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         max_norm = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else math.inf
@@ -174,7 +177,9 @@ class Trainer:
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
-        self.stream.restore(StreamState(**state["stream"]))
+        streams = state.get("streams")  # data-parallel runs keep each rank's position
+        own = streams[self.dist.rank] if streams and len(streams) == self.dist.world else state["stream"]
+        self.stream.restore(StreamState(**own))
         self.step = int(state["step"])
 
     def evaluate(self) -> dict[str, Any]:
@@ -200,8 +205,11 @@ class Trainer:
         """A resumable checkpoint of the current step; older ones beyond `keep_checkpoints` are pruned."""
         # only a validation loss of this very step may rank the checkpoint for keep_best
         val_loss = self.last_val_loss if self.last_val_step == self.step else None
+        streams = self.dist.gather_streams(self.stream.state)  # every rank takes part; rank 0 writes
+        if not self.dist.is_main:
+            return run_dir / "checkpoints" / f"step-{self.step:06d}"
         folder = save_checkpoint(run_dir, self.step, self.model, self.optimizer, self.scaler, self.stream.state,
-                                 val_loss)
+                                 val_loss, {"streams": streams} if streams else None)
         prune_checkpoints(run_dir, self.cfg.keep_checkpoints, self.cfg.keep_best)
         return folder
 
@@ -224,7 +232,7 @@ def report_step(reporter: Reporter, trainer: Trainer, result: StepResult) -> flo
     """The `metrics` event of one optimizer step; returns the loss. Throughput covers every step since the
     last report."""
     # .item() is the CPU-GPU sync point: the time read after it covers the work actually done
-    loss, grad_norm = result.loss.item(), result.grad_norm.item()
+    loss, grad_norm = trainer.dist.mean(result.loss).item(), result.grad_norm.item()
     now = time.perf_counter()
     seconds = max(now - trainer.last_report_t, 1e-9)
     eta = {}
@@ -238,8 +246,8 @@ def report_step(reporter: Reporter, trainer: Trainer, result: StepResult) -> flo
         loss=loss,
         lr=result.lr,
         grad_norm=grad_norm,
-        tokens_per_s=trainer.unreported_tokens / seconds,
-        samples_per_s=trainer.unreported_samples / seconds,
+        tokens_per_s=trainer.dist.total(trainer.unreported_tokens, trainer.device) / seconds,
+        samples_per_s=trainer.dist.total(trainer.unreported_samples, trainer.device) / seconds,
         **memory_stats(trainer.device),
         **eta,
     )
@@ -259,13 +267,16 @@ def fit(trainer: Trainer, reporter: Reporter, run_dir: Path, stop: StopFlag) -> 
         reporter.log("The validation split is empty, so there will be no eval events.", level="warning")
 
     def do_eval() -> None:
-        if has_validation:
+        if has_validation and trainer.dist.is_main:
             started = time.perf_counter()
             reporter.emit("eval", **trainer.evaluate())
             elapsed = time.perf_counter() - started
             trainer.last_report_t += elapsed  # throughput counts training time only
             if trainer.eta is not None:
                 trainer.eta.add_eval(elapsed)
+        if has_validation:  # rank 0 evaluates; every rank must agree on early stopping
+            trainer.evals_without_improvement = trainer.dist.share_int(trainer.evals_without_improvement,
+                                                                       trainer.device)
 
     def do_checkpoint() -> None:
         started = time.perf_counter()
@@ -285,8 +296,9 @@ def fit(trainer: Trainer, reporter: Reporter, run_dir: Path, stop: StopFlag) -> 
             if not math.isfinite(loss):
                 reporter.log(f"The loss is {loss} at step {trainer.step}; lower train.lr.", level="error")
                 return "failed"
-        commands = {entry["command"] for entry in inbox.poll()}
-        if "stop" in commands:
+        polled = {entry["command"] for entry in inbox.poll()} if trainer.dist.is_main else set()
+        commands = trainer.dist.agree(polled, stop.requested, trainer.device)
+        if "stop" in commands and not stop.requested:
             stop.requested, stop.reason = True, "a stop command"
         at_end = trainer.step >= trainer.total_steps
         if "eval" in commands or (cfg.eval_every and trainer.step % cfg.eval_every == 0 and not at_end):
@@ -305,6 +317,8 @@ def fit(trainer: Trainer, reporter: Reporter, run_dir: Path, stop: StopFlag) -> 
             break
     if status == "completed":
         do_eval()
-        target = save_weights(trainer.model, run_dir, trainer.loaded.tokenizer)
-        reporter.emit("checkpoint", step=trainer.step, path=str(target), bytes=folder_bytes(target), final=True)
+        if trainer.dist.is_main:
+            target = save_weights(trainer.model, run_dir, trainer.loaded.tokenizer)
+            reporter.emit("checkpoint", step=trainer.step, path=str(target), bytes=folder_bytes(target),
+                          final=True)
     return status

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.protocol import EVENTS_FILE, SUMMARY_FILE, EventWriter, encode, write_json_atomic
+from engine.protocol import EVENTS_FILE, SUMMARY_FILE, EventWriter, encode, make_event, write_json_atomic
 
 SUMMARY_INTERVAL_S = 2.0
 _SUMMARY_METRICS = ("loss", "lr", "grad_norm", "tokens_per_s", "samples_per_s", "mem_peak_gib", "epoch")
@@ -18,12 +18,17 @@ _KEPT_ON_RESUME = ("started", "total_steps", "step", "latest", "best", "latest_e
 
 
 class Reporter:
-    """Writes a run's events and keeps its `summary.json` current (atomically, at most every 2 s while training)."""
+    """Writes a run's events and keeps its `summary.json` current (atomically, at most every 2 s while training).
 
-    def __init__(self, run_dir: Path, run_id: str) -> None:
+    With `write = False` (the other ranks of a data-parallel run) it keeps the summary in memory and writes
+    nothing, so rank 0 alone speaks for the run."""
+
+    def __init__(self, run_dir: Path, run_id: str, write: bool = True) -> None:
         self.run_dir = run_dir
         self.run_id = run_id
-        self.events = EventWriter(run_dir / EVENTS_FILE, run_id)
+        self.write = write
+        self.events = EventWriter(run_dir / EVENTS_FILE, run_id) if write else None
+        self._seq = 0
         self.mirrors: list[Mirror] = []
         self.summary: dict[str, Any] = {
             "run": run_id,
@@ -50,6 +55,11 @@ class Reporter:
 
     def emit(self, type: str, **fields: Any) -> dict[str, Any]:
         """Write one event, fold it into the summary, and rewrite the summary when it is due."""
+        if self.events is None:
+            event = make_event(type, run=self.run_id, seq=self._seq, **fields)
+            self._seq += 1
+            self._fold(event)
+            return event
         event = self.events.emit(type, **fields)
         self._fold(event)
         if type in ("metrics",):
@@ -67,7 +77,8 @@ class Reporter:
 
     def log(self, text: str, level: str = "info") -> None:
         """A human sentence for the event stream (and engine.log)."""
-        print(f"[{level}] {text}", flush=True)
+        if self.write:
+            print(f"[{level}] {text}", flush=True)
         self.emit("log", level=level, text=text)
 
     def _fold(self, event: dict[str, Any]) -> None:
@@ -118,8 +129,9 @@ class Reporter:
                 mirror.close()
             except Exception as exc:  # a mirror's failure never fails the run
                 print(f"[warning] closing {mirror.name} failed: {exc}", flush=True)
-        self.write_summary(durable=True)
-        self.events.close()
+        if self.events is not None:
+            self.write_summary(durable=True)
+            self.events.close()
 
 
 class Mirror:

@@ -21,6 +21,7 @@ from engine.modeling import ModelError, load_for_training
 from engine.paths import cache_dir
 from engine.protocol import SPEC_FILE
 from engine.spec import RunSpec, SpecError, TrainSpec, load_spec, spec_to_dict, total_steps
+from engine.train.distributed import Dist, init_distributed, shutdown_distributed
 from engine.train.environment import environment_fingerprint
 from engine.train.loop import StopFlag, Trainer, fit
 from engine.train.reporting import Reporter, open_mirrors
@@ -58,13 +59,14 @@ def execute(run_dir: Path, stop: StopFlag, resume: bool = False, pilot: float | 
     `resume` continues from the newest readable checkpoint (same data order, events and summary carry on);
     `pilot` trains on that fraction of the data (a representative slice) and predicts the full run's time.
     """
-    reporter = Reporter(run_dir, run_dir.name)
+    dist, device = init_distributed(_device_request(run_dir))
+    reporter = Reporter(run_dir, run_dir.name, write=dist.is_main)
     if resume:
         reporter.continue_summary()
     started = time.time()
     status, message = "failed", ""
     try:
-        status, message = _train(run_dir, reporter, stop, resume, pilot)
+        status, message = _train(run_dir, reporter, stop, resume, pilot, dist, device)
     except _user_errors() as exc:
         message = str(exc)
         reporter.log(message, level="error")
@@ -87,7 +89,16 @@ def execute(run_dir: Path, stop: StopFlag, resume: bool = False, pilot: float | 
         summary["eta"] = reporter.summary["pilot_eta"]
     reporter.emit("finished", status=status, summary=summary)
     reporter.close()
+    shutdown_distributed()
     return status
+
+
+def _device_request(run_dir: Path) -> str:
+    """The spec's train.device, read early (a rank must pick its device before loading); `auto` if unreadable."""
+    try:
+        return load_spec(run_dir / SPEC_FILE, check_files=False).train.device
+    except SpecError:
+        return "auto"
 
 
 def _pilot_steps(train: TrainSpec, full_steps: int, sample_examples: int, fraction: float) -> int:
@@ -96,34 +107,56 @@ def _pilot_steps(train: TrainSpec, full_steps: int, sample_examples: int, fracti
     return min(max(steps, MIN_PILOT_STEPS), full_steps)
 
 
-def _train(run_dir: Path, reporter: Reporter, stop: StopFlag, resume: bool, pilot: float | None) -> tuple[str, str]:
+def _prepare(spec: RunSpec, tokenizer: Any, reporter: Reporter, pilot: float | None,
+             dist: Dist) -> tuple[Any, Any]:
+    """The full preparation and, for a pilot, its sample; rank 0 first, so the others read its cache."""
     from engine.data import prepare
 
+    if not dist.is_main:
+        dist.barrier()
+    prepared = prepare(spec.data, tokenizer, cache_dir=cache_dir(), log=reporter.log)
+    sample = None
+    if pilot is not None:
+        sample = prepare(spec.data, tokenizer, cache_dir=cache_dir(), subset=pilot, log=reporter.log)
+    if dist.is_main:
+        dist.barrier()
+    return prepared, sample
+
+
+def _train(run_dir: Path, reporter: Reporter, stop: StopFlag, resume: bool, pilot: float | None,
+           dist: Dist, device: torch.device | None) -> tuple[str, str]:
     spec = load_spec(run_dir / SPEC_FILE)
-    if spec.train.devices > 1:
-        raise TrainError("train.devices > 1 (several GPUs) is not available in this version; set devices = 1.")
+    if spec.train.devices > 1 and not dist.active:
+        raise TrainError("train.devices > 1 runs under torchrun: start it with `slmtui train` or "
+                         "`python -m engine run RUN_DIR`, which launch one process per device.")
     if spec.train.loss != "standard":
         raise TrainError(f"train.loss {spec.train.loss!r} is not available in this version; use 'standard'.")
-    reporter.log(f"Loading {spec.model.name} for {spec.method.kind} training.")
-    loaded = load_for_training(spec)
+    reporter.log(f"Loading {spec.model.name} for {spec.method.kind} training"
+                 + (f" on {dist.world} processes." if dist.active else "."))
+    loaded = load_for_training(spec, device=device)
     reporter.log(f"Preparing the data from {spec.data.path}.")
-    prepared = prepare(spec.data, loaded.tokenizer, cache_dir=cache_dir(), log=reporter.log)
+    prepared, sample = _prepare(spec, loaded.tokenizer, reporter, pilot, dist)
     if not prepared.train:
         raise TrainError("The training split is empty; add rows or lower data.val_fraction and data.test_fraction.")
-    steps = full_steps = total_steps(spec.train, len(prepared.train))
-    train_examples, run_spec = prepared.train, spec
-    if pilot is not None:
-        sample = prepare(spec.data, loaded.tokenizer, cache_dir=cache_dir(), subset=pilot, log=reporter.log)
+    # each rank trains on its own shard; all take the same number of steps (the largest shard's)
+    steps = full_steps = total_steps(spec.train, math.ceil(len(prepared.train) / dist.world))
+    train_examples, run_spec, split_owner = prepared.train, spec, prepared
+    if sample is not None and pilot is not None:
         if not sample.train:
             raise TrainError(f"A {pilot:.0%} pilot leaves no training rows; raise --pilot.")
-        steps = _pilot_steps(spec.train, full_steps, len(sample.train), pilot)
+        steps = _pilot_steps(spec.train, full_steps, math.ceil(len(sample.train) / dist.world), pilot)
         every = max(1, steps // 2)  # one evaluation and one checkpoint mid-pilot are timed
         run_spec = replace(spec, train=replace(spec.train, eval_every=every, save_every=every))
-        train_examples = sample.train
-        sample.save_split(run_dir)
-    else:
-        prepared.save_split(run_dir)
+        train_examples, split_owner = sample.train, sample
+    if dist.is_main:
+        split_owner.save_split(run_dir)
+    if len(train_examples) < dist.world:
+        raise TrainError(f"{len(train_examples)} training rows cannot be shared by {dist.world} processes; "
+                         "lower train.devices or add rows.")
+    train_examples = train_examples[dist.rank :: dist.world]
     trainer = Trainer(loaded, run_spec, train_examples, prepared.validation, steps)
+    trainer.dist = dist
+    dist.broadcast_trainable(trainer.model)
     plan = run_disk_plan(run_spec, loaded.params_total, loaded.params_trainable, steps)
     problem = disk_problem(plan, run_dir)
     if problem:
@@ -150,7 +183,8 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag, resume: bool, pilo
         estimate=None,
         data=_data_summary(prepared),
         total_steps=steps,
-        effective_batch=spec.train.micro_batch * spec.train.grad_accum,
+        effective_batch=spec.train.micro_batch * spec.train.grad_accum * dist.world,
+        devices=dist.world,
         disk={"checkpoint_bytes": plan.checkpoint_bytes, "checkpoints": plan.checkpoints,
               "total_bytes": plan.total_bytes},
         pilot=pilot,
@@ -171,15 +205,16 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag, resume: bool, pilo
     if trainer.best_val_loss is not None:
         message += f", best validation loss {trainer.best_val_loss:.4f}"
     if pilot is not None and status == "completed":
-        message += ". " + _report_pilot(reporter, trainer.eta, spec, prepared, full_steps, val_tokens)
+        full_shard = prepared.train[dist.rank :: dist.world]
+        message += ". " + _report_pilot(reporter, trainer.eta, spec, full_shard, full_steps, val_tokens)
     return status, message + "."
 
 
-def _report_pilot(reporter: Reporter, live: LiveEta, spec: RunSpec, prepared: Any, full_steps: int,
+def _report_pilot(reporter: Reporter, live: LiveEta, spec: RunSpec, full_train: Any, full_steps: int,
                   val_tokens: int) -> str:
     """Emit the `eta` event predicting the full run from the pilot's timings; returns its sentence."""
     cfg = spec.train
-    full_plan = step_token_plan([len(e.input_ids) for e in prepared.train], cfg.micro_batch, cfg.grad_accum,
+    full_plan = step_token_plan([len(e.input_ids) for e in full_train], cfg.micro_batch, cfg.grad_accum,
                                 cfg.seed, full_steps)
     prediction = predict_from_pilot(live, plan=full_plan, total_steps=full_steps, eval_every=cfg.eval_every,
                                     save_every=cfg.save_every, eval_tokens=val_tokens)
