@@ -47,6 +47,7 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "checkpoint": ("step", "path", "bytes"),
     "oom": ("step", "batch_shape", "longest_seq", "mem_at_failure_gib", "message", "action", "post_mortem"),
     "log": ("level", "text"),
+    "eta": ("pilot", "eta_s", "eta_low_s", "eta_high_s", "total_steps", "total_tokens", "detail"),
     "finished": ("status", "summary"),
 }
 EVENT_TYPES = frozenset(EVENT_FIELDS)

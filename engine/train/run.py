@@ -145,8 +145,8 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag, resume: bool, pilo
         if not sample.train:
             raise TrainError(f"A {pilot:.0%} pilot leaves no training rows; raise --pilot.")
         steps = _pilot_steps(spec.train, full_steps, math.ceil(len(sample.train) / dist.world), pilot)
-        every = max(1, steps // 2)  # one evaluation and one checkpoint mid-pilot are timed
-        run_spec = replace(spec, train=replace(spec.train, eval_every=every, save_every=every))
+        # one checkpoint (just before the end) and one evaluation (the final one) are timed
+        run_spec = replace(spec, train=replace(spec.train, eval_every=0, save_every=max(1, steps - 1)))
         train_examples, split_owner = sample.train, sample
     if dist.is_main:
         split_owner.save_split(run_dir)

@@ -86,7 +86,7 @@ class LiveEta:
         evals = recurring(self.total_steps, self.eval_every, step) if self.eval_tokens else 0
         saves = recurring(self.total_steps, self.save_every, step)
         return self.model.predict(self.remaining_tokens(step), evals=evals, checkpoints=saves,
-                                  eval_tokens=self.eval_tokens)
+                                  eval_tokens=self.eval_tokens, recent=True)
 
 
 def predict_from_pilot(live: LiveEta, *, plan: Sequence[int], total_steps: int, eval_every: int,
