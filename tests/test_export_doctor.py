@@ -120,12 +120,16 @@ def test_a_healthy_cuda_box_has_no_problems() -> None:
     assert [p["severity"] for p in diagnose(facts())] == ["info"]  # the CPU box: said, not an error
 
 
-def test_doctor_runs_for_real(cli: Cli) -> None:
+def test_doctor_runs_for_real(cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+    from slmtui.cli.doctor import print_report
+
     report = cli.json("doctor", "--json", OMP_NUM_THREADS="1")
     assert report["env"]["torch"] and report["smoke_4bit"]["ok"] is True  # NF4 on this machine's backend
     assert 0.01 < report["smoke_4bit"]["rel_error"] < 0.25
     assert {d["what"] for d in report["disk"]} == {"home", "runs"}
     assert all({"severity", "problem", "fix"} <= set(p) for p in report["problems"])
     assert report["ok"] == (not any(p["severity"] == "error" for p in report["problems"]))
-    text = cli("doctor", OMP_NUM_THREADS="1")
-    assert text.returncode == 0 and "4-bit smoke test" in text.stdout
+    print_report(report)
+    text = capsys.readouterr().out
+    assert "4-bit smoke test" in text and "passed on cpu" in text
+    assert text.count("fix: ") == len(report["problems"])
