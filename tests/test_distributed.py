@@ -40,6 +40,19 @@ def test_two_cpu_processes_train_one_run_and_rank_zero_alone_writes(tmp_path: Pa
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
     assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
     [(step, folder, _)] = list_checkpoints(run_dir)
-    streams = load_state(folder)["streams"]
-    assert step == 3 and len(streams) == 2 and streams[0]["examples_seen"] == streams[1]["examples_seen"] == 6
+    ranks = load_state(folder)["ranks"]
+    assert step == 3 and len(ranks) == 2
+    assert ranks[0]["stream"]["examples_seen"] == ranks[1]["stream"]["examples_seen"] == 6
     assert json.loads((run_dir / "engine.pid").read_text())["argv"][-1] == str(run_dir)  # the launcher's
+
+    # Resuming from step 3 retraces steps 4 to 6: each rank continues its own shard where it was.
+    again = subprocess.run([sys.executable, "-m", "engine", "run", str(run_dir), "--resume"], cwd=REPO,
+                           capture_output=True, text=True, timeout=300, env=cli_env(home, OMP_NUM_THREADS="1"))
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    resumed = read_events(run_dir / "events.jsonl")[len(events):]
+    assert [e["resumed_from"] for e in resumed if e["type"] == "started"] == [3]
+    first = {m["step"]: m["loss"] for m in metrics}
+    retraced = {e["step"]: e["loss"] for e in resumed if e["type"] == "metrics"}
+    assert sorted(retraced) == [4, 5, 6]
+    for step, loss in retraced.items():
+        assert loss == pytest.approx(first[step], rel=1e-4, abs=1e-5), step

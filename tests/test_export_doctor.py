@@ -70,12 +70,12 @@ def test_the_merged_model_loads_alone_and_matches_base_plus_adapter(trained_run:
 
 def test_cli_exports_the_adapter_alone(cli: Cli, trained_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "adapter"
-    env = {"SLMTUI_RUNS": str(trained_run.parent), "OMP_NUM_THREADS": "1"}
-    result = cli.json("export", trained_run.name[:12], str(out), "--json", **env)
+    runs = str(trained_run.parent)
+    result = cli.json("export", trained_run.name[:12], str(out), "--json", SLMTUI_RUNS=runs, OMP_NUM_THREADS="1")
     assert result["kind"] == "adapter" and result["out"] == str(out)
     assert (out / "adapter_config.json").is_file() and (out / "adapter_model.safetensors").is_file()
     assert (out / "tokenizer.json").is_file()
-    missing = cli("export", "nope", str(tmp_path / "x"), **env)
+    missing = cli("export", "nope", str(tmp_path / "x"), SLMTUI_RUNS=runs)
     assert missing.returncode == 1 and "No run matches" in missing.stderr
 
 

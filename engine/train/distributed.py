@@ -6,7 +6,7 @@ turns a SIGTERM into a `stop` command for rank 0. Each rank loads the model (ran
 broadcast so all start equal), trains on its own shard of the training split (`examples[rank::world]`), and
 averages gradients once per optimizer step, before clipping (as DistributedDataParallel does with `no_sync` during
 gradient accumulation). Rank 0 alone writes events, the summary, checkpoints and the final weights; checkpoints
-carry every rank's data position, so a resume continues each shard where it was. NCCL on GPUs, gloo on the CPU.
+carry every rank's data position and RNG states, so a resume continues each shard exactly where it was. NCCL on GPUs, gloo on the CPU.
 """
 
 from __future__ import annotations
@@ -117,14 +117,17 @@ class Dist:
         dist.broadcast(out, src=0)
         return int(out.item())
 
-    def gather_streams(self, state: StreamState) -> list[dict[str, int]] | None:
-        """Every rank's data position (for a checkpoint); None with one process."""
+    def gather_rank_states(self, stream: StreamState) -> list[dict[str, Any]] | None:
+        """Every rank's data position and RNG states (for a checkpoint: the shards differ, so do the random
+        numbers dropout drew); None with one process."""
         if not self.active:
             return None
         import torch.distributed as dist
 
+        from engine.train.checkpoint import rng_state
+
         gathered: list[Any] = [None] * self.world
-        dist.all_gather_object(gathered, asdict(state))
+        dist.all_gather_object(gathered, {"stream": asdict(stream), "rng": rng_state()})
         return gathered
 
     def broadcast_trainable(self, model: Any) -> None:

@@ -176,10 +176,10 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
-        streams = state.get("streams")  # data-parallel runs keep each rank's position
-        own = streams[self.dist.rank] if streams and len(streams) == self.dist.world else state["stream"]
-        self.stream.restore(StreamState(**own))
+        ranks = state.get("ranks")  # data-parallel runs keep each rank's position and random state
+        own = ranks[self.dist.rank] if ranks and len(ranks) == self.dist.world else state
+        set_rng_state(own["rng"])
+        self.stream.restore(StreamState(**own["stream"]))
         self.step = int(state["step"])
 
     def evaluate(self) -> dict[str, Any]:
@@ -205,11 +205,11 @@ class Trainer:
         """A resumable checkpoint of the current step; older ones beyond `keep_checkpoints` are pruned."""
         # only a validation loss of this very step may rank the checkpoint for keep_best
         val_loss = self.last_val_loss if self.last_val_step == self.step else None
-        streams = self.dist.gather_streams(self.stream.state)  # every rank takes part; rank 0 writes
+        ranks = self.dist.gather_rank_states(self.stream.state)  # every rank takes part; rank 0 writes
         if not self.dist.is_main:
             return run_dir / "checkpoints" / f"step-{self.step:06d}"
         folder = save_checkpoint(run_dir, self.step, self.model, self.optimizer, self.scaler, self.stream.state,
-                                 val_loss, {"streams": streams} if streams else None)
+                                 val_loss, {"ranks": ranks} if ranks else None)
         prune_checkpoints(run_dir, self.cfg.keep_checkpoints, self.cfg.keep_best)
         return folder
 
