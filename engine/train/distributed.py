@@ -156,7 +156,8 @@ def init_distributed(device_request: str) -> tuple[Dist, torch.device | None]:
 
     rank, world, local = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
     use_cuda = device_request != "cpu" and torch.cuda.is_available()
-    device = torch.device(f"cuda:{local}") if use_cuda else torch.device("cpu")
+    first = int(device_request[5:]) if device_request.startswith("cuda:") else 0  # cuda:N: GPUs N, N+1, ...
+    device = torch.device(f"cuda:{first + local}") if use_cuda else torch.device("cpu")
     if use_cuda:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
