@@ -80,8 +80,6 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag) -> tuple[str, str]
     spec = load_spec(run_dir / SPEC_FILE)
     if spec.train.devices > 1:
         raise TrainError("train.devices > 1 (several GPUs) is not available in this version; set devices = 1.")
-    if spec.train.loss != "standard":
-        raise TrainError(f"train.loss {spec.train.loss!r} is not available in this version; use 'standard'.")
     reporter.log(f"Loading {spec.model.name} for {spec.method.kind} training.")
     loaded = load_for_training(spec)
     reporter.log(f"Preparing the data from {spec.data.path}.")
