@@ -307,3 +307,14 @@ def what_fits(capacity_gib: float, models: list[tuple[str, ModelShape]], methods
             rows.append(FitRow(model=name, method=method, verdict=verdict(total, capacity_gib), total_gib=total,
                                max_micro_batch=largest_micro_batch(shape, s, capacity_gib)))
     return rows
+
+
+def calibrate(result: MemoryEstimate, ratio: float | None) -> MemoryEstimate:
+    """The estimate scaled by a measured/estimated ratio (from a fit rehearsal, `engine.calibration`); the
+    difference shows as a `calibration` line of the breakdown. None or 1 gives the estimate unchanged."""
+    if ratio is None or ratio == 1.0:
+        return result
+    total = result.total_gib * ratio
+    breakdown = {**result.breakdown, "calibration": round(total - result.total_gib, 3)}
+    note = f"Calibrated by a measured/estimated ratio of {ratio:.3f} from an earlier rehearsal."
+    return replace(result, total_gib=round(total, 3), breakdown=breakdown, notes=(*result.notes, note))

@@ -20,6 +20,7 @@ from engine.protocol import SPEC_FILE
 from engine.spec import SpecError, load_spec, spec_to_dict, total_steps
 from engine.train.environment import environment_fingerprint
 from engine.train.loop import StopFlag, Trainer, fit
+from engine.train.rehearsal import rehearse, should_rehearse
 from engine.train.reporting import Reporter, open_mirrors
 
 
@@ -105,6 +106,8 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag) -> tuple[str, str]
         effective_batch=spec.train.micro_batch * spec.train.grad_accum,
     )
     open_mirrors(reporter, spec.train.report_to, spec_dict)
+    if should_rehearse(spec.train.rehearse, loaded.device):
+        rehearse(trainer, reporter)
     status = fit(trainer, reporter, run_dir, stop)
     loss = reporter.summary["latest"].get("loss")
     message = f"{status.capitalize()} at step {trainer.step} of {steps}"
