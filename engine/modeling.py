@@ -145,7 +145,8 @@ def base_load_kwargs(spec: RunSpec, precision: Precision, device: torch.device |
     return kwargs
 
 
-def _random_quantised(spec: RunSpec, precision: Precision, kwargs: dict[str, Any]) -> Any:
+def _random_quantised(spec: RunSpec, precision: Precision, kwargs: dict[str, Any],
+                      device: torch.device | None) -> Any:
     """Random weights, quantised: bitsandbytes quantises only while loading, so save them and load them back."""
     import tempfile
 
@@ -153,7 +154,7 @@ def _random_quantised(spec: RunSpec, precision: Precision, kwargs: dict[str, Any
 
     plain = RunSpec(name=spec.name, model=spec.model, data=spec.data,
                     method=MethodSpec(kind="lora"), train=spec.train)
-    model = load_base_model(plain, precision)
+    model = load_base_model(plain, precision, device)
     with tempfile.TemporaryDirectory(prefix="slmtui-random-") as tmp:
         model.save_pretrained(tmp)
         del model
@@ -167,15 +168,16 @@ def load_base_model(spec: RunSpec, precision: Precision, device: torch.device | 
     kwargs = base_load_kwargs(spec, precision, device)
     try:
         if spec.model.init == "random" and spec.method.kind in QUANTISED:
-            model = _random_quantised(spec, precision, kwargs)
+            model = _random_quantised(spec, precision, kwargs, device)
         elif spec.model.init == "random":
             config = AutoConfig.from_pretrained(
                 spec.model.name, revision=spec.model.revision or None, trust_remote_code=spec.model.trust_remote_code
             )
             extra = {k: kwargs[k] for k in ("attn_implementation",) if k in kwargs}
-            model = AutoModelForCausalLM.from_config(
-                config, dtype=precision.base_dtype, trust_remote_code=spec.model.trust_remote_code, **extra
-            )
+            with torch.device(device or "cpu"):  # initialise on the device: much faster on a GPU
+                model = AutoModelForCausalLM.from_config(
+                    config, dtype=precision.base_dtype, trust_remote_code=spec.model.trust_remote_code, **extra
+                )
         else:
             model = AutoModelForCausalLM.from_pretrained(spec.model.name, **kwargs)
     except OSError as exc:
