@@ -239,7 +239,10 @@ def keep_compute_dtype(model: Any) -> int:
     is, so the residual stream and everything after the first adapted layer would run (and be saved) in fp32.
     Returns how many layers got the hook.
     """
-    import bitsandbytes as bnb
+    try:
+        import bitsandbytes as bnb
+    except ImportError:  # no 4-bit layers without it, so nothing to fix
+        return 0
     from peft.tuners.lora import LoraLayer
 
     def cast_back(module: Any, args: tuple[Any, ...], output: Any) -> Any:
