@@ -177,6 +177,17 @@ def test_oom_that_persists_turns_on_checkpointing_then_stops(tiny_model_dir: Pat
     assert status == "oom" and events[-1]["status"] == "oom"
 
 
+def test_rehearsal_and_estimate_in_a_cpu_run(tiny_model_dir: Path, home: Path) -> None:
+    status, events = _run(tiny_model_dir, home, "rehearse", "", rehearse="on")
+    assert status == "completed" and not [e for e in events if e["type"] == "oom"]
+    types = [e["type"] for e in events]
+    assert types.index("started") < types.index("rehearsal") < types.index("metrics")
+    [rehearsal] = [e for e in events if e["type"] == "rehearsal"]
+    assert rehearsal["measured_gib"] is None and rehearsal["micro_batch"] == 4
+    estimate = events[types.index("started")]["estimate"]
+    assert estimate["total_gib"] > 0 and estimate["setup"]["batch"] == 4 and "weights" in estimate["breakdown"]
+
+
 def test_oom_stop_ends_at_once(tiny_model_dir: Path, home: Path) -> None:
     status, events = _run(tiny_model_dir, home, "stop", "1:0", on_oom="stop")
     assert status == "oom" and [e["action"] for e in events if e["type"] == "oom"] == ["stop"]

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from engine.calibration import record_ratio
-from engine.estimate import FIT_MARGIN, estimate_peak_memory
+from engine.calibration import ratio_for, record_ratio
+from engine.estimate import FIT_MARGIN, calibrate, estimate_peak_memory
 from engine.train.batching import collate
 from engine.train.checkpoint import rng_state, set_rng_state
 from engine.train.environment import GIB
@@ -34,6 +34,22 @@ if TYPE_CHECKING:
 def should_rehearse(setting: str, device: torch.device) -> bool:
     """`auto` rehearses on a GPU only; `on` and `off` as they say."""
     return setting == "on" or (setting == "auto" and device.type == "cuda")
+
+
+def planned_estimate(trainer: Trainer) -> dict[str, Any] | None:
+    """The estimate of this run's worst step (micro-batch × its longest example), calibrated on a GPU by the
+    ratio earlier rehearsals measured for this model, method and GPU; None for a shape the estimate does not know."""
+    shape = model_shape(trainer.model)
+    if shape is None:
+        return None
+    longest = max(len(e.input_ids) for e in trainer.stream.examples)
+    setup = train_setup(trainer.spec, trainer.loaded.precision.name, trainer.loss_kind, trainer.cfg.micro_batch,
+                        longest)
+    result = estimate_peak_memory(shape, setup)
+    if trainer.device.type == "cuda":
+        gpu = torch.cuda.get_device_name(trainer.device)
+        result = calibrate(result, ratio_for(trainer.spec.model.name, trainer.spec.method.kind, gpu))
+    return result.to_dict()
 
 
 def worst_case_batch(trainer: Trainer, micro_batch: int) -> dict[str, torch.Tensor]:

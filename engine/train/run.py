@@ -20,7 +20,7 @@ from engine.protocol import SPEC_FILE
 from engine.spec import SpecError, load_spec, spec_to_dict, total_steps
 from engine.train.environment import environment_fingerprint
 from engine.train.loop import StopFlag, Trainer, fit
-from engine.train.rehearsal import rehearse, should_rehearse
+from engine.train.rehearsal import planned_estimate, rehearse, should_rehearse
 from engine.train.reporting import Reporter, open_mirrors
 
 
@@ -100,7 +100,7 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag) -> tuple[str, str]
         precision_reason=loaded.precision.reason,
         device=str(loaded.device),
         env=environment_fingerprint(loaded.device),
-        estimate=None,
+        estimate=planned_estimate(trainer),
         data=_data_summary(prepared),
         total_steps=steps,
         effective_batch=spec.train.micro_batch * spec.train.grad_accum,
