@@ -191,3 +191,13 @@ def test_rehearsal_and_estimate_in_a_cpu_run(tiny_model_dir: Path, home: Path) -
 def test_oom_stop_ends_at_once(tiny_model_dir: Path, home: Path) -> None:
     status, events = _run(tiny_model_dir, home, "stop", "1:0", on_oom="stop")
     assert status == "oom" and [e["action"] for e in events if e["type"] == "oom"] == ["stop"]
+
+
+def test_validation_with_the_fused_loss_equals_the_standard(tiny_model_dir: Path, examples: list[Ex]) -> None:
+    spec = make_spec(tiny_model_dir, "lora", micro_batch=4)
+    trainer = Trainer(load_for_training(spec), spec, examples[:36], examples[36:], total_steps=1)
+    from engine.train.evaluation import validation_loss
+    from engine.train.fused_loss import fused_token_loss_sum
+
+    args = (trainer.model, examples[30:], 4, trainer.pad_id, trainer.device, None)
+    assert validation_loss(*args, fused_token_loss_sum) == pytest.approx(validation_loss(*args), rel=1e-6)

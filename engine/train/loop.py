@@ -188,7 +188,7 @@ class Trainer:
         self.model.eval()
         try:
             loss = validation_loss(self.model, self.validation, self.cfg.micro_batch, self.pad_id, self.device,
-                                   self.dtype)
+                                   self.dtype, self.loss_fn)
             samples = generate_samples(self.model, self.loaded.tokenizer, self.validation[: self.cfg.eval_samples],
                                        self.device, self.dtype)
         finally:
