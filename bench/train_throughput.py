@@ -19,28 +19,18 @@ import json
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.log_overhead import Row  # an example as the engine sees it
 
 METHODS = ("lora", "qlora", "dora", "full")
 #: Defaults of a case; `--smoke` shrinks the model and batch so the whole suite runs on a CPU in a minute.
 DEFAULTS: dict[str, Any] = {"batch": 8, "seq": 1024, "warmup": 2, "steps": 6, "rank": 16, "alpha": 32,
                             "dropout": 0.05, "lr": 2e-4}
 SMOKE = {"model": "tiny", "batch": 2, "seq": 64, "warmup": 1, "steps": 2}
-
-
-@dataclass
-class Row:
-    """A training example as the engine sees it."""
-
-    input_ids: list[int]
-    labels: list[int]
-    prompt: str = ""
-    response: str = ""
-    label: str | None = None
 
 
 def hf_config(model: str) -> Any:

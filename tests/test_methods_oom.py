@@ -3,37 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from engine.modeling import load_for_training
-from engine.spec import RunSpec
 from engine.train.loop import Trainer
+from tests.test_train_loop import make_spec, one_torch_thread  # noqa: F401  (an autouse fixture)
 from tests.train_helpers import Ex, build_examples, instruction_rows
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def make_spec(model_dir: Path, kind: str, **train: Any) -> RunSpec:
-    spec = RunSpec(name="t")
-    spec.model.name = str(model_dir)
-    spec.method.kind = kind
-    spec.method.dropout = 0.0
-    spec.train.device = "cpu"
-    for key, value in train.items():
-        setattr(spec.train, key, value)
-    return spec
 
 
 @pytest.fixture(scope="module")

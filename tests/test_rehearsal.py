@@ -3,7 +3,6 @@ choice, and the calibration file."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,16 +11,7 @@ from engine.calibration import load_calibration, ratio_for, record_ratio
 from engine.catalog import load_catalog
 from engine.estimate import calibrate, estimate_peak_memory
 from engine.train.rehearsal import choose_micro_batch, should_rehearse
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from tests.test_train_loop import one_torch_thread  # noqa: F401  (an autouse fixture)
 
 
 def test_should_rehearse() -> None:
@@ -65,7 +55,7 @@ def test_rehearsal_on_the_cpu_reports_and_leaves_training_unchanged(tiny_model_d
     from engine.modeling import load_for_training, load_tokenizer
     from engine.train.loop import Trainer
     from engine.train.rehearsal import rehearse
-    from tests.test_methods_oom import make_spec
+    from tests.test_train_loop import make_spec
     from tests.train_helpers import build_examples, instruction_rows
 
     class Collect:
