@@ -46,6 +46,7 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "eval": ("step", "val_loss", "perplexity", "samples"),
     "checkpoint": ("step", "path", "bytes"),
     "oom": ("step", "batch_shape", "longest_seq", "mem_at_failure_gib", "message", "action", "post_mortem"),
+    "rehearsal": ("estimate_gib", "measured_gib", "ratio", "micro_batch", "grad_accum"),
     "log": ("level", "text"),
     "finished": ("status", "summary"),
 }
@@ -205,6 +206,11 @@ class EventFollower:
         lines = data.split(b"\n")
         self._partial = lines.pop()  # b"" when the chunk ended with a newline
         return [decode(line) for line in lines if line.strip()]
+
+    @property
+    def complete_offset(self) -> int:
+        """The byte offset just past the last complete line read (where a later follower should start)."""
+        return self.offset - len(self._partial)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Every complete event available now (in chunks), then stop."""

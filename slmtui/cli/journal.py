@@ -45,13 +45,18 @@ def _store() -> Any:
 
 
 def _resolve_run(run: str | None) -> str | None:
+    """A run reference (id, unique prefix, `last`) as a full id; an id with no folder (yet) is kept as typed."""
     if run is None:
         return None
+    from slmtui.home import runs_dir
+    from slmtui.runs import RunNotFound, resolve_run
+
     try:
-        from slmtui.runs import resolve_run_id
-    except ImportError:  # the run service is not there: take the id as given
+        return resolve_run(run, runs_dir()).name
+    except RunNotFound as exc:
+        if run == "last" or "matches" in str(exc):
+            raise UserError(str(exc)) from exc
         return run
-    return resolve_run_id(run)
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -66,7 +71,10 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from slmtui.reconcile import reconcile_home
     from slmtui.store import StoreError
+
+    reconcile_home()  # runs started from anywhere show their data and OOM entries (a store error surfaces below)
 
     try:
         entries = _store().entries(kind=args.kind, text=args.grep, run=args.run)

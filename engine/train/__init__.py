@@ -1,0 +1,1 @@
+"""The training engine (heavy: imports torch): the loop, its schedule, batching, evaluation and checkpoints."""

@@ -1,0 +1,311 @@
+"""The training loop: accumulate, clip, step, report; obey the control file between optimizer steps.
+
+Loss normalisation: each optimizer step sums the token losses of all its micro-batches and divides by the
+number of target tokens in the whole accumulated batch (padding and masked prompt tokens excluded), as HF
+Trainer does with `num_items_in_batch`. So a long example weighs as much as its tokens, whatever micro-batch
+it landed in, and the reported loss equals HF Trainer's on the same batches.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import torch
+
+from engine.modeling import LoadedModel
+from engine.protocol import CONTROL_FILE
+from engine.spec import RunSpec
+from engine.train.batching import BatchStream, StreamState, count_targets
+from engine.train.checkpoint import (
+    folder_bytes,
+    load_state,
+    load_weights,
+    prune_checkpoints,
+    save_checkpoint,
+    save_weights,
+    set_rng_state,
+)
+from engine.train.environment import memory_stats
+from engine.train.evaluation import (
+    autocast_context,
+    generate_samples,
+    perplexity,
+    token_loss_sum,
+    validation_loss,
+)
+from engine.train.fused_loss import fused_token_loss_sum, supports_fused_loss
+from engine.train.oom import OomGuard, inject_test_oom
+from engine.train.reporting import Reporter
+from engine.train.schedule import get_lr
+
+
+@dataclass
+class StepResult:
+    """One optimizer step's figures. Loss and norm stay on the device: reading them is a CPU-GPU sync,
+    paid only when the step is reported."""
+
+    loss: torch.Tensor
+    grad_norm: torch.Tensor
+    lr: float
+    tokens: int
+    samples: int
+
+
+class ControlInbox:
+    """Reads commands appended to `control.jsonl` since the last poll (a cheap stat when nothing is new)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+
+    def skip_existing(self) -> None:
+        """Ignore what is already there (a resumed run must not obey the previous run's stop)."""
+        self.offset = self.path.stat().st_size if self.path.exists() else 0
+
+    def poll(self) -> list[dict[str, Any]]:
+        try:
+            if self.path.stat().st_size <= self.offset:
+                return []
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read()
+        except FileNotFoundError:
+            return []
+        complete = data[: data.rfind(b"\n") + 1]  # a half-written line waits for the next poll
+        self.offset += len(complete)
+        commands = []
+        for line in complete.splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and isinstance(entry.get("command"), str):
+                commands.append(entry)
+        return commands
+
+
+def build_optimizer(model: Any, lr: float, weight_decay: float, device: torch.device) -> torch.optim.AdamW:
+    """AdamW over the trainable parameters; no decay on biases and norms (as HF Trainer)."""
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=(0.9, 0.999), eps=1e-8,
+                             fused=device.type == "cuda")
+
+
+class Trainer:
+    """Owns the model, optimizer and data order of one run; `train_step` is one optimizer step."""
+
+    def __init__(self, loaded: LoadedModel, spec: RunSpec, train: Sequence[Any], validation: Sequence[Any],
+                 total_steps: int, shuffle: bool = True, stream_state: StreamState | None = None) -> None:
+        self.loaded = loaded
+        self.model = loaded.model
+        self.device = loaded.device
+        self.dtype = loaded.precision.autocast
+        self.spec = spec
+        self.cfg = spec.train
+        self.validation = validation
+        self.total_steps = total_steps
+        self.pad_id = loaded.tokenizer.pad_token_id
+        self.stream = BatchStream(train, self.cfg.micro_batch, self.pad_id, self.cfg.seed, shuffle, stream_state)
+        self.optimizer = build_optimizer(self.model, self.cfg.lr, self.cfg.weight_decay, self.device)
+        self.scaler = torch.amp.GradScaler("cuda") if loaded.precision.loss_scaling else None
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.step = 0
+        self.best_val_loss: float | None = None
+        self.last_val_loss: float | None = None
+        self.evals_without_improvement = 0
+        self.unreported_tokens = self.unreported_samples = 0
+        self.last_report_t = time.perf_counter()
+        self.loss_kind = choose_loss(self.cfg.loss, self.device, self.model)
+        self.loss_fn = fused_token_loss_sum if self.loss_kind == "fused" else token_loss_sum
+        self.batch_shape: tuple[int, int] = (0, 0)
+        self.longest_seq = 0
+
+    def train_step(self) -> StepResult:
+        """Accumulate `grad_accum` micro-batches, clip, and take one optimizer step."""
+        self.model.train()
+        lr = get_lr(self.step, base_lr=self.cfg.lr, warmup_steps=self.cfg.warmup_steps,
+                    total_steps=self.total_steps, schedule=self.cfg.schedule)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        micro_batches = [self.stream.next_batch() for _ in range(self.cfg.grad_accum)]
+        targets = sum(count_targets(b["labels"]) for b in micro_batches)
+        divisor = max(targets, 1)
+        step_loss = torch.zeros((), device=self.device)
+        tokens = samples = 0
+        for batch in micro_batches:
+            tokens += int(batch["attention_mask"].sum())  # counted on the CPU copy: no device sync
+            samples += batch["input_ids"].shape[0]
+            self.batch_shape = tuple(batch["input_ids"].shape)  # type: ignore[assignment]
+            self.longest_seq = int(batch["attention_mask"].sum(1).max())
+            batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+            with autocast_context(self.device, self.dtype):
+                loss_sum, _ = self.loss_fn(self.model, batch)
+            inject_test_oom(self.step, self.cfg.micro_batch)
+            loss = loss_sum / divisor
+            (self.scaler.scale(loss) if self.scaler else loss).backward()
+            step_loss += loss.detach()
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
+        max_norm = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else math.inf
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.unreported_tokens += tokens
+        self.unreported_samples += samples
+        return StepResult(step_loss, grad_norm, lr, tokens, samples)
+
+    def restore(self, folder: Path) -> None:
+        """Continue from a checkpoint: weights, optimizer, loss scaler, RNG, data position and step."""
+        load_weights(self.model, folder)
+        state = load_state(folder)
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        self.stream.restore(StreamState(**state["stream"]))
+        self.step = int(state["step"])
+
+    def evaluate(self) -> dict[str, Any]:
+        """Validation loss, perplexity and generations on the first `eval_samples` validation examples."""
+        self.model.eval()
+        try:
+            loss = validation_loss(self.model, self.validation, self.cfg.micro_batch, self.pad_id, self.device,
+                                   self.dtype, self.loss_fn)
+            samples = generate_samples(self.model, self.loaded.tokenizer, self.validation[: self.cfg.eval_samples],
+                                       self.device, self.dtype)
+        finally:
+            self.model.train()
+        self.last_val_loss = loss
+        if loss == loss and (self.best_val_loss is None or loss < self.best_val_loss):
+            self.best_val_loss = loss
+            self.evals_without_improvement = 0
+        else:
+            self.evals_without_improvement += 1
+        return {"step": self.step, "val_loss": loss, "perplexity": perplexity(loss), "samples": samples,
+                "examples": len(self.validation)}
+
+    def save(self, run_dir: Path) -> Path:
+        """A resumable checkpoint of the current step; older ones beyond `keep_checkpoints` are pruned."""
+        folder = save_checkpoint(run_dir, self.step, self.model, self.optimizer, self.scaler, self.stream.state,
+                                 self.last_val_loss)
+        prune_checkpoints(run_dir, self.cfg.keep_checkpoints, self.cfg.keep_best)
+        return folder
+
+
+def choose_loss(requested: str, device: torch.device, model: Any) -> str:
+    """`fused` (chunked logits) or `standard`; auto is fused on a GPU. Models whose output layer the fused loss
+    cannot reproduce (soft-capped or scaled logits, a biased or adapted head) keep the standard loss."""
+    wanted = requested == "fused" or (requested == "auto" and device.type == "cuda")
+    return "fused" if wanted and supports_fused_loss(model) else "standard"
+
+
+class StopFlag:
+    """Set by SIGTERM (or a `stop` command): the loop finishes the current step, checkpoints and ends."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.reason = ""
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.requested, self.reason = True, "SIGTERM"
+
+
+def report_step(reporter: Reporter, trainer: Trainer, result: StepResult) -> float:
+    """The `metrics` event of one optimizer step; returns the loss. Throughput covers every step since the
+    last report."""
+    # .item() is the CPU-GPU sync point: the time read after it covers the work actually done
+    loss, grad_norm = result.loss.item(), result.grad_norm.item()
+    now = time.perf_counter()
+    seconds = max(now - trainer.last_report_t, 1e-9)
+    reporter.emit(
+        "metrics",
+        step=trainer.step,
+        epoch=round(trainer.stream.epoch_float, 4),
+        loss=loss,
+        lr=result.lr,
+        grad_norm=grad_norm,
+        tokens_per_s=trainer.unreported_tokens / seconds,
+        samples_per_s=trainer.unreported_samples / seconds,
+        **memory_stats(trainer.device),
+    )
+    trainer.unreported_tokens = trainer.unreported_samples = 0
+    trainer.last_report_t = time.perf_counter()
+    return loss
+
+
+def fit(trainer: Trainer, reporter: Reporter, run_dir: Path, stop: StopFlag) -> str:
+    """Train to `total_steps` (or a stop), reporting every step; returns the finished status."""
+    cfg = trainer.cfg
+    inbox = ControlInbox(run_dir / CONTROL_FILE)
+    has_validation = len(trainer.validation) > 0
+    if not has_validation:
+        reporter.log("The validation split is empty, so there will be no eval events.", level="warning")
+
+    def do_eval() -> None:
+        if has_validation:
+            started = time.perf_counter()
+            reporter.emit("eval", **trainer.evaluate())
+            trainer.last_report_t += time.perf_counter() - started  # throughput counts training time only
+
+    def do_checkpoint() -> None:
+        started = time.perf_counter()
+        folder = trainer.save(run_dir)
+        reporter.emit("checkpoint", step=trainer.step, path=str(folder), bytes=folder_bytes(folder))
+        trainer.last_report_t += time.perf_counter() - started
+
+    status = "completed"
+    guard = OomGuard(trainer, reporter, run_dir)
+    trainer.last_report_t = time.perf_counter()
+    while trainer.step < trainer.total_steps:
+        result = guard.step()
+        if result is None:
+            return "oom"
+        if trainer.step % cfg.log_every == 0 or trainer.step == trainer.total_steps:
+            loss = report_step(reporter, trainer, result)
+            if not math.isfinite(loss):
+                reporter.log(f"The loss is {loss} at step {trainer.step}; lower train.lr.", level="error")
+                return "failed"
+        commands = {entry["command"] for entry in inbox.poll()}
+        if "stop" in commands:
+            stop.requested, stop.reason = True, "a stop command"
+        at_end = trainer.step >= trainer.total_steps
+        if "eval" in commands or (cfg.eval_every and trainer.step % cfg.eval_every == 0 and not at_end):
+            do_eval()
+        if "checkpoint" in commands or stop.requested or (cfg.save_every and trainer.step % cfg.save_every == 0
+                                                          and not at_end):
+            do_checkpoint()
+        if stop.requested:
+            reporter.log(f"Stopped after step {trainer.step} on {stop.reason}.")
+            status = "stopped"
+            break
+        patience = cfg.early_stopping_patience
+        if patience and trainer.evals_without_improvement >= patience:
+            reporter.log(f"Validation loss has not improved for {patience} evaluations; stopping early.")
+            do_checkpoint()
+            break
+    if status == "completed":
+        do_eval()
+        target = save_weights(trainer.model, run_dir, trainer.loaded.tokenizer)
+        reporter.emit("checkpoint", step=trainer.step, path=str(target), bytes=folder_bytes(target), final=True)
+    return status

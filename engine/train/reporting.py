@@ -1,0 +1,187 @@
+"""Everything a run tells the world: events, `summary.json`, and the optional TensorBoard/W&B/MLflow mirrors."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.protocol import EVENTS_FILE, SUMMARY_FILE, EventWriter, encode, write_json_atomic
+
+SUMMARY_INTERVAL_S = 2.0
+_SUMMARY_METRICS = ("loss", "lr", "grad_norm", "tokens_per_s", "samples_per_s", "mem_peak_gib", "epoch")
+
+
+class Reporter:
+    """Writes a run's events and keeps its `summary.json` current (atomically, at most every 2 s while training)."""
+
+    def __init__(self, run_dir: Path, run_id: str) -> None:
+        self.run_dir = run_dir
+        self.run_id = run_id
+        self.events = EventWriter(run_dir / EVENTS_FILE, run_id)
+        self.mirrors: list[Mirror] = []
+        self.summary: dict[str, Any] = {
+            "run": run_id,
+            "status": "running",
+            "pid": os.getpid(),
+            "step": 0,
+            "total_steps": None,
+            "started": time.time(),
+            "ended": None,
+            "latest": {},
+            "best": {},
+            "latest_eval": None,
+        }
+        self._written = 0.0
+
+    def emit(self, type: str, **fields: Any) -> dict[str, Any]:
+        """Write one event, fold it into the summary, and rewrite the summary when it is due."""
+        event = self.events.emit(type, **fields)
+        self._fold(event)
+        if type in ("metrics",):
+            for mirror in self.mirrors:
+                mirror.log({f"train/{k}": fields[k] for k in ("loss", "lr", "grad_norm", "tokens_per_s")
+                            if isinstance(fields.get(k), int | float)}, fields["step"])
+        elif type == "eval":
+            for mirror in self.mirrors:
+                mirror.log({"eval/val_loss": fields["val_loss"], "eval/perplexity": fields["perplexity"]},
+                           fields["step"])
+        now = time.monotonic()
+        if type != "metrics" or now - self._written >= SUMMARY_INTERVAL_S:
+            self.write_summary()
+        return event
+
+    def log(self, text: str, level: str = "info") -> None:
+        """A human sentence for the event stream (and engine.log)."""
+        print(f"[{level}] {text}", flush=True)
+        self.emit("log", level=level, text=text)
+
+    def _fold(self, event: dict[str, Any]) -> None:
+        s = self.summary
+        kind = event["type"]
+        if kind == "metrics":
+            s["step"] = event["step"]
+            s["latest"] = {k: event.get(k) for k in ("step", *_SUMMARY_METRICS)}
+            loss = event.get("loss")
+            if isinstance(loss, float) and loss == loss and loss < s["best"].get("loss", float("inf")):
+                s["best"]["loss"], s["best"]["loss_step"] = loss, event["step"]
+        elif kind == "eval":
+            s["latest_eval"] = {"step": event["step"], "val_loss": event["val_loss"], "perplexity": event["perplexity"]}
+            s["latest"]["val_loss"] = event["val_loss"]
+            val = event["val_loss"]
+            if isinstance(val, float) and val == val and val < s["best"].get("val_loss", float("inf")):
+                s["best"]["val_loss"], s["best"]["val_step"] = val, event["step"]
+        elif kind == "checkpoint":
+            key = "output" if event.get("final") else "last_checkpoint"
+            s[key] = {"step": event["step"], "path": event["path"]}
+        elif kind == "started":
+            s["total_steps"] = event.get("total_steps")
+            s["precision"], s["device"] = event.get("precision"), event.get("device")
+        elif kind == "finished":
+            s["status"], s["ended"] = event["status"], event["t"]
+            s["message"] = event.get("summary", {}).get("message")
+
+    def write_summary(self, durable: bool = False) -> None:
+        """Rewrite `summary.json` now (atomic rename; fsync'd only when `durable`, as at the end: an fsync
+        per rewrite would stall the loop for milliseconds on a busy disk)."""
+        self.summary["updated"] = time.time()
+        path = self.run_dir / SUMMARY_FILE
+        if durable:
+            write_json_atomic(path, self.summary)
+        else:
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(encode(self.summary), encoding="utf-8")  # encode() writes NaN as null
+            os.replace(tmp, path)
+        self._written = time.monotonic()
+
+    def close(self) -> None:
+        for mirror in self.mirrors:
+            try:
+                mirror.close()
+            except Exception as exc:  # a mirror's failure never fails the run
+                print(f"[warning] closing {mirror.name} failed: {exc}", flush=True)
+        self.write_summary(durable=True)
+        self.events.close()
+
+
+class Mirror:
+    """A thin adapter that copies metrics to one experiment tracker."""
+
+    name = "mirror"
+
+    def __init__(self, run_dir: Path, run_id: str, config: dict[str, Any]) -> None:
+        self.run_dir, self.run_id = run_dir, run_id
+
+    def log(self, values: dict[str, float], step: int) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class TensorBoardMirror(Mirror):
+    name = "tensorboard"
+
+    def __init__(self, run_dir: Path, run_id: str, config: dict[str, Any]) -> None:
+        from torch.utils.tensorboard import SummaryWriter  # needs the `tensorboard` package
+
+        self.writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+    def log(self, values: dict[str, float], step: int) -> None:
+        for key, value in values.items():
+            self.writer.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class WandbMirror(Mirror):
+    name = "wandb"
+
+    def __init__(self, run_dir: Path, run_id: str, config: dict[str, Any]) -> None:
+        import wandb
+
+        self.wandb = wandb
+        self.run = wandb.init(project=os.environ.get("WANDB_PROJECT", "slmtui"), name=run_id, config=config,
+                              dir=str(run_dir))
+
+    def log(self, values: dict[str, float], step: int) -> None:
+        self.run.log(values, step=step)
+
+    def close(self) -> None:
+        self.run.finish()
+
+
+class MlflowMirror(Mirror):
+    name = "mlflow"
+
+    def __init__(self, run_dir: Path, run_id: str, config: dict[str, Any]) -> None:
+        import mlflow
+
+        self.mlflow = mlflow
+        mlflow.start_run(run_name=run_id)
+        flat = {f"{table}.{k}": str(v)[:250] for table, sub in config.items() if isinstance(sub, dict)
+                for k, v in sub.items()}
+        mlflow.log_params(flat)
+
+    def log(self, values: dict[str, float], step: int) -> None:
+        self.mlflow.log_metrics(values, step=step)
+
+    def close(self) -> None:
+        self.mlflow.end_run()
+
+
+MIRRORS: dict[str, type[Mirror]] = {"tensorboard": TensorBoardMirror, "wandb": WandbMirror, "mlflow": MlflowMirror}
+
+
+def open_mirrors(reporter: Reporter, names: list[str], config: dict[str, Any]) -> None:
+    """Attach the trackers of `report_to` that are installed; warn (and carry on) for the others."""
+    for name in names:
+        try:
+            reporter.mirrors.append(MIRRORS[name](reporter.run_dir, reporter.run_id, config))
+        except ImportError as exc:
+            reporter.log(f"report_to {name!r} is skipped: its package is not installed ({exc.name}); "
+                         f"install it to mirror metrics there.", level="warning")
+        except Exception as exc:  # a tracker that fails to start (no login, no server) must not stop training
+            reporter.log(f"report_to {name!r} is skipped: it failed to start ({exc}).", level="warning")

@@ -1,0 +1,174 @@
+"""`slmtui train`, `slmtui runs`, `slmtui attach`, `slmtui stop`: launching and watching training runs.
+
+`launch_spec` and `follow_run` are the reusable pieces (the demo uses them too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from slmtui.cli._common import UserError, print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser("train", help="start a training run from a spec file and follow it",
+                           description="Create a run folder, start the engine detached, and follow its progress. "
+                           "Ctrl-C detaches; the run goes on.")
+    train.add_argument("spec", type=Path, help="the run spec (TOML)")
+    train.add_argument("--detach", action="store_true", help="return at once; the run id is the last line")
+    train.add_argument("--rehearse", action="store_true",
+                       help="rehearse the worst-case batch first and fit the micro-batch to the GPU "
+                       "(sets train.rehearse = \"on\"; auto rehearses on GPUs)")
+    train.set_defaults(handler=cmd_train)
+
+    runs = sub.add_parser("runs", help="list training runs", description="List the runs in the runs folder.")
+    runs.add_argument("--json", action="store_true", help='print {"runs": [...]}')
+    runs.set_defaults(handler=cmd_runs)
+
+    attach = sub.add_parser("attach", help="follow a run's progress from its first event",
+                            description="Follow a run (full id, unique prefix or `last`). Ctrl-C detaches.")
+    attach.add_argument("run", help="run id, unique prefix, or last")
+    attach.set_defaults(handler=cmd_attach)
+
+    stop = sub.add_parser("stop", help="ask a run to stop after its current step, with a checkpoint",
+                          description="Ask a run to stop after its current optimizer step (it checkpoints first).")
+    stop.add_argument("run", help="run id, unique prefix, or last")
+    stop.set_defaults(handler=cmd_stop)
+
+
+def _runs_dir() -> Path:
+    from engine.paths import runs_dir
+
+    return runs_dir()
+
+
+def _resolve(ref: str) -> Path:
+    from slmtui.runs import RunNotFound, resolve_run
+
+    try:
+        return resolve_run(ref, _runs_dir())
+    except RunNotFound as exc:
+        raise UserError(str(exc)) from None
+
+
+def launch_spec(spec_path: Path, runs_dir: Path | None = None, rehearse: bool = False) -> Any:
+    """Validate a spec file and launch it (with `rehearse`, force a fit rehearsal); returns the `RunInfo`.
+    Spec problems raise `UserError`."""
+    from engine.spec import SpecError, load_spec
+    from slmtui.runs import launch
+
+    try:
+        spec = load_spec(spec_path)
+    except SpecError as exc:
+        raise UserError(" ".join(exc.problems)) from None
+    if rehearse:
+        spec.train.rehearse = "on"
+    return launch(spec, runs_dir or _runs_dir())
+
+
+def follow_run(run_dir: Path, from_start: bool = True) -> str:
+    """Show a run's progress (rich) until it finishes; returns its final status. Ctrl-C propagates."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from slmtui.runs import follow
+
+    console = Console(stderr=False)
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn())
+    status = "crashed"
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(run_dir.name, total=None, stats="starting")
+        for event in follow(run_dir, from_start=from_start):
+            kind = event.get("type")
+            if kind == "started":
+                progress.update(task, total=event.get("total_steps"))
+                console.print(f"{event.get('precision')} on {event.get('device')}, "
+                              f"{event.get('params_trainable'):,} of {event.get('params_total'):,} parameters trained")
+            elif kind == "metrics":
+                loss, tps = event.get("loss"), event.get("tokens_per_s") or 0.0
+                text = f"loss {loss:.4f} lr {event.get('lr', 0):.2e} {tps:,.0f} tok/s" if loss is not None else ""
+                progress.update(task, completed=event.get("step", 0), stats=text)
+            elif kind == "eval":
+                val = event.get("val_loss")
+                console.print(f"step {event.get('step')}: validation loss {val:.4f}, perplexity "
+                              f"{event.get('perplexity'):.2f}" if val is not None else "evaluation had no loss")
+            elif kind == "checkpoint":
+                what = "the final weights" if event.get("final") else "a checkpoint"
+                console.print(f"step {event.get('step')}: saved {what} to {event.get('path')}")
+            elif kind == "rehearsal":
+                console.print(str(event.get("message", "")))
+            elif kind == "log" and event.get("level") in ("warning", "error"):
+                console.print(f"{event.get('level')}: {event.get('text')}")
+            elif kind == "finished":
+                status = str(event.get("status"))
+                message = (event.get("summary") or {}).get("message") or ""
+                console.print(f"run {run_dir.name} {status}. {message}".rstrip())
+    return status
+
+
+def _follow_or_detach(run_dir: Path, from_start: bool) -> int:
+    try:
+        status = follow_run(run_dir, from_start=from_start)
+    except KeyboardInterrupt:
+        print(f"\nDetached; the run goes on. Reattach with: slmtui attach {run_dir.name}")
+        return 0
+    return 0 if status in ("completed", "stopped") else 1
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    info = launch_spec(args.spec, rehearse=args.rehearse)
+    if args.detach:
+        print(f"Started run {info.id} in {info.dir}; follow it with: slmtui attach {info.id}")
+        print(info.id)
+        return 0
+    print(f"Started run {info.id}; Ctrl-C detaches without stopping it.")
+    return _follow_or_detach(info.dir, from_start=True)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from slmtui.reconcile import reconcile_home
+    from slmtui.runs import list_runs
+
+    runs = list_runs(_runs_dir())
+    warning = reconcile_home(runs)
+    if warning:
+        print(f"slmtui: {warning}", file=sys.stderr)
+    if args.json:
+        print_json({"runs": [r.to_json() for r in runs]})
+        return 0
+    from rich.console import Console
+    from rich.table import Column, Table
+
+    if not runs:
+        print("No runs yet; start one with: slmtui train SPEC.toml")
+        return 0
+    table = Table("status", "step", "loss", "val loss", "best val", "started")
+    table.columns.insert(0, Column("id", no_wrap=True))
+    for r in runs:
+        fmt = lambda v: f"{v:.4f}" if isinstance(v, int | float) else "-"  # noqa: E731
+        table.add_row(r.id, r.status, f"{r.step}/{r.total_steps or '?'}", fmt(r.latest.get("loss")),
+                      fmt(r.latest.get("val_loss")), fmt(r.best.get("val_loss")),
+                      time.strftime("%m-%d %H:%M", time.localtime(r.started)) if r.started else "-")
+    Console().print(table)
+    return 0
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    return _follow_or_detach(_resolve(args.run), from_start=True)
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from slmtui.runs import read_run, request
+
+    run_dir = _resolve(args.run)
+    info = read_run(run_dir)
+    if info.status != "running":
+        raise UserError(f"Run {info.id} is not running (it is {info.status}); nothing to stop.")
+    request(run_dir, "stop")
+    print(f"Asked run {info.id} to stop after its current step; it saves a checkpoint first.")
+    return 0
