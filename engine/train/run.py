@@ -24,6 +24,7 @@ from engine.spec import RunSpec, SpecError, TrainSpec, load_spec, spec_to_dict, 
 from engine.train.distributed import Dist, init_distributed, shutdown_distributed
 from engine.train.environment import environment_fingerprint
 from engine.train.loop import StopFlag, Trainer, fit
+from engine.train.rehearsal import planned_estimate, rehearse, should_rehearse
 from engine.train.reporting import Reporter, open_mirrors
 from engine.train.resume import ResumeError, restore_latest, run_disk_plan
 from engine.train.timing import LiveEta, predict_from_pilot, step_token_plan
@@ -129,8 +130,6 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag, resume: bool, pilo
     if spec.train.devices > 1 and not dist.active:
         raise TrainError("train.devices > 1 runs under torchrun: start it with `slmtui train` or "
                          "`python -m engine run RUN_DIR`, which launch one process per device.")
-    if spec.train.loss != "standard":
-        raise TrainError(f"train.loss {spec.train.loss!r} is not available in this version; use 'standard'.")
     reporter.log(f"Loading {spec.model.name} for {spec.method.kind} training"
                  + (f" on {dist.world} processes." if dist.active else "."))
     loaded = load_for_training(spec, device=device)
@@ -164,12 +163,6 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag, resume: bool, pilo
     resumed_from = None
     if resume:
         resumed_from, folder = restore_latest(trainer, run_dir, lambda text, level: reporter.log(text, level=level))
-    val_tokens = sum(len(e.input_ids) for e in prepared.validation)
-    lengths = [len(e.input_ids) for e in train_examples]
-    cfg = run_spec.train
-    trainer.eta = LiveEta(step_token_plan(lengths, cfg.micro_batch, cfg.grad_accum, cfg.seed, steps - trainer.step,
-                                          trainer.stream.state), trainer.step, steps, cfg.eval_every,
-                          cfg.save_every, val_tokens)
     spec_dict = spec_to_dict(spec)
     reporter.emit(
         "started",
@@ -180,7 +173,7 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag, resume: bool, pilo
         precision_reason=loaded.precision.reason,
         device=str(loaded.device),
         env=environment_fingerprint(loaded.device),
-        estimate=None,
+        estimate=planned_estimate(trainer),
         data=_data_summary(prepared),
         total_steps=steps,
         effective_batch=spec.train.micro_batch * spec.train.grad_accum * dist.world,
@@ -197,6 +190,13 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag, resume: bool, pilo
         reporter.log(f"Pilot run: {steps} steps on a representative {pilot:.0%} of the training split "
                      f"(the full run has {full_steps}).")
     open_mirrors(reporter, spec.train.report_to, spec_dict)
+    if should_rehearse(spec.train.rehearse, loaded.device):
+        rehearse(trainer, reporter)
+    val_tokens = sum(len(e.input_ids) for e in prepared.validation)
+    cfg = trainer.cfg  # after the rehearsal, which may have resized the micro-batch
+    token_plan = step_token_plan([len(e.input_ids) for e in train_examples], cfg.micro_batch, cfg.grad_accum,
+                                 cfg.seed, steps - trainer.step, trainer.stream.state)
+    trainer.eta = LiveEta(token_plan, trainer.step, steps, cfg.eval_every, cfg.save_every, val_tokens)
     status = fit(trainer, reporter, run_dir, stop)
     loss = reporter.summary["latest"].get("loss")
     message = f"{status.capitalize()} at step {trainer.step} of {steps}"

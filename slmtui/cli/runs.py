@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--force", action="store_true",
                        help="start even when the memory estimate says the run will not fit in the GPU's free memory")
     train.add_argument("--detach", action="store_true", help="return at once; the run id is the last line")
+    train.add_argument("--rehearse", action="store_true",
+                       help="rehearse the worst-case batch first and fit the micro-batch to the GPU "
+                       "(sets train.rehearse = \"on\"; auto rehearses on GPUs)")
     train.set_defaults(handler=cmd_train)
 
     runs = sub.add_parser("runs", help="list training runs", description="List the runs in the runs folder.")
@@ -61,9 +64,9 @@ def _resolve(ref: str) -> Path:
 
 
 def launch_spec(spec_path: Path, runs_dir: Path | None = None, pilot: float | None = None,
-                force: bool = False) -> Any:
-    """Validate a spec file, run the pre-launch checks and launch it; returns the `RunInfo`. Spec problems and
-    refusals raise `UserError`."""
+                force: bool = False, rehearse: bool = False) -> Any:
+    """Validate a spec file, run the pre-launch checks and launch it (with `rehearse`, force a fit rehearsal);
+    returns the `RunInfo`. Spec problems and refusals raise `UserError`."""
     from engine.spec import SpecError, load_spec
     from slmtui.runs import launch
 
@@ -73,6 +76,8 @@ def launch_spec(spec_path: Path, runs_dir: Path | None = None, pilot: float | No
         raise UserError(" ".join(exc.problems)) from None
     if pilot is not None and not 0 < pilot < 1:
         raise UserError(f"--pilot {pilot:g} must be a fraction between 0 and 1, such as 0.05.")
+    if rehearse:
+        spec.train.rehearse = "on"
     runs = runs_dir or _runs_dir()
     preflight(spec, runs, force, pilot is not None)
     return launch(spec, runs, engine_args=["--pilot", str(pilot)] if pilot is not None else ())
@@ -142,6 +147,8 @@ def follow_run(run_dir: Path, from_start: bool = True, offset: int | None = None
             elif kind == "checkpoint":
                 what = "the final weights" if event.get("final") else "a checkpoint"
                 console.print(f"step {event.get('step')}: saved {what} to {event.get('path')}")
+            elif kind == "rehearsal":
+                console.print(str(event.get("message", "")))
             elif kind == "log" and (event.get("level") in ("warning", "error") or
                                     str(event.get("text", "")).startswith(("Resumed from", "Pilot run"))):
                 console.print(f"{event.get('level')}: {event.get('text')}")
@@ -170,7 +177,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _resume(args)
     if args.spec is None:
         raise UserError("Give a spec file to start a run, or --resume RUN to continue one.")
-    info = launch_spec(args.spec, pilot=args.pilot, force=args.force)
+    info = launch_spec(args.spec, pilot=args.pilot, force=args.force, rehearse=args.rehearse)
     if args.detach:
         print(f"Started run {info.id} in {info.dir}; follow it with: slmtui attach {info.id}")
         print(info.id)
