@@ -29,14 +29,15 @@ class Preflight:
 
 
 def train_setup(spec: RunSpec) -> TrainSetup:
-    """The estimate's view of a spec (GPU precision: `auto` is bf16)."""
+    """The estimate's view of a spec on a GPU (precision `auto` is bf16 there, loss `auto` the fused one)."""
     targets = spec.method.target_modules
     attention_only = isinstance(targets, list) and bool(targets) and set(targets) <= _ATTENTION
     precision = spec.train.precision if spec.train.precision != "auto" else "bf16"
     return TrainSetup(method=spec.method.kind, batch=spec.train.micro_batch, seq=spec.data.max_length,
                       precision=precision, rank=spec.method.rank,
                       targets="attention" if attention_only else "all-linear", dropout=spec.method.dropout,
-                      gradient_checkpointing=spec.train.gradient_checkpointing, loss=spec.train.loss,
+                      gradient_checkpointing=spec.train.gradient_checkpointing,
+                      loss="standard" if spec.train.loss == "standard" else "fused",  # auto is fused on GPUs
                       double_quant=spec.method.double_quant)
 
 

@@ -20,6 +20,7 @@ def gpu_spec(device: str = "auto", micro_batch: int = 8, devices: int = 1) -> Ru
     spec = RunSpec(name="busy")
     spec.model.name = "Qwen/Qwen2.5-0.5B"
     spec.train.device, spec.train.micro_batch, spec.train.devices = device, micro_batch, devices
+    spec.train.loss = "standard"  # fp32 logits: ~29.5 GiB at 8 x 1024, so 20 GiB free is too little
     return spec
 
 
@@ -91,3 +92,13 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path: Path, status: str, che
         (run_dir / "checkpoints" / "step-000002" / "meta.json").write_text('{"step": 2}')
     with pytest.raises(ResumeRefused, match=expected):
         resume(run_dir)
+
+
+def test_the_estimate_sees_the_spec_as_a_gpu_run() -> None:
+    from slmtui.preflight import train_setup
+
+    spec = gpu_spec()
+    spec.train.loss, spec.train.precision, spec.method.target_modules = "auto", "auto", ["q_proj", "v_proj"]
+    setup = train_setup(spec)
+    assert (setup.loss, setup.precision, setup.targets, setup.batch, setup.seq) == ("fused", "bf16", "attention", 8,
+                                                                                     1024)
