@@ -80,7 +80,9 @@ def launch_spec(spec_path: Path, runs_dir: Path | None = None, pilot: float | No
         spec.train.rehearse = "on"
     runs = runs_dir or _runs_dir()
     preflight(spec, runs, force, pilot is not None)
-    return launch(spec, runs, engine_args=["--pilot", str(pilot)] if pilot is not None else ())
+    if pilot is None:
+        return launch(spec, runs)
+    return launch(spec, runs, engine_args=["--pilot", str(pilot)])
 
 
 def _model_shape(spec: Any) -> Any:
