@@ -46,8 +46,12 @@ def disk_full_message(run_dir: Path) -> str:
 class SpaceReserve:
     """A file of `RESERVE_BYTES` in the run folder, given back when the disk fills up or the run ends."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, create: bool = True) -> None:
+        """`create = False` for processes that write nothing (the other ranks of a data-parallel run)."""
         self.path = run_dir / RESERVE_FILE
+        self.created = create
+        if not create:
+            return
         # no room even for this: the run will say so at its first write
         with contextlib.suppress(OSError), open(self.path, "wb") as fh:
             fh.write(b"\0" * RESERVE_BYTES)
@@ -56,6 +60,8 @@ class SpaceReserve:
 
     def release(self) -> None:
         """Delete the reserve (idempotent)."""
+        if not self.created:
+            return
         with contextlib.suppress(OSError):
             self.path.unlink()
 
