@@ -82,6 +82,17 @@ def test_hangup_leaves_the_engine_training_and_sigkill_leaves_whole_checkpoints(
         for _, folder, _ in found:
             assert_checkpoint_loads(folder)
         assert_events_parse(run_dir)
+
+        # and the crashed run resumes from its newest checkpoint
+        seen = events_of(run_dir)[-1]["seq"]
+        cli("train", "--resume", run_dir.name, "--detach", check=True, **THREADS)
+        started = wait_event(run_dir, lambda e: e["type"] == "started", after=seen)
+        pid = engine_pid(run_dir)
+        assert started["resumed_from"] == found[-1][0]
+        wait_event(run_dir, lambda e: e["type"] == "metrics" and e["step"] > found[-1][0], after=seen)
+        request(run_dir, "stop")
+        assert wait_event(run_dir, lambda e: e["type"] == "finished", after=seen)["status"] == "stopped"
+        assert_events_parse(run_dir)
     finally:
         terminal.close()
         kill_quietly(pid)
@@ -89,12 +100,13 @@ def test_hangup_leaves_the_engine_training_and_sigkill_leaves_whole_checkpoints(
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MiB tmpfs (root only); skipped where mounting is not allowed."""
+    """A tmpfs (root only; skipped where mounting is not allowed), 2 GiB at first so the pre-launch disk
+    checks pass; `shrink` makes it small later. A tmpfs takes memory only for what is written."""
     mount_point = tmp_path / "small-disk"
     mount_point.mkdir()
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a small tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(mount_point)],
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2g,mode=0700", "tmpfs", str(mount_point)],
                           capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
@@ -102,6 +114,13 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         yield mount_point
     finally:
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def shrink(disk: Path, room: int = 1 << 20) -> None:
+    """Remount the tmpfs with only `room` bytes free beyond what it holds now."""
+    used = os.statvfs(disk).f_blocks - os.statvfs(disk).f_bfree
+    size = used * os.statvfs(disk).f_frsize + room
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(disk)], check=True)
 
 
 def fill(disk: Path) -> list[Path]:
@@ -133,6 +152,7 @@ def test_a_full_disk_stops_the_run_with_a_reason_and_keeps_what_was_written(
         pid = engine_pid(run_dir)
         request(run_dir, "checkpoint")
         saved = wait_event(run_dir, lambda e: e["type"] == "checkpoint")
+        shrink(small_disk)
         fillers = fill(small_disk)
         if writing == "checkpoint":  # room for events, none for a checkpoint
             fillers.pop().unlink()
@@ -249,9 +269,9 @@ def test_a_truncated_events_file_is_read_up_to_the_damage(cli: Cli, home: Path) 
     path = run_dir / "events.jsonl"
     data = path.read_bytes()
     lines = data.splitlines(keepends=True)
-    # cut from the middle of line 3 to the middle of line 6: two half lines glued into one, four events lost
-    start = sum(map(len, lines[:3])) + len(lines[3]) // 2
-    end = sum(map(len, lines[:6])) + len(lines[6]) // 2
+    # cut from inside line 3 to near the end of line 6: two pieces glued into one bad line, four events lost
+    start = sum(map(len, lines[:3])) + 10
+    end = sum(map(len, lines[:7])) - 6
     path.write_bytes(data[:start] + data[end:])
     attached = cli("attach", run_dir.name)
     assert attached.returncode == 0 and "Traceback" not in attached.stderr

@@ -1,6 +1,7 @@
 """Security: no token ever written, owner-only files, no remote code, no pickles, no telemetry.
 
-One real CLI session (a tiny training run, a failing run, data checks, the journal and its export) runs once
+One real CLI session (a tiny training run, a failing run, data checks, a model export, the journal and its
+export) runs once
 with a fake hub token planted in the environment; the tests then search everything it wrote.
 """
 
@@ -60,6 +61,7 @@ def session(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> S
     good_run, hub_run = home / "runs" / good_id, home / "runs" / hub_id
     wait_event(good_run, lambda e: e["type"] == "finished")
     wait_event(hub_run, lambda e: e["type"] == "finished")
+    run("export", good_id, str(work / "exported"), "--json")
     run("journal", "add", "the secure run went fine", "--run", good_id, "--kind", "aha")
     run("journal", "export", "--md", str(work / "journal.md"))
     run("runs", "--json")
@@ -71,6 +73,7 @@ def test_the_session_did_real_work(session: Session) -> None:
     assert (session.good_run / "checkpoints").is_dir() and (session.good_run / "adapter").is_dir()
     assert (session.work / "journal.md").read_text().count("the secure run went fine") == 1
     assert (session.home / "slmtui.json").is_file()
+    assert any((session.work / "exported").rglob("*.safetensors"))
 
 
 def test_no_token_in_any_file_or_message(session: Session) -> None:
