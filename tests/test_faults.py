@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pytest
 from engine.protocol import EventWriter, read_events
 from engine.train.checkpoint import list_checkpoints, load_state
 from slmtui.runs import read_run, request
-from tests.conftest import Cli
+from tests.conftest import Cli, cli_env
 from tests.console.tmux_driver import TmuxConsole
 from tests.fault_helpers import engine_pid, events_of, kill_quietly, wait_event, wait_gone, write_spec
 
@@ -48,7 +49,7 @@ def assert_events_parse(run_dir: Path, max_unreadable: int = 0) -> list[dict]:
 
 @pytest.mark.tmux
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
-def test_hangup_leaves_the_engine_training_and_sigkill_leaves_whole_checkpoints(
+def test_hangup_and_sigkill_of_the_console_leave_the_engine_training_and_sigkill_of_the_engine_resumes(
         cli: Cli, home: Path, tmp_path: Path, tiny_model_dir: Path) -> None:
     spec = write_spec(tmp_path, tiny_model_dir, name="hangup", save_every=3)
     # the SSH case: `slmtui train` in the foreground of a terminal that goes away
@@ -70,6 +71,14 @@ def test_hangup_leaves_the_engine_training_and_sigkill_leaves_whole_checkpoints(
         wait_event(run_dir, lambda e: e["type"] == "metrics", after=seen + 2, timeout=60)
         checkpoint = wait_event(run_dir, lambda e: e["type"] == "checkpoint")
         assert read_run(run_dir).status == "running"
+        # a follower killed outright (SIGKILL): training goes on
+        follower = subprocess.Popen([sys.executable, "-m", "slmtui", "attach", run_dir.name],
+                                    env=cli_env(home), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert follower.stdout is not None and follower.stdout.readline()  # it is following
+        follower.kill()
+        follower.wait()
+        seen = events_of(run_dir)[-1]["seq"]
+        wait_event(run_dir, lambda e: e["type"] == "metrics", after=seen + 2, timeout=60)
 
         seen = events_of(run_dir)[-1]["seq"]
         wait_event(run_dir, lambda e: e["type"] == "metrics", after=seen)
@@ -82,6 +91,9 @@ def test_hangup_leaves_the_engine_training_and_sigkill_leaves_whole_checkpoints(
         for _, folder, _ in found:
             assert_checkpoint_loads(folder)
         assert_events_parse(run_dir)
+        # reopening shows every event: attach replays the whole history and ends on the crash
+        replay = cli("attach", run_dir.name)
+        assert replay.returncode == 1 and "crashed" in replay.stdout and "Traceback" not in replay.stderr
 
         # and the crashed run resumes from its newest checkpoint
         seen = events_of(run_dir)[-1]["seq"]
