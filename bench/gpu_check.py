@@ -65,7 +65,8 @@ def main() -> int:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     home = Path("/tmp/slmtui-gpu-check-home")
-    env = {**os.environ, "SLMTUI_HOME": str(home), "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "SLMTUI_HOME": str(home), "PYTHONPATH": pythonpath, "HF_HUB_OFFLINE": "1"}
     report: dict[str, Any] = {"smoke": args.smoke}
     out_file = args.out / "gpu_check.json"
 
@@ -110,7 +111,7 @@ def main() -> int:
             report[name] = {"rc": proc.returncode, "stderr": proc.stderr[-2000:]}
             save()
             continue
-        result = wait_finished(home / "runs" / run_id, timeout=150 if not args.smoke else 300)
+        result = wait_finished(home / "runs" / run_id, timeout=110 if not args.smoke else 300)
         result["wall_s"] = round(time.time() - started, 1)
         report[name] = result
         save()
