@@ -78,7 +78,7 @@ def memory_text(view: RunView, gpu: dict[str, Any] | None) -> str:
         lines.append(f"GPU {gpu.get('index', 0)} {_bar(used / total if total else 0, 10)} "
                      f"{used:.1f}/{total:.0f} GiB · headroom {total - used:.1f} GiB")
     elif gpu and gpu.get("error"):
-        lines.append(f"no GPU: {escape(str(gpu['error']))}")
+        lines.append(f"no GPU: {escape(str(gpu['error']).split(':')[0])}")
     else:
         lines.append("GPU: not read yet")
     return "\n".join(lines)
