@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -27,7 +28,7 @@ def test_series_stays_bounded_and_keeps_extremes_and_mean() -> None:
     assert min(p.low for p in points) == min(values) and max(p.high for p in points) == max(values)
     weighted = sum(p.mean * (p.last_step - p.step + 1) for p in points) / 100_000
     assert weighted == pytest.approx(sum(values) / len(values))
-    assert all(a.last_step < b.step for a, b in zip(points, points[1:], strict=False))  # no overlap, in order
+    assert all(a.last_step < b.step for a, b in itertools.pairwise(points))  # no overlap, in order
     assert points[-1].last == values[-1]
 
 
