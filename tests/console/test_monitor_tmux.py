@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tmux_driver import TmuxConsole
@@ -61,7 +62,7 @@ class DemoSession:
     def console(self) -> TmuxConsole:
         return self.consoles[-1]
 
-    def runs(self) -> list[dict[str, object]]:
+    def runs(self) -> list[dict[str, Any]]:
         return self.cli.json("runs", "--json")["runs"]  # type: ignore[no-any-return]
 
 
@@ -109,8 +110,11 @@ def test_every_screen_by_key_then_pin_a_note_and_stop_the_run(session: DemoSessi
         before = console.screen()
         console.keys(entry.key)
         mark = SCREEN_MARKS.get(entry.slug)
-        console.wait_until((lambda s, m=mark: m in s) if mark else (lambda s, b=before: s != b),
-                           what=f"the {entry.name} screen")
+
+        def shown(screen: str, mark: str | None = mark, before: str = before) -> bool:
+            return mark in screen if mark else screen != before
+
+        console.wait_until(shown, what=f"the {entry.name} screen")
     console.keys("5")
     screen = console.wait_until(lambda s: "Pin note" in s and "running" in s, what="back on the Monitor")
     console.keys("p")
