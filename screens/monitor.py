@@ -66,7 +66,7 @@ class MonitorScreen(ShellScreen):
                 tooltip="Open the OOM post-mortem's suggested spec in New run"),
     ]
 
-    runs: reactive[tuple[RunInfo, ...]] = reactive((), always_update=True, init=False)
+    runs: reactive[tuple[RunInfo, ...]] = reactive((), init=False)
     """Every run, newest first (handed to the picker)."""
     selected: reactive[str | None] = reactive(None, init=False)
     """The run on show."""

@@ -25,7 +25,7 @@ def run_label(run: RunInfo) -> Text:
 class RunPicker(OptionList):
     """Runs to watch; the chosen one is highlighted."""
 
-    runs: reactive[tuple[RunInfo, ...]] = reactive((), always_update=True)
+    runs: reactive[tuple[RunInfo, ...]] = reactive(())
     """Every run, newest first."""
 
     @dataclass
