@@ -12,8 +12,9 @@ from engine.paths import demo_dir
 from engine.spec import DataSpec, MethodSpec, ModelSpec, RunSpec, TrainSpec
 
 DEMO_NAME = "demo"
-#: Optimizer steps of a default demo run: sized so it takes 60-120 s on a 2-core CPU (docs/benchmarks.md).
-DEMO_STEPS = 300
+#: Optimizer steps of a default demo run (about 2.4 epochs of the 2,700 training tickets): sized for 60-120 s
+#: on an otherwise idle 2-core CPU, at the ~13k tokens/s one torch thread reaches there (docs/benchmarks.md).
+DEMO_STEPS = 800
 
 
 def demo_spec(home: Path, steps: int | None = None) -> RunSpec:
@@ -26,6 +27,6 @@ def demo_spec(home: Path, steps: int | None = None) -> RunSpec:
         data=DataSpec(path=str(root / "data" / "tickets.jsonl"), max_length=256),
         method=MethodSpec(kind="lora", rank=16, alpha=32.0, dropout=0.0),
         train=TrainSpec(micro_batch=8, lr=2e-3, schedule="cosine", warmup_steps=10, max_steps=max_steps,
-                        eval_every=max(10, max_steps // 6), save_every=0, eval_samples=2, device="cpu",
+                        eval_every=max(10, max_steps // 8), save_every=0, eval_samples=2, device="cpu",
                         seed=0),
     )
