@@ -12,9 +12,9 @@ from engine.paths import demo_dir
 from engine.spec import DataSpec, MethodSpec, ModelSpec, RunSpec, TrainSpec
 
 DEMO_NAME = "demo"
-#: Optimizer steps of a default demo run (about 2.4 epochs of the 2,700 training tickets): sized for 60-120 s
+#: Optimizer steps of a default demo run (about 1.8 epochs of the 2,700 training tickets): sized for 60-120 s
 #: on an otherwise idle 2-core CPU, at the ~13k tokens/s one torch thread reaches there (docs/benchmarks.md).
-DEMO_STEPS = 800
+DEMO_STEPS = 600
 
 
 def demo_spec(home: Path, steps: int | None = None) -> RunSpec:
