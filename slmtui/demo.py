@@ -12,13 +12,13 @@ from engine.paths import demo_dir
 from engine.spec import DataSpec, MethodSpec, ModelSpec, RunSpec, TrainSpec
 
 DEMO_NAME = "demo"
-#: Optimizer steps of a default demo run (about 1.8 epochs of the 2,700 training tickets): sized for 60-120 s
-#: on an otherwise idle 2-core CPU, at the ~13k tokens/s one torch thread reaches there (docs/benchmarks.md).
+#: Optimizer steps of a default demo run (about 1.8 epochs of the 2,700 training tickets): 60-120 s on a 2-core
+#: CPU, from idle (~13k tokens/s on one torch thread) to shared with other jobs (docs/benchmarks.md).
 DEMO_STEPS = 600
 
 
 def demo_spec(home: Path, steps: int | None = None) -> RunSpec:
-    """The demo run: LoRA r=16 on the demo model, micro-batch 8, a validation pass every 50 steps."""
+    """The demo run: LoRA r=16 on the demo model, micro-batch 8, eight validation passes with generations."""
     root = demo_dir(home)
     max_steps = DEMO_STEPS if steps is None else steps
     return RunSpec(
