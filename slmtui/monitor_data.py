@@ -244,12 +244,14 @@ class RunHistory:
 
     def eta(self) -> Eta | None:
         """The engine's ETA when it writes one, else one from the recent steps per second (10th-90th percentile)."""
+        if self.status != "running":
+            return None
         source = self.latest if "eta_s" in self.latest else self.summary_eta
         if isinstance(source.get("eta_s"), int | float):
             eta = float(source["eta_s"])
             low, high = source.get("eta_low_s", eta), source.get("eta_high_s", eta)
             return Eta(eta, float(low if low is not None else eta), float(high if high is not None else eta), "engine")
-        if self.status != "running" or not self.total_steps or len(self._timing) < 3:
+        if not self.total_steps or len(self._timing) < 3:
             return None
         left = max(self.total_steps - self.step, 0)
         timing = list(self._timing)
