@@ -47,3 +47,8 @@ def demo_dir(home: Path | None = None) -> Path:
 def cache_dir(home: Path | None = None) -> Path:
     """Prepared-data cache, keyed by fingerprint."""
     return _owner_only_dir((home or slmtui_home()) / "cache")
+
+
+def evals_dir(home: Path | None = None) -> Path:
+    """Quick evaluations: `HOME/evals/<eval-id>/` (events.jsonl, summary.json), one folder per model and data."""
+    return _owner_only_dir((home or slmtui_home()) / "evals")
