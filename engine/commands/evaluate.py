@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 import time
 import traceback
@@ -19,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.data.options import SCRUB, SHAPES, TEMPLATES
-from engine.paths import evals_dir
+from engine.paths import evals_dir, new_eval_id
 from engine.protocol import EVENTS_FILE, SPEC_FILE, SUMMARY_FILE, EventWriter, encode, write_json_atomic
-from engine.spec import DataSpec, SpecError, load_spec, slug
+from engine.spec import DataSpec, SpecError, load_spec
 
 #: Checklist metrics this command can compute, and why it leaves the others to people.
 NOT_COMPUTABLE = {
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command's arguments (`slmtui eval` passes them through)."""
     p = argparse.ArgumentParser(prog="python -m engine eval", description=__doc__)
     p.add_argument("--model", required=True, help="hub id, model folder, adapter folder or run folder")
+    p.add_argument("--base", action="store_true", help="evaluate the base model of --model (a run or adapter)")
     p.add_argument("--data", default="", help="dataset (file, save_to_disk folder or hub id) or a run folder "
                    "(its data settings); default: the run's data when --model is a run")
     p.add_argument("--split", choices=("validation", "test"), default="validation")
@@ -187,6 +189,7 @@ def evaluate(args: argparse.Namespace, writer: EventWriter, eval_dir: Path) -> d
     """The whole evaluation; raises the engine's user errors (ModelError, DataError)."""
     from engine.data import prepare
     from engine.inference import (
+        base_of,
         load_for_inference,
         peak_memory,
         reset_peak_memory,
@@ -199,6 +202,8 @@ def evaluate(args: argparse.Namespace, writer: EventWriter, eval_dir: Path) -> d
     started = time.perf_counter()
     requested = [m.strip() for m in args.metrics.split(",") if m.strip()]
     ref = resolve_model_ref(args.model)
+    if args.base:
+        ref = base_of(ref)
     spec = replace(data_spec(args, ref.data), train_on_prompt=False)  # the loss is on the responses only
     writer.emit("log", level="info", text=f"Loading {args.model}.")
     im = load_for_inference(ref, args.device, args.precision)
@@ -257,24 +262,16 @@ def evaluate(args: argparse.Namespace, writer: EventWriter, eval_dir: Path) -> d
     return result
 
 
-def new_eval_id(model: str, root: Path) -> str:
-    """`YYYYMMDD-HHMMSS-<model slug>`, with `-2`, `-3`... when taken."""
-    name = Path(model.rstrip("/")).name or model
-    base = f"{time.strftime('%Y%m%d-%H%M%S')}-{slug(name) or 'model'}"
-    eval_id, n = base, 1
-    while (root / eval_id).exists():
-        n += 1
-        eval_id = f"{base}-{n}"
-    return eval_id
-
-
 def main(argv: list[str]) -> int:
     from engine.data.options import DataError
     from engine.modeling import ModelError
 
     args = build_parser().parse_args(argv)
     root = evals_dir()
-    eval_id = slug(args.id) if args.id else new_eval_id(args.model, root)
+    if args.id and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.id):
+        print(f"--id {args.id!r} must be letters, digits, dots, dashes and underscores.", file=sys.stderr)
+        return 2
+    eval_id = args.id or new_eval_id(args.model, root)
     eval_dir = root / eval_id
     eval_dir.mkdir(parents=True, exist_ok=True)
     with EventWriter(eval_dir / EVENTS_FILE, eval_id) as writer:
