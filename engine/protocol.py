@@ -206,6 +206,11 @@ class EventFollower:
         self._partial = lines.pop()  # b"" when the chunk ended with a newline
         return [decode(line) for line in lines if line.strip()]
 
+    @property
+    def complete_offset(self) -> int:
+        """The byte offset just past the last complete line read (where a later follower should start)."""
+        return self.offset - len(self._partial)
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Every complete event available now (in chunks), then stop."""
         while True:

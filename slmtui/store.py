@@ -84,6 +84,7 @@ class RunRecord:
     best: dict[str, Any] = field(default_factory=dict)
     fingerprint: dict[str, Any] = field(default_factory=dict)
     last_seq: int = -1
+    events_offset: int = 0
     tags: tuple[str, ...] = ()
     archived: bool = False
 

@@ -71,7 +71,10 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from slmtui.reconcile import reconcile_home
     from slmtui.store import StoreError
+
+    reconcile_home()  # runs started from anywhere show their data and OOM entries (a store error surfaces below)
 
     try:
         entries = _store().entries(kind=args.kind, text=args.grep, run=args.run)

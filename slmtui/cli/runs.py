@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -122,9 +123,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    from slmtui.reconcile import reconcile_home
     from slmtui.runs import list_runs
 
     runs = list_runs(_runs_dir())
+    warning = reconcile_home(runs)
+    if warning:
+        print(f"slmtui: {warning}", file=sys.stderr)
     if args.json:
         print_json({"runs": [r.to_json() for r in runs]})
         return 0
