@@ -22,6 +22,7 @@ from engine.data.options import TEMPLATES
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m engine generate", description=__doc__)
     p.add_argument("--model", required=True, help="hub id, model folder, adapter folder or run folder")
+    p.add_argument("--base", action="store_true", help="generate with the base model of --model (a run or adapter)")
     p.add_argument("--prompt", default="-", help="the user message ('-': read it from stdin)")
     p.add_argument("--label", default="", help="the model's name in the output lines (default: --model)")
     p.add_argument("--system-prompt", default=None, help="system prompt (default: the run's, else none)")
@@ -97,6 +98,7 @@ def run(args: argparse.Namespace, out: IO[str]) -> int:
     import torch
 
     from engine.inference import (
+        base_of,
         load_for_inference,
         prompt_token_ids,
         render_prompt,
@@ -110,6 +112,8 @@ def run(args: argparse.Namespace, out: IO[str]) -> int:
     label = args.label or args.model
     user_text = sys.stdin.read() if args.prompt == "-" else args.prompt
     ref = resolve_model_ref(args.model)
+    if args.base:
+        ref = base_of(ref)
     im = load_for_inference(ref, args.device, args.precision)
     data = ref.data or DataSpec()
     if args.template is not None:
