@@ -48,12 +48,12 @@ def journal_markdown(store: Store, entries: Iterable[JournalEntry] | None = None
     """The whole journal: the runs table, then every entry (or the given ones), oldest first."""
     runs = store.runs()
     parts = ["# slmtui journal", "", f"Exported {_when(dt.datetime.now().timestamp())} from `{store.home}`.", ""]
-    if runs:
-        from slmtui.evals import gains_markdown, run_gains
+    from slmtui.evals import gains_markdown, run_gains
 
+    if runs:
         parts += ["## Runs", "", runs_markdown(runs, run_gains(store)), ""]
-        compared = gains_markdown(store)
-        if compared:
-            parts += ["## Base against fine-tuned", "", compared, ""]
+    compared = gains_markdown(store)
+    if compared:
+        parts += ["## Base against fine-tuned", "", compared, ""]
     parts += ["## Entries", "", entries_markdown(store.entries() if entries is None else entries)]
     return "\n".join(parts).rstrip() + "\n"
