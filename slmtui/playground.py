@@ -104,3 +104,24 @@ def model_pair(left: str, right: str, prompt: str, **options: Any) -> Pair:
     """Any two models side by side."""
     return Pair(GenerationRequest(model=left, prompt=prompt, label=left, **options),
                 GenerationRequest(model=right, prompt=prompt, label=right, **options))
+
+
+def default_pair(prompt: str, highlighted: str | None, shortlisted: list[str], runs: Path | None = None,
+                 **options: Any) -> Pair | None:
+    """What the playground compares: the highlighted run (or adapter) against its base; else the newest run
+    with a final adapter against its base; else the highlighted model against the next shortlisted one."""
+    from engine.protocol import SPEC_FILE
+
+    def has_adapter(folder: Path) -> bool:
+        return (folder / "adapter" / "adapter_config.json").is_file() or (folder / "adapter_config.json").is_file()
+
+    if highlighted and Path(highlighted).expanduser().is_dir() and has_adapter(Path(highlighted).expanduser()):
+        return run_pair(highlighted, prompt, **options)
+    if runs is not None and runs.is_dir():
+        trained = sorted(p for p in runs.iterdir() if (p / SPEC_FILE).is_file() and has_adapter(p))
+        if trained:
+            return run_pair(str(trained[-1]), prompt, **options)
+    others = [m for m in shortlisted if m != highlighted]
+    if highlighted and others:
+        return model_pair(highlighted, others[0], prompt, **options)
+    return None

@@ -224,3 +224,14 @@ def catalog_choices() -> list[tuple[str, str]]:
     """(label, hub id) of every catalog model, for the add box."""
     return [(f"{m.name} ({m.params / 1e9:.2g}B, {m.license}{', gated' if m.gated else ''})", m.hub_id)
             for m in load_catalog().models]
+
+
+def evaluation_data(store: Store, home: Path) -> str:
+    """The dataset quick evaluations run on: the one chosen last, else the demo's when it is built."""
+    chosen = store.setting(DATA_KEY, "")
+    if isinstance(chosen, str) and chosen:
+        return chosen
+    from engine.paths import demo_dir
+
+    demo = demo_dir(home) / "data" / "tickets.jsonl"
+    return str(demo) if demo.is_file() else ""
