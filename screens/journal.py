@@ -1,0 +1,339 @@
+"""The journal screen: every entry with its time, run and step; add, edit, delete, filter, export."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.reactive import reactive
+from textual.timer import Timer
+from textual.widgets import Input, Select, Static
+from textual.worker import get_current_worker
+
+from screens.widgets.journal_table import PAGE_ROWS, EntryDetail, JournalTable
+from slmtui.journal_export import journal_markdown
+from slmtui.store import JOURNAL_KINDS, JournalEntry
+from slmtui.ui.shell import ShellScreen
+from slmtui.ui.themes import stylesheet
+
+if TYPE_CHECKING:
+    from screens.widgets.entry_editor import EntryDraft
+
+
+@dataclass(frozen=True)
+class JournalIndex:
+    """Entries newest first, each with its lower-cased searchable text (built once per load, off the UI thread)."""
+
+    entries: tuple[JournalEntry, ...]
+    haystacks: tuple[str, ...]
+
+    @classmethod
+    def build(cls, oldest_first: Sequence[JournalEntry]) -> JournalIndex:
+        """Index the store's entries (which come oldest first)."""
+        entries = tuple(reversed(oldest_first))
+        return cls(entries, tuple(f"{e.text}\n{e.kind}\n{e.run or ''}".lower() for e in entries))
+
+    def filter(self, kind: str, text: str) -> tuple[JournalEntry, ...]:
+        """The entries of `kind` ("" for all) whose text, kind or run contains `text` (any case)."""
+        needle = text.strip().lower()
+        if not kind and not needle:
+            return self.entries
+        return tuple(
+            entry for entry, hay in zip(self.entries, self.haystacks, strict=True)
+            if (not kind or entry.kind == kind) and needle in hay
+        )
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file and a rename, so a reader never sees half an export."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class JournalScreen(ShellScreen):
+    """The iteration journal. Entries written by any process show up within about a second."""
+
+    SCREEN_NAME = "Journal"
+    CSS_PATH: ClassVar = [stylesheet("journal.tcss")]
+    POLL_SECONDS: ClassVar[float] = 1.0
+    """How often the store's change token is checked for writes by other processes."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "add", "Add", id="journal.add", tooltip="Write a new entry"),
+        Binding("e", "edit", "Edit", id="journal.edit", tooltip="Edit the highlighted entry"),
+        Binding("d,delete", "delete", "Delete", id="journal.delete", tooltip="Delete the highlighted entry"),
+        Binding("slash", "search", "Filter", id="journal.search", tooltip="Filter entries by text"),
+        Binding("k", "next_kind", "Kind", id="journal.kind", tooltip="Show only the next kind of entry"),
+        Binding("x", "export", "Export", id="journal.export", tooltip="Write the shown entries as Markdown"),
+        Binding("escape", "focus_table", "Table", show=False, id="journal.table"),
+    ]
+
+    index: reactive[JournalIndex] = reactive(JournalIndex((), ()), init=False, always_update=True)
+    """Every entry in the store, as last loaded."""
+    kind_filter: reactive[str] = reactive("", init=False)
+    """Show only this kind ("" for every kind)."""
+    text_filter: reactive[str] = reactive("", init=False)
+    """Show only entries containing this text."""
+    matches: reactive[tuple[JournalEntry, ...]] = reactive(tuple, always_update=True, init=False)
+    """The entries passing both filters, newest first (handed to the table)."""
+    current: reactive[JournalEntry | None] = reactive(None)
+    """The highlighted entry (handed to the detail pane)."""
+
+    @dataclass
+    class EntriesLoaded(Message):
+        """The store's entries were read (first load, or a change by this or another process)."""
+
+        index: JournalIndex
+        token: object
+
+    @dataclass
+    class EntryAdded(Message):
+        """An entry was written from this screen."""
+
+        entry: JournalEntry
+
+    @dataclass
+    class EntryUpdated(Message):
+        """An entry was edited from this screen."""
+
+        entry: JournalEntry
+
+    @dataclass
+    class EntryDeleted(Message):
+        """An entry was deleted from this screen."""
+
+        entry_id: int
+
+    @dataclass
+    class JournalExported(Message):
+        """Entries were written to a Markdown file."""
+
+        path: Path
+        count: int
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._token: object = None
+        self._select_after_load: int | None = None
+        self._poll_timer: Timer | None = None
+        self._can_edit = False
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="journal-filters"):
+            yield Select(
+                [("every kind", ""), *((kind, kind) for kind in JOURNAL_KINDS)], value="", allow_blank=False,
+                id="journal-kind", tooltip="Show one kind of entry (k cycles)",
+            )
+            yield Input(placeholder="filter by text  (/)", id="journal-search", tooltip="Type to filter; esc returns")
+            yield Static("", id="journal-count")
+        yield JournalTable(id="journal-table").data_bind(matches=JournalScreen.matches)
+        yield EntryDetail(id="journal-detail").data_bind(entry=JournalScreen.current)
+
+    def on_body_mounted(self) -> None:
+        self.query_one(JournalTable).focus()
+        self._poll_timer = self.set_interval(self.POLL_SECONDS, self.check_store)
+        self.check_store()
+
+    def on_screen_suspend(self) -> None:
+        if self._poll_timer is not None:
+            self._poll_timer.pause()
+
+    def on_screen_resume(self) -> None:
+        # (ShellScreen's own handler runs too: Textual calls the handler of every class in the MRO.)
+        if self._poll_timer is not None:
+            self._poll_timer.resume()
+            self.check_store()
+
+    # ------------------------------------------------------------------ loading and filtering
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="journal-load", name="Reading the journal")
+    def check_store(self) -> None:
+        """Reload the entries when the store changed since the last load (by any process)."""
+        token = self.store.change_token()
+        if token == self._token:
+            return
+        index = JournalIndex.build(self.store.entries())
+        if not get_current_worker().is_cancelled:  # a newer check started meanwhile: it reports instead
+            self.post_message(self.EntriesLoaded(index, token))
+
+    def on_journal_screen_entries_loaded(self, message: EntriesLoaded) -> None:
+        if message.token == self._token:  # two checks raced on the same state
+            return
+        self._token = message.token
+        self.index = message.index
+
+    def watch_index(self) -> None:
+        self._apply_filters()
+
+    def watch_kind_filter(self) -> None:
+        self._apply_filters()
+
+    def watch_text_filter(self) -> None:
+        self._apply_filters()
+
+    def _apply_filters(self) -> None:
+        table = self.query_one(JournalTable)
+        table.limit = PAGE_ROWS
+        self.matches = self.index.filter(self.kind_filter, self.text_filter)
+        if self._select_after_load is not None and table.select_entry(self._select_after_load):
+            self._select_after_load = None
+        self._update_count()
+
+    def _update_count(self) -> None:
+        total, matched = len(self.index.entries), len(self.matches)
+        text = f"{matched:,} of {total:,}" if matched != total else f"{total:,} entr{'y' if total == 1 else 'ies'}"
+        self.query_one("#journal-count", Static).update(text)
+
+    @on(Select.Changed, "#journal-kind")
+    def _kind_chosen(self, event: Select.Changed) -> None:
+        self.kind_filter = str(event.value)
+
+    @on(Input.Changed, "#journal-search")
+    def _text_typed(self, event: Input.Changed) -> None:
+        self.text_filter = event.value
+
+    @on(Input.Submitted, "#journal-search")
+    def _search_done(self) -> None:
+        self.action_focus_table()
+
+    def on_journal_table_entry_highlighted(self, message: JournalTable.EntryHighlighted) -> None:
+        self.current = message.entry
+        can_edit = message.entry is not None
+        if can_edit != self._can_edit:  # the footer re-renders on refresh_bindings: only when edit/delete come or go
+            self._can_edit = can_edit
+            self.refresh_bindings()
+
+    def on_journal_table_entry_chosen(self, message: JournalTable.EntryChosen) -> None:
+        self.current = message.entry
+        self.action_edit()
+
+    # ------------------------------------------------------------------ actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("edit", "delete"):
+            return self.current is not None
+        return True
+
+    def action_focus_table(self) -> None:
+        """Leave the filter fields for the table."""
+        self.query_one(JournalTable).focus()
+
+    def action_search(self) -> None:
+        """Type a text filter."""
+        self.query_one("#journal-search", Input).focus()
+
+    def action_next_kind(self) -> None:
+        """Cycle the kind filter: every kind, then each kind in turn."""
+        order = ("", *JOURNAL_KINDS)
+        following = order[(order.index(self.kind_filter) + 1) % len(order)] if self.kind_filter in order else ""
+        self.query_one("#journal-kind", Select).value = following
+
+    def action_add(self) -> None:
+        """Open the editor on a blank entry (of the filtered kind, about the active run)."""
+        from screens.widgets.entry_editor import (  # the editor (TextArea) loads on first use
+            EntryDraft,
+            EntryEditor,
+        )
+
+        draft = EntryDraft(text="", kind=self.kind_filter or "note", run=self.host.active_run, step=None)
+        self.app.push_screen(EntryEditor("New journal entry", draft, JOURNAL_KINDS), self._save_new)
+
+    def action_edit(self) -> None:
+        """Open the editor on the highlighted entry."""
+        from screens.widgets.entry_editor import EntryDraft, EntryEditor
+
+        entry = self.current
+        if entry is None:
+            return
+        draft = EntryDraft(text=entry.text, kind=entry.kind, run=entry.run, step=entry.step)
+
+        def save(result: EntryDraft | None) -> None:
+            if result is not None and result != draft:
+                self._update_entry(entry.id, result)
+
+        self.app.push_screen(EntryEditor(f"Edit entry {entry.id}", draft, JOURNAL_KINDS), save)
+
+    def action_delete(self) -> None:
+        """Delete the highlighted entry, after asking."""
+        from screens.widgets.dialogs import ConfirmDialog
+
+        entry = self.current
+        if entry is None:
+            return
+        question = f"Delete this {entry.kind} entry for good?\n\n{entry.text.strip()[:200]}"
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._delete_entry(entry.id)
+
+        self.app.push_screen(ConfirmDialog("Delete entry", question, confirm_label="Delete"), answer)
+
+    def action_export(self) -> None:
+        """Ask where, then write the entries shown (after filters) as Markdown."""
+        from screens.widgets.dialogs import PathDialog
+
+        entries = self.matches
+        note = f"Writes the {len(entries):,} entries shown, oldest first."
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self._export(path, tuple(reversed(entries)))
+
+        self.app.push_screen(PathDialog("Export the journal to Markdown", self.host.home / "journal.md", note), chosen)
+
+    # ------------------------------------------------------------------ writes (in workers)
+
+    def _save_new(self, draft: EntryDraft | None) -> None:
+        if draft is not None:
+            self._add_entry(draft)
+
+    @work(thread=True, exit_on_error=False, group="journal-write", name="Saving the entry")
+    def _add_entry(self, draft: EntryDraft) -> None:
+        # Not exclusive: a second quick save must not mark the first as cancelled; writes are serialised by the store.
+        entry = self.store.add_entry(draft.text, kind=draft.kind, run=draft.run, step=draft.step)
+        self.post_message(self.EntryAdded(entry))
+
+    @work(thread=True, exit_on_error=False, group="journal-write", name="Saving the entry")
+    def _update_entry(self, entry_id: int, draft: EntryDraft) -> None:
+        entry = self.store.update_entry(entry_id, text=draft.text, kind=draft.kind, run=draft.run, step=draft.step)
+        self.post_message(self.EntryUpdated(entry))
+
+    @work(thread=True, exit_on_error=False, group="journal-write", name="Deleting the entry")
+    def _delete_entry(self, entry_id: int) -> None:
+        self.store.delete_entry(entry_id)
+        self.post_message(self.EntryDeleted(entry_id))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="journal-export", name="Exporting the journal")
+    def _export(self, path: Path, entries: tuple[JournalEntry, ...]) -> None:
+        _write_text_atomic(path, journal_markdown(self.store, entries))
+        self.post_message(self.JournalExported(path, len(entries)))
+
+    def on_journal_screen_entry_added(self, message: EntryAdded) -> None:
+        self._select_after_load = message.entry.id
+        self.notify(f"Added a {message.entry.kind} entry.", timeout=3)
+        self.check_store()
+
+    def on_journal_screen_entry_updated(self, message: EntryUpdated) -> None:
+        self._select_after_load = message.entry.id
+        self.notify("Saved the entry.", timeout=3)
+        self.check_store()
+
+    def on_journal_screen_entry_deleted(self, message: EntryDeleted) -> None:
+        self.notify("Deleted the entry.", timeout=3)
+        self.check_store()
+
+    def on_journal_screen_journal_exported(self, message: JournalExported) -> None:
+        self.notify(f"Wrote {message.count:,} entries to {message.path}.", timeout=6)

@@ -1,0 +1,95 @@
+"""Small modal dialogs shared by screens: a yes/no confirmation and a path prompt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """Asks one question; dismisses with True (y, or the confirm button) or False (n, escape)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes", id="confirm.yes", tooltip="Confirm"),
+        Binding("n,escape", "answer(False)", "No", id="confirm.no", tooltip="Cancel"),
+    ]
+
+    def __init__(self, title: str, question: str, confirm_label: str = "Yes") -> None:
+        super().__init__()
+        self._title = title
+        self._question = question
+        self._confirm_label = confirm_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self._title, classes="dialog-title")
+            yield Static(self._question, id="confirm-question")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel (n)", id="confirm-no")
+                yield Button(f"{self._confirm_label} (y)", id="confirm-yes", variant="error")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "confirm-yes")
+
+    def action_answer(self, answer: bool) -> None:
+        """Close the dialog with `answer`."""
+        self.dismiss(answer)
+
+
+class PathDialog(ModalScreen[Path | None]):
+    """Asks for a file path, prefilled with a default; dismisses with the path (enter) or None (escape)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="path.cancel", tooltip="Close without doing anything"),
+    ]
+
+    def __init__(self, title: str, default: Path, note: str = "") -> None:
+        super().__init__()
+        self._title = title
+        self._default = default
+        self._note = note
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self._title, classes="dialog-title")
+            if self._note:
+                yield Static(self._note)
+            yield Input(str(self._default), id="path-input", tooltip="Where to write; enter to confirm")
+            yield Static("", id="path-error", classes="dialog-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel (esc)", id="path-cancel")
+                yield Button("Write (enter)", id="path-ok", variant="primary")
+
+    def on_mount(self) -> None:
+        field = self.query_one("#path-input", Input)
+        field.focus()
+        field.cursor_position = len(field.value)
+
+    def _submit(self) -> None:
+        text = self.query_one("#path-input", Input).value.strip()
+        if not text:
+            self.query_one("#path-error", Static).update("Type a file path, or press escape.")
+            return
+        self.dismiss(Path(text).expanduser())
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "path-ok":
+            self._submit()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        """Close without a path."""
+        self.dismiss(None)

@@ -1,0 +1,184 @@
+"""The console: a Textual app whose screens are the registry's, one key (or tab, or palette entry) away."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import ClassVar
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.theme import Theme
+from textual.worker import Worker, WorkerState
+
+from slmtui.home import slmtui_home
+from slmtui.store import Store, StoreError
+from slmtui.ui.registry import ScreenRegistry, default_registry
+from slmtui.ui.themes import default_theme_name, load_themes, next_theme_name, stylesheet
+from slmtui.ui.workers import describe_failure
+
+
+def _screen_bindings(registry: ScreenRegistry) -> list[BindingType]:
+    return [
+        Binding(
+            entry.key, f"show_screen('{entry.slug}')", entry.name, show=False,
+            id=f"screen.{entry.slug}", tooltip=f"Show the {entry.name} screen",
+        )
+        for entry in registry
+    ]
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
+
+
+class SlmtuiApp(App[None]):
+    """The slmtui console on one HOME; opens on `start_screen` (default: the first screen that exists)."""
+
+    TITLE = "slmtui"
+    CSS_PATH: ClassVar = [stylesheet("app.tcss")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit", tooltip="Quit the console"),
+        Binding("ctrl+t", "next_theme", "Theme", id="app.theme", tooltip="Switch to the next colour theme"),
+        *_screen_bindings(default_registry()),
+    ]
+
+    active_run: reactive[str | None] = reactive(None)
+    """The run the console is focused on (shown in the header; the monitor follows it)."""
+
+    @dataclass
+    class ScreenShown(Message):
+        """The console switched to a screen."""
+
+        name: str
+
+    @dataclass
+    class ThemeSaved(Message):
+        """The theme choice was written to the store."""
+
+        name: str
+
+    def __init__(
+        self,
+        home: Path | None = None,
+        start_screen: str | None = None,
+        start_run: str | None = None,
+        registry: ScreenRegistry | None = None,
+    ) -> None:
+        super().__init__()
+        self.home: Path = home if home is not None else slmtui_home()
+        self.store: Store = Store(self.home)
+        self.registry: ScreenRegistry = registry if registry is not None else default_registry()
+        self._start_screen = start_screen
+        for theme in load_themes():
+            self.register_theme(theme)
+        # Read before the first paint so the console never flashes the wrong theme; one small file read.
+        try:
+            saved = self.store.setting("theme", None)
+        except StoreError:  # an unreadable store: the screens' workers say so, in one sentence
+            saved = None
+        self.theme = saved if isinstance(saved, str) and saved in self.theme_names else default_theme_name()
+        for entry in self.registry.available():
+            assert entry.factory is not None
+            self.add_mode(entry.slug, partial(entry.factory, self))
+        self.set_reactive(SlmtuiApp.active_run, start_run)
+        self._update_sub_title()
+
+    @property
+    def theme_names(self) -> list[str]:
+        """The console's own themes (from `themes/themes.toml`), in order."""
+        return [theme.name for theme in load_themes()]
+
+    def on_mount(self) -> None:
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        entry = self.registry.get(self._start_screen) if self._start_screen else None
+        if self._start_screen and (entry is None or not entry.available):
+            self.notify(f"There is no {self._start_screen!r} screen yet; showing the first one.", severity="warning")
+            entry = None
+        if entry is None:
+            available = self.registry.available()
+            entry = available[0] if available else None
+        if entry is not None:
+            self.action_show_screen(entry.slug)
+
+    def watch_active_run(self) -> None:
+        self._update_sub_title()
+
+    def _update_sub_title(self) -> None:
+        parts = [f"HOME {_display_path(self.home)}"]
+        if self.active_run:
+            parts.append(f"run {self.active_run}")
+        self.sub_title = "  ·  ".join(parts)
+
+    # ------------------------------------------------------------------ screens
+
+    @property
+    def current_screen_name(self) -> str | None:
+        """The registry slug of the screen on show (None before the first one opens)."""
+        return self.current_mode if self.current_mode in self._modes else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "show_screen" and parameters:
+            entry = self.registry.get(str(parameters[0]))
+            return entry is not None and entry.available
+        return True
+
+    def action_show_screen(self, name: str) -> None:
+        """Switch to the screen called `name` (its registry name or slug)."""
+        entry = self.registry.get(name)
+        if entry is None or not entry.available:
+            self.bell()
+            return
+        if self.current_mode != entry.slug:
+            self.switch_mode(entry.slug)
+        self.post_message(self.ScreenShown(entry.slug))
+
+    # ------------------------------------------------------------------ themes
+
+    def action_next_theme(self) -> None:
+        """Switch to the next of the console's themes (remembered in the store)."""
+        self.theme = next_theme_name(self.theme)
+
+    def _theme_changed(self, theme: Theme) -> None:
+        if theme.name in self.theme_names:
+            self._save_theme(theme.name)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="settings", name="Saving the theme")
+    def _save_theme(self, name: str) -> None:
+        self.store.set_setting("theme", name)
+        self.post_message(self.ThemeSaved(name))
+
+    # ------------------------------------------------------------------ palette and failures
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        for entry in self.registry.available():
+            yield SystemCommand(
+                f"Screen: {entry.name}", f"{entry.description} (key {entry.key})",
+                partial(self.action_show_screen, entry.slug),
+            )
+        yield SystemCommand("Theme: next", "Switch to the next colour theme (ctrl+t)", self.action_next_theme)
+        for name in self.theme_names:
+            yield SystemCommand(f"Theme: {name}", f"Use the {name} theme", partial(setattr, self, "theme", name))
+        for command in super().get_system_commands(screen):
+            if command.title != "Theme":  # the built-in picker lists Textual's themes, not ours
+                yield command
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.report_worker_failure(event.worker)
+
+    def report_worker_failure(self, worker: Worker[object]) -> None:
+        """Every failed worker of the console ends here: one sentence for the user, a traceback in the log."""
+        message, is_bug = describe_failure(worker)
+        if is_bug:
+            self.log.error(worker.error)
+        self.notify(message, severity="error", timeout=8)

@@ -1,0 +1,30 @@
+"""Helpers for the console's pilot tests: waiting on conditions instead of sleeping."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from textual.message import Message
+from textual.pilot import Pilot
+
+
+async def wait_for(pilot: Pilot[object], condition: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:
+    """Let the app run until `condition()` is true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        await pilot.pause(0.02)
+
+
+def of_type(messages: list[Message], kind: type[Message]) -> list[Message]:
+    """The messages of one class, in the order they were posted (a bubbling message is hooked at each hop:
+    counted once)."""
+    seen: set[int] = set()
+    found = []
+    for message in messages:
+        if isinstance(message, kind) and id(message) not in seen:
+            seen.add(id(message))
+            found.append(message)
+    return found
