@@ -50,9 +50,9 @@ class PlaygroundScreen(Screen[None]):
     CSS_PATH: ClassVar = [stylesheet("shortlist.tcss")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="playground.back", tooltip="Back to the shortlist"),
-        Binding("ctrl+t", "toggle_sampling", "Sampling", id="playground.sampling",
+        Binding("ctrl+r", "toggle_sampling", "Sampling", id="playground.sampling",
                 tooltip="Switch between greedy decoding and sampling (temperature 0.7)"),
-        Binding("ctrl+x", "stop", "Stop", id="playground.stop", tooltip="Stop both generations"),
+        Binding("ctrl+b", "stop", "Stop", id="playground.stop", tooltip="Stop both generations"),
     ]
 
     sampling: reactive[bool] = reactive(False)
@@ -163,7 +163,7 @@ class PlaygroundScreen(Screen[None]):
     def on_playground_screen_answer_finished(self, message: AnswerFinished) -> None:
         self.answers[message.side] = message.text
         pane = self.pane(message.side)
-        pane.text = message.text
+        pane.text = message.text or "(no visible text: only blank or special tokens)"
         pane.caption = f"{self.request(message.side).label}: {message.tokens} tokens, {message.tokens_per_s:,.0f} tok/s"
 
     def on_playground_screen_answer_failed(self, message: AnswerFailed) -> None:

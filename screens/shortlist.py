@@ -93,7 +93,8 @@ class ShortlistScreen(ShellScreen):
     """The GPU the memory verdicts are against."""
     method_kind: reactive[str] = reactive("lora", init=False)
     """The training method the verdicts are for."""
-    status: reactive[str] = reactive("", init=False)
+    status: reactive[str] = reactive("e evaluates every model on a representative subset of the dataset below; "
+                                     "enter opens New run with the highlighted one.", init=False)
     """What the evaluation is doing (or did)."""
     evaluating: reactive[bool] = reactive(False, init=False)
     """Whether an evaluation is running."""
@@ -106,6 +107,8 @@ class ShortlistScreen(ShellScreen):
         target: GpuTarget
         method: str
         token: object
+        data: str = ""
+        subset: int = 64
 
     @dataclass
     class ModelAdded(Message):
@@ -179,6 +182,7 @@ class ShortlistScreen(ShellScreen):
         yield Static("", id="shortlist-status")
 
     def on_body_mounted(self) -> None:
+        self.watch_status(self.status)
         table = self.query_one("#shortlist-table", DataTable)
         table.add_columns(*COLUMNS)
         table.focus()
@@ -211,11 +215,9 @@ class ShortlistScreen(ShellScreen):
         method = shortlist.method(self.store)
         data = shortlist.evaluation_data(self.store, self.host.home)
         rows = tuple(shortlist.rows(self.store, target, data))
+        subset = self.store.setting(shortlist.SUBSET_KEY, 64)
         if not get_current_worker().is_cancelled:
-            if self._token is None:
-                subset = self.store.setting(shortlist.SUBSET_KEY, 64)
-                self.call_from_thread(self._fill_settings, data, method, subset)
-            self.post_message(self.RowsLoaded(rows, target, method, token))
+            self.post_message(self.RowsLoaded(rows, target, method, token, data, subset))
 
     def _fill_settings(self, data: str, method: str, subset: Any) -> None:
         self.query_one("#shortlist-data", Input).value = data
@@ -223,6 +225,8 @@ class ShortlistScreen(ShellScreen):
         self.query_one("#shortlist-subset", Input).value = str(subset)
 
     def on_shortlist_screen_rows_loaded(self, message: RowsLoaded) -> None:
+        if self._token is None:  # the first load fills the fields from the settings
+            self._fill_settings(message.data, message.method, message.subset)
         self._token = message.token
         self.target = message.target
         self.method_kind = message.method
@@ -237,6 +241,7 @@ class ShortlistScreen(ShellScreen):
         if keep is not None and any(r.candidate.model == keep for r in rows):
             table.move_cursor(row=table.get_row_index(keep))
         self._describe_target()
+        self.refresh_bindings()  # remove and choose need a row
 
     def watch_target(self) -> None:
         self._describe_target()
@@ -248,12 +253,12 @@ class ShortlistScreen(ShellScreen):
         target = self.target
         if target is None:
             return
-        where = (f"{target.name}: {target.capacity_gib:.1f} GiB" if target.here else
-                 f"{target.name} ({target.capacity_gib:g} GiB, from the catalog: {target.reason})")
+        where = (f"{target.name}, {target.capacity_gib:.1f} GiB" if target.here else
+                 f"{target.name} {target.capacity_gib:g} GiB (no GPU here: picked from the catalog)")
         count = len(self.rows)
         self.query_one("#shortlist-target", Static).update(
-            f"{count} model{'s' if count != 1 else ''} · fit for {self.method_kind} at micro-batch 1 "
-            f"(×: the largest that fits) on {where}")
+            f"{count} model{'s' if count != 1 else ''} · fit: {self.method_kind}, micro-batch 1 (×largest) on {where}")
+        self.query_one("#shortlist-target", Static).tooltip = target.reason or None
 
     @property
     def highlighted(self) -> str | None:
@@ -276,6 +281,10 @@ class ShortlistScreen(ShellScreen):
 
     def action_focus_table(self) -> None:
         self.query_one("#shortlist-table", DataTable).focus()
+
+    @on(DataTable.RowSelected, "#shortlist-table")
+    def _row_selected(self) -> None:
+        self.action_choose()  # enter on the table
 
     def action_add(self) -> None:
         """Type a model to add."""

@@ -71,3 +71,7 @@ def trained_run(ticket_model: Path, tickets: Path, tmp_path_factory: pytest.Temp
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert (run_dir / "adapter" / "adapter_config.json").is_file()
     return run_dir
+
+
+# The console's pilot-test machinery (async tests on a fresh loop, still cursors) for the screen tests here.
+from tests.console.conftest import no_cursor_blink, pytest_pyfunc_call  # noqa: E402, F401
