@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -28,6 +28,8 @@ from slmtui.shortlist import GpuTarget, ShortlistRow
 from slmtui.ui.shell import ShellHost, ShellScreen
 from slmtui.ui.themes import stylesheet
 
+ADD_IDLE = "add: catalog name, hub id or folder  (a)"
+ADD_TYPING = "a catalog name, a hub id (owner/name) or a folder, then enter"
 COLUMNS = ("model", "params", "context", "licence", "gated", "fit", "loss", "acc", "tok/s", "peak GiB")
 
 
@@ -168,7 +170,7 @@ class ShortlistScreen(ShellScreen):
         with Horizontal(id="shortlist-bar"):
             names = [m for _, m in shortlist.catalog_choices()] + [label.split(" ")[0] for label, _ in
                                                                    shortlist.catalog_choices()]
-            yield Input(placeholder="add: catalog name, hub id or folder  (a)", id="shortlist-add",
+            yield Input(placeholder=ADD_IDLE, id="shortlist-add",
                         suggester=SuggestFromList(names, case_sensitive=False), tooltip="Enter adds it")
             yield Select([(m, m) for m in shortlist.METHODS], value="lora", allow_blank=False, id="shortlist-method",
                          tooltip="The method the memory verdicts are for (m cycles)")
@@ -235,7 +237,8 @@ class ShortlistScreen(ShellScreen):
     def watch_rows(self, rows: tuple[ShortlistRow, ...]) -> None:
         table = self.query_one("#shortlist-table", DataTable)
         keep = self.highlighted
-        table.clear()
+        table.clear(columns=True)  # and the columns, so their widths fit the new rows
+        table.add_columns(*COLUMNS)
         for row in rows:
             table.add_row(*row_cells(row), key=row.candidate.model)
         if keep is not None and any(r.candidate.model == keep for r in rows):
@@ -280,7 +283,7 @@ class ShortlistScreen(ShellScreen):
         return True
 
     def action_focus_table(self) -> None:
-        self.query_one("#shortlist-table", DataTable).focus()
+        self.set_focus(self.query_one("#shortlist-table", DataTable))
 
     @on(DataTable.RowSelected, "#shortlist-table")
     def _row_selected(self) -> None:
@@ -288,7 +291,16 @@ class ShortlistScreen(ShellScreen):
 
     def action_add(self) -> None:
         """Type a model to add."""
-        self.query_one("#shortlist-add", Input).focus()
+        # At once, not on the next idle (as `focus()` does): keys typed right after `a` belong to the box.
+        self.set_focus(self.query_one("#shortlist-add", Input))
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if event.widget.id == "shortlist-add":
+            event.widget.placeholder = ADD_TYPING  # type: ignore[attr-defined]
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        if event.widget.id == "shortlist-add":
+            event.widget.placeholder = ADD_IDLE  # type: ignore[attr-defined]
 
     @on(Input.Submitted, "#shortlist-add")
     def _add_submitted(self, event: Input.Submitted) -> None:
@@ -390,9 +402,10 @@ class ShortlistScreen(ShellScreen):
         self.refresh_bindings()
         done = len(message.results)
         parts = [f"Evaluated {done} model{'s' if done != 1 else ''}."]
-        if message.results:
+        if len(message.results) > 1:
             best = evals.rank(message.results)[0]
-            parts.append(f"Best: {best.model} ({evals.primary_metric(message.results)}).")
+            name = best.model.rstrip("/").rsplit("/", 1)[-1]
+            parts.append(f"Best by {evals.primary_metric(message.results)}: {name}.")
         for model, why in message.failures.items():
             parts.append(f"{model}: {why}")
         self.status = " ".join(parts)
