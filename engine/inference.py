@@ -18,15 +18,17 @@ from typing import Any
 import torch
 
 from engine.modeling import (
+    QUANTISED,
     ModelError,
     Precision,
+    check_bitsandbytes,
     choose_device,
     choose_precision,
     load_base_model,
     load_tokenizer,
 )
 from engine.protocol import SPEC_FILE
-from engine.spec import DataSpec, ModelSpec, RunSpec, SpecError, load_spec, looks_local
+from engine.spec import DataSpec, MethodSpec, ModelSpec, RunSpec, SpecError, load_spec, looks_local
 
 GIB = 1024**3
 ADAPTER_CONFIG = "adapter_config.json"
@@ -43,6 +45,7 @@ class ModelRef:
     data: DataSpec | None = None  # the run's data settings (template, system prompt) when it is a run
     seed: int = 0
     origin: ModelSpec | None = None  # the model a run started from (a full fine-tune's `base` is its result)
+    method: MethodSpec | None = None  # a run's method: a QLoRA run's base is loaded in 4 bits, as it trained
 
     @property
     def kind(self) -> str:
@@ -92,7 +95,7 @@ def resolve_model_ref(ref: str) -> ModelRef:
         spec = _run_spec(path)
         if (path / "adapter" / ADAPTER_CONFIG).is_file():
             return ModelRef(label=ref, base=spec.model, adapter=str(path / "adapter"), run_dir=str(path),
-                            data=spec.data, seed=spec.train.seed)
+                            data=spec.data, seed=spec.train.seed, method=spec.method)
         if (path / "model" / "config.json").is_file():
             full = replace(spec.model, name=str(path / "model"), init="pretrained")
             return ModelRef(label=ref, base=full, run_dir=str(path), data=spec.data, seed=spec.train.seed,
@@ -105,7 +108,7 @@ def resolve_model_ref(ref: str) -> ModelRef:
         if run is not None:
             spec = _run_spec(run)
             return ModelRef(label=ref, base=spec.model, adapter=str(path), run_dir=str(run), data=spec.data,
-                            seed=spec.train.seed)
+                            seed=spec.train.seed, method=spec.method)
         if not base_name:
             raise ModelError(f"the adapter {ref!r} does not name its base model; evaluate it from its run folder.")
         return ModelRef(label=ref, base=ModelSpec(name=base_name), adapter=str(path))
@@ -118,7 +121,7 @@ def resolve_model_ref(ref: str) -> ModelRef:
 def base_of(ref: ModelRef) -> ModelRef:
     """The base model alone (what an adapter is compared against), with the run's data settings kept."""
     origin = ref.origin or ref.base
-    return ModelRef(label=origin.name, base=origin, data=ref.data, seed=ref.seed)
+    return ModelRef(label=origin.name, base=origin, data=ref.data, seed=ref.seed, method=ref.method)
 
 
 @dataclass
@@ -145,13 +148,16 @@ def load_for_inference(ref: ModelRef, device: str = "auto", precision: str = "au
     hf_logging.disable_progress_bar()  # stderr is for one-sentence errors
     started = time.perf_counter()
     dev = choose_device(device)
-    prec = choose_precision(precision, dev, "lora")  # no training: the base in the compute dtype
+    method = ref.method if ref.method is not None and ref.method.kind in QUANTISED else MethodSpec(kind="lora")
+    prec = choose_precision(precision, dev, method.kind)  # no training: the base in the compute dtype
+    if method.kind in QUANTISED:
+        check_bitsandbytes(dev)
     tok_source = ref.base
     if ref.adapter and (Path(ref.adapter) / "tokenizer_config.json").is_file():
         tok_source = replace(ref.base, name=ref.adapter)
     tokenizer = load_tokenizer(tok_source)
     torch.manual_seed(ref.seed)  # `init = "random"` bases are rebuilt from the run's seed
-    model = load_base_model(RunSpec(model=ref.base), prec)
+    model = load_base_model(RunSpec(model=ref.base, method=method), prec, dev)
     if getattr(model.config, "pad_token_id", None) is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     if ref.adapter:
@@ -162,7 +168,8 @@ def load_for_inference(ref: ModelRef, device: str = "auto", precision: str = "au
         except (OSError, ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"the adapter {ref.adapter} does not fit its base {ref.base.name} ({first}).") from None
-    model.to(dev)
+    if method.kind not in QUANTISED:  # 4-bit models were loaded onto the device (and refuse .to)
+        model.to(dev)
     model.eval()
     total = sum(p.numel() for p in model.parameters())
     return InferenceModel(model, tokenizer, dev, prec, total, ref, time.perf_counter() - started)
