@@ -237,10 +237,13 @@ class ShortlistScreen(ShellScreen):
     def watch_rows(self, rows: tuple[ShortlistRow, ...]) -> None:
         table = self.query_one("#shortlist-table", DataTable)
         keep = self.highlighted
-        table.clear(columns=True)  # and the columns, so their widths fit the new rows
-        table.add_columns(*COLUMNS)
-        for row in rows:
-            table.add_row(*row_cells(row), key=row.candidate.model)
+        lines = [row_cells(row) for row in rows]
+        table.clear(columns=True)
+        # Widths set here, from the cells: the table's own auto-width lags when rows are replaced quickly.
+        for i, name in enumerate(COLUMNS):
+            table.add_column(name, width=max([len(name), *(len(cells[i]) for cells in lines)]))
+        for row, cells in zip(rows, lines, strict=True):
+            table.add_row(*cells, key=row.candidate.model)
         if keep is not None and any(r.candidate.model == keep for r in rows):
             table.move_cursor(row=table.get_row_index(keep))
         self._describe_target()
