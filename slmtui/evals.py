@@ -9,6 +9,7 @@ over the checklist's baseline, is stored with the fine-tuned result. Light: no t
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -90,7 +91,7 @@ def run_eval(request: EvalRequest, store: Store | None = None, *, run: str | Non
     root = evals_dir(home or store.home)
     eval_id = new_eval_id(request.model, root)
     folder = root / eval_id
-    with open(folder / ENGINE_LOG, "ab") as log:
+    with open(os.open(folder / ENGINE_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as log:
         proc = subprocess.Popen(engine_command("eval", *request.argv(eval_id)), env=engine_env(home or store.home),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
     follower = EventFollower(folder / EVENTS_FILE)
