@@ -1,7 +1,7 @@
 """Security: no token ever written, owner-only files, no remote code, no pickles, no telemetry.
 
-One real CLI session (a tiny training run, a failing run, data checks, a model export, the journal and its
-export) runs once
+One real CLI session (a tiny training run, a failing run, data checks, a model export, two failing evals, the
+journal and its export) runs once
 with a fake hub token planted in the environment; the tests then search everything it wrote.
 """
 
@@ -62,6 +62,8 @@ def session(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> S
     wait_event(good_run, lambda e: e["type"] == "finished")
     wait_event(hub_run, lambda e: e["type"] == "finished")
     run("export", good_id, str(work / "exported"), "--json")
+    run("eval", "--model", str(work / "no-model-folder"), "--data", str(work / "rows.jsonl"), "--subset", "4")
+    run("eval", "--model", "nobody-here/no-such-model-xyz", "--data", str(work / "rows.jsonl"), "--subset", "4")
     run("journal", "add", "the secure run went fine", "--run", good_id, "--kind", "aha")
     run("journal", "export", "--md", str(work / "journal.md"))
     run("runs", "--json")
@@ -102,6 +104,12 @@ def test_a_model_folder_that_does_not_exist_is_one_sentence(session: Session) ->
     errors = [text for text in session.outputs if session.missing_model in text]
     assert errors and all(len(text.strip().splitlines()) == 1 and "Traceback" not in text for text in errors)
     assert "is not a folder" in errors[0]
+    assert any("--model" in text for text in errors)  # the eval says it too
+
+
+def test_an_eval_of_a_missing_hub_model_is_one_sentence(session: Session) -> None:
+    errors = [text for text in session.outputs if "nobody-here/no-such-model-xyz" in text and "slmtui:" in text]
+    assert errors and all(len(text.strip().splitlines()) == 1 and "Traceback" not in text for text in errors)
 
 
 def test_run_folders_and_the_store_are_owner_only(session: Session) -> None:
