@@ -266,12 +266,12 @@ def human_size(size: float) -> str:
 def delete_run(store: Store, run_dir: Path) -> int:
     """Delete a finished run's folder and drop it from the index (its journal entries stay); returns the bytes
     freed. Refuses a run whose engine is still running."""
-    from slmtui.runs import engine_alive
+    from slmtui.runs import read_run
 
     if not run_dir.is_dir():
         store.forget_run(run_dir.name)
         return 0
-    if engine_alive(run_dir):
+    if read_run(run_dir).status == "running":
         raise RunActionError(f"The run {run_dir.name} is still training; stop it before deleting it.")
     size = folder_size(run_dir)
     shutil.rmtree(run_dir)

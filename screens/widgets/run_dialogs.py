@@ -68,7 +68,7 @@ class RunOverlayScreen(ModalScreen[None]):
         Binding("v", "toggle_val", "Validation", id="overlay.val", tooltip="Show validation loss instead of training"),
     ]
 
-    show_val: reactive[bool] = reactive(False)
+    show_val: reactive[bool] = reactive(False, init=False)
     """Draw the validation curves (True) or the training curves (False)."""
 
     def __init__(self, curves: list[Curves]) -> None:
@@ -85,8 +85,6 @@ class RunOverlayScreen(ModalScreen[None]):
         self.watch_show_val()
 
     def watch_show_val(self) -> None:
-        if not self.is_mounted:
-            return
         which = "validation" if self.show_val else "training"
         series = tuple(Series(c.run, c.val if self.show_val else c.train) for c in self.curves)
         chart = self.query_one(LineChart)

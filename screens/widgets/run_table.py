@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.text import Text
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable
@@ -55,6 +57,11 @@ def row_cells(row: RunRow, marked: bool) -> tuple[Text, ...]:
 
 class RunTable(DataTable[Text]):
     """Shows `runs`; `marked` holds the ids of up to two runs picked for a diff or an overlay."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("home", "scroll_top", "First", show=False, id="runs.first"),
+        Binding("end", "scroll_bottom", "Last", show=False, id="runs.last"),
+    ]
 
     runs: reactive[tuple[RunRow, ...]] = reactive(tuple, always_update=True)
     """The runs to show, newest first (set by the panel)."""
