@@ -95,7 +95,7 @@ def default_registry() -> ScreenRegistry:
                 lazy_screen("screens.checklist_shell:ChecklistShellScreen"),
             ),
             ScreenEntry("Shortlist", "2", "Base models to try on your data"),
-            ScreenEntry("Data", "3", "Check, map and scrub the dataset"),
+            ScreenEntry("Data", "3", "Check, map and scrub the dataset", lazy_screen("screens.data:DataScreen")),
             ScreenEntry("GPUs", "4", "GPU inventory and what fits"),
             ScreenEntry("Monitor", "5", "Watch a run train"),
             ScreenEntry(
