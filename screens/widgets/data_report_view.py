@@ -88,7 +88,7 @@ class DataReportView(Vertical):
         with TabbedContent(id="report-tabs", initial="overview"):
             with TabPane("Overview", id="overview"), Horizontal(id="report-overview"):
                 yield Static("Press ctrl+r to check the dataset.", id="report-summary")
-                with VerticalScroll(id="report-counts"):
+                with VerticalScroll(id="report-counts").set_styles("display: none;"):
                     yield BarChart("Personal data found (scrubbed)", "none", id="report-pii")
                     yield BarChart("Label balance", "no label column", id="report-labels")
             with TabPane("Lengths", id="lengths"), VerticalScroll():
@@ -114,6 +114,7 @@ class DataReportView(Vertical):
         if tokenizer.get("note"):
             summary.append(f"\nNote: {tokenizer['note']}.", style="italic")
         self.query_one("#report-summary", Static).update(summary)
+        self.query_one("#report-counts").display = True
         self.query_one("#report-pii", BarChart).bars = tuple(count_bars(report.get("pii")))
         self.query_one("#report-labels", BarChart).bars = tuple(count_bars(report.get("label_balance")))
         lengths = self.query_one("#report-lengths", BarChart)
