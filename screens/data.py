@@ -31,7 +31,6 @@ from slmtui.data_report import (
 from slmtui.ui.shell import ShellScreen
 from slmtui.ui.themes import stylesheet
 
-
 _now = time.monotonic
 """The clock the status line's timings read (tests pin it for snapshots)."""
 

@@ -76,7 +76,7 @@ async def test_diff_and_overlay_of_two_marked_runs(home: Path) -> None:
     messages: list[Message] = []
     app = SlmtuiApp(home=home, start_screen="Journal")
     async with app.run_test(size=(120, 34), message_hook=messages.append) as pilot:
-        _, panel, table = await open_runs(pilot, 3)
+        _, _panel, table = await open_runs(pilot, 3)
         await pilot.press("c")  # nothing marked: a warning, no dialog
         await pilot.pause()
         assert not isinstance(app.screen, RunDiffScreen)
