@@ -46,7 +46,9 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "eval": ("step", "val_loss", "perplexity", "samples"),
     "checkpoint": ("step", "path", "bytes"),
     "oom": ("step", "batch_shape", "longest_seq", "mem_at_failure_gib", "message", "action", "post_mortem"),
+    "rehearsal": ("estimate_gib", "measured_gib", "ratio", "micro_batch", "grad_accum"),
     "log": ("level", "text"),
+    "eta": ("pilot", "eta_s", "eta_low_s", "eta_high_s", "total_steps", "total_tokens", "detail"),
     "finished": ("status", "summary"),
 }
 EVENT_TYPES = frozenset(EVENT_FIELDS)
