@@ -103,10 +103,8 @@ class JournalScreen(ShellScreen):
         self._can_edit = False
 
     def compose_body(self) -> ComposeResult:
-        with ContentSwitcher(initial="journal-entries", id="journal-views"):
-            with Vertical(id="journal-entries"):
-                yield from self._compose_entries()
-            yield RunsPanel(id="journal-runs")
+        with ContentSwitcher(initial="journal-entries", id="journal-views"), Vertical(id="journal-entries"):
+            yield from self._compose_entries()
 
     def _compose_entries(self) -> ComposeResult:
         with Horizontal(id="journal-filters"):
@@ -123,18 +121,36 @@ class JournalScreen(ShellScreen):
         self.query_one(JournalTable).focus()
         self._poll_timer = self.set_interval(self.POLL_SECONDS, self.check_store)
         self.check_store()
+        self._reconcile_runs()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="journal-reconcile", name="Indexing the runs")
+    def _reconcile_runs(self) -> None:
+        """Index run folders and derive their journal entries (the poll then shows them); the Runs view, built
+        on first use, keeps doing it while it is shown."""
+        from slmtui.home import runs_dir
+        from slmtui.reconcile import reconcile
+
+        reconcile(self.store, runs_dir(self.store.home))
+
+    @property
+    def runs_panel(self) -> RunsPanel | None:
+        """The Runs view, once it was first shown."""
+        panels = self.query(RunsPanel)
+        return panels.first() if panels else None
 
     def on_screen_suspend(self) -> None:
         if self._poll_timer is not None:
             self._poll_timer.pause()
-            self.query_one(RunsPanel).pause(True)
+            if self.runs_panel is not None:
+                self.runs_panel.pause(True)
 
     def on_screen_resume(self) -> None:
         # (ShellScreen's own handler runs too: Textual calls the handler of every class in the MRO.)
         if self._poll_timer is not None:
             self._poll_timer.resume()
             self.check_store()
-            self.query_one(RunsPanel).pause(False)
+            if self.runs_panel is not None:
+                self.runs_panel.pause(self.view != "runs")
 
     # ------------------------------------------------------------------ loading and filtering
 
@@ -156,11 +172,14 @@ class JournalScreen(ShellScreen):
 
     def watch_index(self) -> None:
         self._apply_filters()
-        self.query_one(RunsPanel).entries = self.index.entries
+        if self.runs_panel is not None:
+            self.runs_panel.entries = self.index.entries
 
     def watch_view(self, view: str) -> None:
         self.query_one(ContentSwitcher).current = f"journal-{view}"
+        self.query_one(RunsPanel).pause(view != "runs")
         if view == "runs":
+            self.query_one(RunsPanel).check_runs()
             self.query_one("#runs-table").focus()
         else:
             self.action_focus_table()
@@ -217,8 +236,12 @@ class JournalScreen(ShellScreen):
             return self.current is not None
         return True
 
-    def action_toggle_runs(self) -> None:
+    async def action_toggle_runs(self) -> None:
         """Show the runs, or back to the entries."""
+        if self.runs_panel is None:  # built on first use: the entries view stays as light as it can be
+            panel = RunsPanel(id="journal-runs")
+            await self.query_one(ContentSwitcher).mount(panel)
+            panel.entries = self.index.entries
         self.view = "entries" if self.view == "runs" else "runs"
 
     def action_focus_table(self) -> None:
@@ -243,8 +266,8 @@ class JournalScreen(ShellScreen):
         )
 
         run = self.host.active_run
-        if self.view == "runs" and self.query_one(RunsPanel).current is not None:
-            run = self.query_one(RunsPanel).current.id  # type: ignore[union-attr]
+        if self.view == "runs" and self.runs_panel is not None and self.runs_panel.current is not None:
+            run = self.runs_panel.current.id
         draft = EntryDraft(text="", kind=self.kind_filter or "note", run=run, step=None)
         self.app.push_screen(EntryEditor("New journal entry", draft, JOURNAL_KINDS), self._save_new)
 

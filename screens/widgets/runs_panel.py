@@ -15,6 +15,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Static
+from textual.worker import get_current_worker
 
 from screens.widgets.journal_table import first_line, format_time
 from screens.widgets.run_table import RunTable, run_facts
@@ -110,7 +111,9 @@ class RunsPanel(Vertical):
             yield Static("", id="run-entries")
 
     def on_mount(self) -> None:
-        self._timer = self.set_interval(self.POLL_SECONDS, self.check_runs)
+        # One reconcile at start (derived journal entries appear even if the runs are never shown); the
+        # folders are polled only while the runs are on screen (the journal calls `pause(False)`).
+        self._timer = self.set_interval(self.POLL_SECONDS, self.check_runs, pause=True)
         self.check_runs()
 
     @property
@@ -139,9 +142,12 @@ class RunsPanel(Vertical):
         if token == self._token and not force:
             return
         rows = tuple(load_rows(self.store, self.runs_dir))
-        self.post_message(self.RunsLoaded(rows, token))
+        if not get_current_worker().is_cancelled:  # a newer check started meanwhile: it reports instead
+            self.post_message(self.RunsLoaded(rows, token))
 
     def on_runs_panel_runs_loaded(self, message: RunsLoaded) -> None:
+        if message.token == self._token and message.rows == self.rows:  # two checks raced on the same state
+            return
         self._token = message.token
         self.rows = message.rows
 

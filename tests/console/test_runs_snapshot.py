@@ -44,12 +44,14 @@ def snapshot_home() -> Iterator[Path]:
 
 async def _runs_shown(pilot: Pilot[None]) -> RunTable:
     app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, JournalScreen) and bool(app.screen.query(RunTable)))
+    await wait_for(pilot, lambda: isinstance(app.screen, JournalScreen) and bool(app.screen.query("#journal-table")))
     await pilot.press("r")
+    await wait_for(pilot, lambda: bool(app.screen.query(RunTable)))
     table = app.screen.query_one(RunTable)
     await wait_for(pilot, lambda: table.row_count == 3, what="the runs")
     await pilot.press("down")
-    await wait_for(pilot, lambda: "aha" in str(app.screen.query_one("#run-entries").render()), what="the entries")
+    await wait_for(pilot, lambda: "aha" in (text := str(app.screen.query_one("#run-entries").render()))
+                   and "Data for" in text, what="the entries, the derived one too")
     return table
 
 

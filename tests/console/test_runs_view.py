@@ -32,10 +32,11 @@ def seed_runs(home: Path) -> None:
 async def open_runs(pilot: Pilot[None], count: int) -> tuple[JournalScreen, RunsPanel, RunTable]:
     app = pilot.app
     await wait_for(pilot, lambda: isinstance(app.screen, JournalScreen) and app.screen.is_mounted
-                   and bool(app.screen.query(RunsPanel)), what="the journal")
+                   and bool(app.screen.query("#journal-table")), what="the journal")
     screen = app.screen
     assert isinstance(screen, JournalScreen)
     await pilot.press("r")
+    await wait_for(pilot, lambda: screen.runs_panel is not None, what="the runs view")
     panel, table = screen.query_one(RunsPanel), screen.query_one(RunTable)
     await wait_for(pilot, lambda: table.row_count == count, what=f"{count} runs")
     assert screen.view == "runs" and table.has_focus
@@ -61,14 +62,20 @@ async def test_the_table_shows_settings_metrics_and_the_other_environment(home: 
         assert "2 from another environment" in str(panel.query_one("#runs-count", Static).render())
         await pilot.press("down")
         await wait_for(pilot, lambda: panel.current is not None and panel.current.id == B)
+        await wait_for(pilot, lambda: "Data for" in str(panel.query_one("#run-entries", Static).render()),
+                       what="the derived data entry beside the run")
         beside = str(panel.query_one("#run-entries", Static).render())
         assert "2 journal entries about this run" in beside and "r=64 learns faster" in beside and "Data for" in beside
         assert "not comparable" in str(panel.query_one("#run-facts", Static).render())
+        # a run started elsewhere shows up while the runs are on screen (the folders are polled)
+        make_run(home / "runs", "20261126-073000-later", rank=4)
+        await wait_for(pilot, lambda: table.row_count == 4, timeout=8, what="the new run")
+        assert table.runs[0].id == "20261126-073000-later" and cell(table, "20261126-073000-later", "rank") == "4"
         # the reconcile made the runs' data entries, and the journal's entries view shows them
-        await wait_for(pilot, lambda: sum(e.kind == "data" for e in screen.index.entries) == 3)
+        await wait_for(pilot, lambda: sum(e.kind == "data" for e in screen.index.entries) == 4)
         await pilot.press("r")
         assert screen.view == "entries" and screen.query_one("#journal-table").has_focus
-        assert len(of_type(messages, RunsPanel.RunsLoaded)) == 1  # unchanged folders: no reload
+        assert len(of_type(messages, RunsPanel.RunsLoaded)) == 2  # at start and after the new run, no more
 
 
 async def test_diff_and_overlay_of_two_marked_runs(home: Path) -> None:
