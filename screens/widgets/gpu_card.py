@@ -77,8 +77,8 @@ class GpuCard(Vertical):
         self._show_history()
 
     def on_mount(self) -> None:
-        self._show_snapshot()
-        self._show_history()
+        self.call_after_refresh(self._show_snapshot)
+        self.call_after_refresh(self._show_history)
 
     def _show_snapshot(self) -> None:
         gpu = self.snapshot
