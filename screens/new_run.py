@@ -16,6 +16,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Checkbox, Footer, Header, Input, Label, Select, Static
+from textual.worker import get_current_worker
 
 from engine.paths import runs_dir
 from engine.spec import RunSpec, SpecError
@@ -75,7 +76,7 @@ class NewRunScreen(Screen[None]):
         Binding("escape", "close", "Close", id="new_run.close", tooltip="Close without launching"),
     ]
 
-    problems: reactive[tuple[str, ...]] = reactive(tuple, init=False)
+    problems: reactive[tuple[str, ...]] = reactive(tuple, init=False, always_update=True)
     """One sentence per problem of the spec as typed."""
     estimate: reactive[SpecEstimate | None] = reactive(None, init=False)
     """The memory estimate of the spec as typed (None while it cannot be made)."""
@@ -347,10 +348,13 @@ class NewRunScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="new-run-data", name="Checking the data")
     def _check_data(self, request: DataRequest) -> None:
-        from slmtui.engine_proc import EngineError
+        from slmtui.engine_proc import EngineCancelled, EngineError
 
+        worker = get_current_worker()
         try:
-            summary, _ = check_data(request, home=self.home)
+            summary, _ = check_data(request, home=self.home, cancelled=lambda: worker.is_cancelled)
+        except EngineCancelled:
+            return
         except EngineError as exc:
             self.post_message(self.DataChecked(request, None, str(exc)))
             return

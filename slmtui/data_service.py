@@ -6,7 +6,7 @@ Headless (no textual): run it from a worker thread. A dataset or tokenizer probl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,10 +93,11 @@ class DataSummary:
         ]
 
 
-def check_data(request: DataRequest, home: Path | None = None,
-               timeout: float = DATA_CHECK_TIMEOUT_S) -> tuple[DataSummary, dict[str, Any]]:
-    """Run the engine's data check; returns the key numbers and the whole report."""
-    report = run_engine_json("data-check", *request.argv(), home=home, timeout=timeout)
+def check_data(request: DataRequest, home: Path | None = None, timeout: float = DATA_CHECK_TIMEOUT_S,
+               cancelled: Callable[[], bool] | None = None) -> tuple[DataSummary, dict[str, Any]]:
+    """Run the engine's data check; returns the key numbers and the whole report. `cancelled` (polled) kills it
+    and raises `slmtui.engine_proc.EngineCancelled`."""
+    report = run_engine_json("data-check", *request.argv(), home=home, timeout=timeout, cancelled=cancelled)
     if not isinstance(report, dict):
         report = {}
     return DataSummary.from_report(report), report

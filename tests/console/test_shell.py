@@ -47,7 +47,7 @@ async def test_every_screen_name_is_a_tab_and_only_working_ones_are_enabled(home
         assert [label.split(" ", 1)[0] for label in labels] == ["1", "2", "3", "4", "5", "6"]
         assert tabs.active == "tab-checklist"
         disabled = {tab.id for tab in tabs.query("Tab") if tab.disabled}
-        assert disabled == {f"tab-{name.lower()}" for name in ("Shortlist", "Data", "GPUs", "Monitor")}
+        assert disabled == {f"tab-{name.lower()}" for name in ("Shortlist", "Data", "Monitor")}
         assert "HOME" in app.sub_title and str(home.name) in app.sub_title
 
 
