@@ -30,6 +30,7 @@ from engine.catalog import ModelShape
 
 GIB = 1024**3
 METHODS = ("full", "lora", "qlora", "dora", "qdora")
+RUNNERS = ("engine", "hf")
 PRECISIONS = ("bf16", "fp16", "fp32")
 OPTIMIZERS = ("adamw", "adamw8bit", "sgd", "adafactor")
 LOSSES = ("fused", "standard")
@@ -62,12 +63,16 @@ class TrainSetup:
     gradient_checkpointing: bool = False
     loss: str = "fused"
     double_quant: bool = True
+    runner: str = "engine"
+    """`engine`: this project's loop (fp32 master weights under autocast for full fine-tuning, QDoRA cast back
+    to the compute dtype); `hf`: plain HF Trainer with a 16-bit model (pure 16-bit full fine-tuning, QDoRA's
+    fp32 promotion)."""
 
     def check(self) -> None:
         """Raise ValueError (one sentence) on a value the estimate does not know."""
         for name, value, allowed in (("method", self.method, METHODS), ("precision", self.precision, PRECISIONS),
                                      ("optimizer", self.optimizer, OPTIMIZERS), ("loss", self.loss, LOSSES),
-                                     ("targets", self.targets, TARGETS)):
+                                     ("targets", self.targets, TARGETS), ("runner", self.runner, RUNNERS)):
             if value not in allowed:
                 raise ValueError(f"Unknown {name} {value!r}: use one of {', '.join(allowed)}.")
         if self.batch < 1 or self.seq < 1 or self.rank < 1:
@@ -95,6 +100,11 @@ class MemoryEstimate:
 
 def _act_bytes(setup: TrainSetup) -> int:
     return 4 if setup.precision == "fp32" else 2
+
+
+def _fp32_master(setup: TrainSetup) -> bool:
+    """Full fine-tuning that keeps fp32 weights, gradients and optimizer states and casts under autocast."""
+    return setup.method == "full" and (setup.runner == "engine" or setup.precision != "bf16")
 
 
 def _quantised(setup: TrainSetup) -> bool:
@@ -127,8 +137,11 @@ def _weight_bytes(shape: ModelShape, setup: TrainSetup) -> float:
 
     total = count_params(shape)
     if setup.method == "full":
-        # bf16 trains in pure bf16 (as HF does with a bf16 model); fp16 needs fp32 master weights.
-        return total * (2 if setup.precision == "bf16" else 4)
+        if _fp32_master(setup) and setup.precision != "fp32":
+            # fp32 masters, plus the 16-bit copy autocast makes of each weight, saved by autograd for backward.
+            return total * (4 + 2)
+        # HF Trainer with a bf16 model trains in pure bf16.
+        return total * (4 if _fp32_master(setup) else 2)
     wbytes = _act_bytes(setup)
     if not _quantised(setup):
         return total * wbytes
@@ -148,7 +161,7 @@ def _layer_bytes_per_token(shape: ModelShape, setup: TrainSetup) -> tuple[float,
     full = setup.method == "full"
     # PEFT's bitsandbytes DoRA path under autocast returns the fp32 result of the magnitude scaling without
     # casting it back, so the residual stream and the MLP's tensors run in fp32 from the first layer on.
-    promoted = setup.method == "qdora" and act < 4
+    promoted = setup.method == "qdora" and act < 4 and setup.runner == "hf"
     norms = shape.norms_per_layer * 4 * h + (shape.norms_per_layer * act * h if full else 0)
     if shape.qk_norm:
         norms += 4 * (q + kv) + (act * (q + kv) if full else 0)
@@ -204,7 +217,7 @@ def estimate_peak_memory(shape: ModelShape, setup: TrainSetup | None = None, **c
 
     weights = _weight_bytes(shape, setup)
     n_train = trainable_params(shape, setup)
-    param_bytes = (2 if setup.precision == "bf16" else 4) if setup.method == "full" else 4
+    param_bytes = 2 if setup.method == "full" and not _fp32_master(setup) else 4
     adapters = 0.0 if setup.method == "full" else n_train * 4.0
     grads = n_train * param_bytes
     states = n_train * _optimizer_bytes_per_param(setup, param_bytes)
@@ -226,6 +239,9 @@ def estimate_peak_memory(shape: ModelShape, setup: TrainSetup | None = None, **c
         workspace += 2 * biggest
     if setup.method in ("dora", "qdora"):
         workspace += 8 * biggest
+    if setup.method == "full" and setup.loss == "fused":
+        # The fused loss accumulates the output weight's gradient in fp32 across its chunks.
+        workspace += 4 * shape.vocab_size * shape.hidden_size
 
     static = weights + adapters + states
     phases: dict[str, dict[str, float]] = {
@@ -307,3 +323,14 @@ def what_fits(capacity_gib: float, models: list[tuple[str, ModelShape]], methods
             rows.append(FitRow(model=name, method=method, verdict=verdict(total, capacity_gib), total_gib=total,
                                max_micro_batch=largest_micro_batch(shape, s, capacity_gib)))
     return rows
+
+
+def calibrate(result: MemoryEstimate, ratio: float | None) -> MemoryEstimate:
+    """The estimate scaled by a measured/estimated ratio (from a fit rehearsal, `engine.calibration`); the
+    difference shows as a `calibration` line of the breakdown. None or 1 gives the estimate unchanged."""
+    if ratio is None or ratio == 1.0:
+        return result
+    total = result.total_gib * ratio
+    breakdown = {**result.breakdown, "calibration": round(total - result.total_gib, 3)}
+    note = f"Calibrated by a measured/estimated ratio of {ratio:.3f} from an earlier rehearsal."
+    return replace(result, total_gib=round(total, 3), breakdown=breakdown, notes=(*result.notes, note))

@@ -102,7 +102,32 @@ def _not_found(spec: ModelSpec, exc: Exception) -> str:
     return f"model.name {spec.name!r} could not be loaded as a {where} ({first}); check the name."
 
 
-def base_load_kwargs(spec: RunSpec, precision: Precision) -> dict[str, Any]:
+#: Methods that load the base in 4 bits through bitsandbytes.
+QUANTISED = ("qlora", "qdora")
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def compute_dtype(method: MethodSpec, precision: Precision) -> torch.dtype:
+    """The dtype 4-bit layers dequantise to: the spec's, or (auto) the run's compute dtype."""
+    if method.compute_dtype != "auto":
+        return _DTYPES[method.compute_dtype]
+    return precision.autocast or torch.float32
+
+
+def quantization_config(method: MethodSpec, precision: Precision) -> Any:
+    """The `BitsAndBytesConfig` of a 4-bit method: NF4 or FP4, double quantisation, compute dtype."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=method.quant_type,
+        bnb_4bit_use_double_quant=method.double_quant,
+        bnb_4bit_compute_dtype=compute_dtype(method, precision),
+        bnb_4bit_quant_storage=torch.uint8,
+    )
+
+
+def base_load_kwargs(spec: RunSpec, precision: Precision, device: torch.device | None = None) -> dict[str, Any]:
     """Keyword arguments for `from_pretrained`; quantised methods add their `quantization_config` here."""
     kwargs: dict[str, Any] = {
         "dtype": precision.base_dtype,
@@ -113,23 +138,46 @@ def base_load_kwargs(spec: RunSpec, precision: Precision) -> dict[str, Any]:
         kwargs["revision"] = spec.model.revision
     if spec.model.attn_implementation:
         kwargs["attn_implementation"] = spec.model.attn_implementation
+    if spec.method.kind in QUANTISED:
+        kwargs["quantization_config"] = quantization_config(spec.method, precision)
+        # bitsandbytes quantises while loading, on the device the layers will live on
+        kwargs["device_map"] = {"": str(device or "cpu")}
     return kwargs
 
 
-def load_base_model(spec: RunSpec, precision: Precision) -> Any:
+def _random_quantised(spec: RunSpec, precision: Precision, kwargs: dict[str, Any],
+                      device: torch.device | None) -> Any:
+    """Random weights, quantised: bitsandbytes quantises only while loading, so save them and load them back."""
+    import tempfile
+
+    from transformers import AutoModelForCausalLM
+
+    plain = RunSpec(name=spec.name, model=spec.model, data=spec.data,
+                    method=MethodSpec(kind="lora"), train=spec.train)
+    model = load_base_model(plain, precision, device)
+    with tempfile.TemporaryDirectory(prefix="slmtui-random-") as tmp:
+        model.save_pretrained(tmp)
+        del model
+        return AutoModelForCausalLM.from_pretrained(tmp, **{**kwargs, "use_safetensors": True, "revision": "main"})
+
+
+def load_base_model(spec: RunSpec, precision: Precision, device: torch.device | None = None) -> Any:
     """The base causal LM: pretrained weights, or random weights from its config (`init = "random"`)."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    kwargs = base_load_kwargs(spec, precision)
+    kwargs = base_load_kwargs(spec, precision, device)
     try:
-        if spec.model.init == "random":
+        if spec.model.init == "random" and spec.method.kind in QUANTISED:
+            model = _random_quantised(spec, precision, kwargs, device)
+        elif spec.model.init == "random":
             config = AutoConfig.from_pretrained(
                 spec.model.name, revision=spec.model.revision or None, trust_remote_code=spec.model.trust_remote_code
             )
             extra = {k: kwargs[k] for k in ("attn_implementation",) if k in kwargs}
-            model = AutoModelForCausalLM.from_config(
-                config, dtype=precision.base_dtype, trust_remote_code=spec.model.trust_remote_code, **extra
-            )
+            with torch.device(device or "cpu"):  # initialise on the device: much faster on a GPU
+                model = AutoModelForCausalLM.from_config(
+                    config, dtype=precision.base_dtype, trust_remote_code=spec.model.trust_remote_code, **extra
+                )
         else:
             model = AutoModelForCausalLM.from_pretrained(spec.model.name, **kwargs)
     except OSError as exc:
@@ -175,14 +223,60 @@ def apply_lora(model: Any, spec: RunSpec) -> Any:
     return get_peft_model(model, lora_config(spec.method), autocast_adapter_dtype=True)
 
 
+def apply_dora(model: Any, spec: RunSpec) -> Any:
+    """LoRA with weight decomposition (DoRA): a trained magnitude per output feature on top of the adapters."""
+    from peft import get_peft_model
+
+    model = get_peft_model(model, lora_config(spec.method, use_dora=True), autocast_adapter_dtype=True)
+    keep_compute_dtype(model)
+    return model
+
+
+def keep_compute_dtype(model: Any) -> int:
+    """Cast the output of PEFT's 4-bit DoRA layers back to their input's dtype.
+
+    Under CUDA autocast PEFT 0.21's bitsandbytes DoRA path returns the fp32 result of its magnitude scaling as
+    is, so the residual stream and everything after the first adapted layer would run (and be saved) in fp32.
+    Returns how many layers got the hook.
+    """
+    try:
+        import bitsandbytes as bnb
+    except ImportError:  # no 4-bit layers without it, so nothing to fix
+        return 0
+    from peft.tuners.lora import LoraLayer
+
+    def cast_back(module: Any, args: tuple[Any, ...], output: Any) -> Any:
+        if args and isinstance(output, torch.Tensor) and output.dtype != args[0].dtype:
+            return output.to(args[0].dtype)
+        return output
+
+    hooked = 0
+    for module in model.modules():
+        if isinstance(module, LoraLayer) and isinstance(module, torch.nn.Module) and \
+                isinstance(module.get_base_layer(), bnb.nn.Linear4bit) and any(module.use_dora.values()):
+            module.register_forward_hook(cast_back)
+            hooked += 1
+    return hooked
+
+
 def apply_full(model: Any, spec: RunSpec) -> Any:
     """Train every weight."""
     model.requires_grad_(True)
     return model
 
 
-#: method kind -> function(base model, spec) -> model to train. qlora/dora/qdora add entries.
-METHODS: dict[str, Callable[[Any, RunSpec], Any]] = {"lora": apply_lora, "full": apply_full}
+#: method kind -> function(base model, spec) -> model to train; qlora/qdora differ from lora/dora in loading only.
+METHODS: dict[str, Callable[[Any, RunSpec], Any]] = {
+    "lora": apply_lora, "full": apply_full, "qlora": apply_lora, "dora": apply_dora, "qdora": apply_dora,
+}
+
+
+def check_bitsandbytes(device: torch.device) -> None:
+    """4-bit methods need bitsandbytes, with a backend for the device."""
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as exc:
+        raise ModelError("method.kind qlora/qdora needs bitsandbytes; pip install bitsandbytes or use lora.") from exc
 
 
 @dataclass
@@ -221,16 +315,19 @@ def load_for_training(spec: RunSpec, device: torch.device | None = None) -> Load
         raise ModelError(f"method.kind {spec.method.kind!r} is not available in this version; use lora or full.")
     device = device or choose_device(spec.train.device)
     precision = choose_precision(spec.train.precision, device, spec.method.kind)
+    if spec.method.kind in QUANTISED:
+        check_bitsandbytes(device)
     tokenizer = load_tokenizer(spec.model)
     torch.manual_seed(spec.train.seed)
-    model = load_base_model(spec, precision)
+    model = load_base_model(spec, precision, device)
     if getattr(model.config, "pad_token_id", None) is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     if spec.train.gradient_checkpointing:
         enable_checkpointing(model)
         model.config.use_cache = False
     model = apply(model, spec)
-    model.to(device)
+    if spec.method.kind not in QUANTISED:  # 4-bit models were loaded onto the device (and refuse .to)
+        model.to(device)
     total, trainable = count_parameters(model)
     if trainable == 0:
         raise ModelError("method.target_modules matched no layer of this model; name layers it has.")

@@ -46,6 +46,7 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "eval": ("step", "val_loss", "perplexity", "samples"),
     "checkpoint": ("step", "path", "bytes"),
     "oom": ("step", "batch_shape", "longest_seq", "mem_at_failure_gib", "message", "action", "post_mortem"),
+    "rehearsal": ("estimate_gib", "measured_gib", "ratio", "micro_batch", "grad_accum"),
     "log": ("level", "text"),
     "finished": ("status", "summary"),
 }

@@ -98,7 +98,8 @@ class TrainSpec:
     early_stopping_patience: int = 0
     devices: int = 1
     device: str = "auto"
-    loss: str = "standard"
+    loss: str = "auto"
+    rehearse: str = "auto"
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
 
@@ -130,7 +131,8 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("train", "precision"): ("auto", "bf16", "fp16", "fp32"),
     ("train", "schedule"): ("cosine", "linear", "constant"),
     ("train", "on_oom"): ("shrink", "stop"),
-    ("train", "loss"): ("standard", "fused"),
+    ("train", "loss"): ("auto", "standard", "fused"),
+    ("train", "rehearse"): ("auto", "on", "off"),
 }
 REPORT_TO = ("tensorboard", "wandb", "mlflow")
 DATA_MAP_FIELDS = ("instruction", "input", "output", "messages", "prompt", "completion", "response", "text")

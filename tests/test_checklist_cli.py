@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import Cli
 from snapshot_apps.checklist_app import seed
+
+from tests.conftest import Cli
 
 
 def test_an_unanswered_checklist_says_not_yet_and_why(cli: Cli) -> None:

@@ -40,12 +40,35 @@ FIXTURES = [
                               "1.5b-lora-ckpt", "1.5b-dora", "1.5b-qlora-bench", "0.5b-qlora", "1.5b-qdora"])
 def test_measured_fixtures(shape, method, batch, seq, ckpt, reserved, allocated) -> None:  # type: ignore[no-untyped-def]
     est = estimate_peak_memory(shape, method=method, batch=batch, seq=seq, gradient_checkpointing=ckpt,
-                               loss="standard")
+                               loss="standard", runner="hf")
     assert est.total_gib == pytest.approx(reserved, rel=0.10)
     # The live tensors alone (no allocator overhead, no context) should track PyTorch's allocated peak.
     live = est.total_gib - est.breakdown["allocator overhead"] - est.breakdown["cuda context"]
     assert live == pytest.approx(allocated, rel=0.06)
     assert sum(est.breakdown.values()) == pytest.approx(est.total_gib, abs=0.01)
+
+
+# The engine's own loop on an H200 (bench/gpu_suite.py, docs/benchmarks.md): fused loss, LoRA dropout 0.05,
+# fp32 master weights for full fine-tuning, 8 × 1024 tokens: peak reserved GiB.
+ENGINE_FIXTURES = [
+    (QWEN05, "lora", 17.02), (QWEN05, "qlora", 15.97), (QWEN05, "dora", 27.17), (QWEN05, "full", 22.39),
+    (QWEN15, "lora", 34.00), (QWEN15, "qlora", 31.25), (QWEN15, "dora", 56.40), (QWEN15, "full", 50.89),
+]
+
+
+@pytest.mark.parametrize(("shape", "method", "reserved"), ENGINE_FIXTURES,
+                         ids=[f"{n}-{m}" for n in ("0.5b", "1.5b") for m in ("lora", "qlora", "dora", "full")])
+def test_engine_measured_fixtures(shape, method, reserved) -> None:  # type: ignore[no-untyped-def]
+    est = estimate_peak_memory(shape, method=method, batch=8, seq=1024, dropout=0.05)
+    assert est.setup.runner == "engine" and est.setup.loss == "fused"
+    assert est.total_gib == pytest.approx(reserved, rel=0.10)
+
+
+def test_engine_full_fine_tuning_keeps_fp32_masters() -> None:
+    engine = estimate_peak_memory(QWEN05, method="full")
+    hf = estimate_peak_memory(QWEN05, method="full", runner="hf")
+    assert engine.breakdown["weights"] == pytest.approx(3 * hf.breakdown["weights"], rel=0.01)
+    assert engine.total_gib > hf.total_gib
 
 
 def test_fused_loss_saves_most_of_the_logits() -> None:

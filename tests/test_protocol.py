@@ -21,6 +21,7 @@ SAMPLE_FIELDS = {
     "checkpoint": {"step": 10, "path": "checkpoints/step-10", "bytes": 1234},
     "oom": {"step": 5, "batch_shape": [8, 1024], "longest_seq": 1024, "mem_at_failure_gib": 70.1,
             "message": "CUDA out of memory", "action": "shrink", "post_mortem": [{"change": "x", "saves_gib": 1}]},
+    "rehearsal": {"estimate_gib": 20.0, "measured_gib": 21.0, "ratio": 1.05, "micro_batch": 8, "grad_accum": 1},
     "log": {"level": "info", "text": "hello ünïcode"},
     "finished": {"status": "completed", "summary": {"best_val_loss": 1.0}},
 }

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from typing import Any
+
+from engine.spec import DataSpec
 
 FORMATS = ("auto", "jsonl", "json", "csv", "parquet", "disk", "hub")
 SHAPES = ("auto", "instruction", "chat", "prompt_completion", "text")
@@ -17,42 +19,25 @@ class DataError(Exception):
     """A problem with the dataset or its settings that the user can fix; the text is one sentence."""
 
 
-@dataclass
-class DataOptions:
-    """Mirror of `engine.spec.DataSpec` (same fields, same defaults); `coerce` turns either into this."""
+DataOptions = DataSpec
+"""The `[data]` table of a run spec: `engine.data` works from the spec's own dataclass."""
 
-    path: str = ""
-    format: str = "auto"
-    split_name: str = "train"
-    shape: str = "auto"
-    map: dict[str, str] = field(default_factory=dict)
-    template: str = "auto"
-    system_prompt: str = ""
-    train_on_prompt: bool = False
-    max_length: int = 1024
-    overlength: str = "truncate"
-    scrub: str = "auto"
-    val_fraction: float = 0.05
-    test_fraction: float = 0.05
-    split_seed: int = 0
-    label_column: str = ""
-    invalid: str = "skip"
 
-    def check(self) -> DataOptions:
-        """Raise `DataError` on a value outside its choices; returns self."""
-        for name, choices in (("format", FORMATS), ("shape", SHAPES), ("template", TEMPLATES),
-                              ("overlength", OVERLENGTH), ("scrub", SCRUB), ("invalid", INVALID)):
-            value = getattr(self, name)
-            if value not in choices:
-                raise DataError(f"data.{name} is {value!r}; use one of {', '.join(choices)}.")
-        if not self.path:
-            raise DataError("data.path is empty; give a file, a save_to_disk folder or a hub id.")
-        if self.max_length < 8:
-            raise DataError(f"data.max_length is {self.max_length}; use at least 8 tokens.")
-        if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1
-                and self.val_fraction + self.test_fraction < 1):
-            raise DataError("data.val_fraction and data.test_fraction must each be in [0, 1) and sum below 1.")
-        return self
+def check(opts: DataOptions) -> DataOptions:
+    """Raise `DataError` on a value outside its choices; returns `opts`."""
+    for name, choices in (("format", FORMATS), ("shape", SHAPES), ("template", TEMPLATES),
+                          ("overlength", OVERLENGTH), ("scrub", SCRUB), ("invalid", INVALID)):
+        value = getattr(opts, name)
+        if value not in choices:
+            raise DataError(f"data.{name} is {value!r}; use one of {', '.join(choices)}.")
+    if not opts.path:
+        raise DataError("data.path is empty; give a file, a save_to_disk folder or a hub id.")
+    if opts.max_length < 8:
+        raise DataError(f"data.max_length is {opts.max_length}; use at least 8 tokens.")
+    if not (0 <= opts.val_fraction < 1 and 0 <= opts.test_fraction < 1
+            and opts.val_fraction + opts.test_fraction < 1):
+        raise DataError("data.val_fraction and data.test_fraction must each be in [0, 1) and sum below 1.")
+    return opts
 
 
 def coerce(spec: Any) -> DataOptions:
@@ -68,7 +53,7 @@ def coerce(spec: Any) -> DataOptions:
     else:
         values = {n: getattr(spec, n) for n in names if hasattr(spec, n)}
     values["map"] = dict(values.get("map") or {})
-    return DataOptions(**values).check()
+    return check(DataOptions(**values))
 
 
 def parse_map(text: str) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -38,13 +38,15 @@ def autocast_context(device: torch.device, dtype: torch.dtype | None) -> context
 
 @torch.no_grad()
 def validation_loss(model: Any, examples: Sequence[Any], micro_batch: int, pad_id: int, device: torch.device,
-                    dtype: torch.dtype | None) -> float:
-    """Mean loss per target token over `examples` (NaN when there are none)."""
+                    dtype: torch.dtype | None, loss_fn: Callable[..., tuple[torch.Tensor, int]] | None = None) -> float:
+    """Mean loss per target token over `examples` (NaN when there are none); `loss_fn` as the training step's
+    (the fused loss keeps evaluation from holding the whole batch's logits)."""
+    loss_fn = loss_fn or token_loss_sum
     total, count = 0.0, 0
     for start in range(0, len(examples), micro_batch):
         batch = {k: v.to(device) for k, v in collate(examples[start : start + micro_batch], pad_id).items()}
         with autocast_context(device, dtype):
-            loss, n = token_loss_sum(model, batch)
+            loss, n = loss_fn(model, batch)
         total += float(loss)
         count += n
     return total / count if count else float("nan")

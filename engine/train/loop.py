@@ -41,6 +41,8 @@ from engine.train.evaluation import (
     token_loss_sum,
     validation_loss,
 )
+from engine.train.fused_loss import fused_token_loss_sum, supports_fused_loss
+from engine.train.oom import OomGuard, inject_test_oom
 from engine.train.reporting import Reporter
 from engine.train.schedule import get_lr
 
@@ -126,6 +128,10 @@ class Trainer:
         self.evals_without_improvement = 0
         self.unreported_tokens = self.unreported_samples = 0
         self.last_report_t = time.perf_counter()
+        self.loss_kind = choose_loss(self.cfg.loss, self.device, self.model)
+        self.loss_fn = fused_token_loss_sum if self.loss_kind == "fused" else token_loss_sum
+        self.batch_shape: tuple[int, int] = (0, 0)
+        self.longest_seq = 0
 
     def train_step(self) -> StepResult:
         """Accumulate `grad_accum` micro-batches, clip, and take one optimizer step."""
@@ -142,9 +148,12 @@ class Trainer:
         for batch in micro_batches:
             tokens += int(batch["attention_mask"].sum())  # counted on the CPU copy: no device sync
             samples += batch["input_ids"].shape[0]
+            self.batch_shape = tuple(batch["input_ids"].shape)  # type: ignore[assignment]
+            self.longest_seq = int(batch["attention_mask"].sum(1).max())
             batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
             with autocast_context(self.device, self.dtype):
-                loss_sum, _ = token_loss_sum(self.model, batch)
+                loss_sum, _ = self.loss_fn(self.model, batch)
+            inject_test_oom(self.step, self.cfg.micro_batch)
             loss = loss_sum / divisor
             (self.scaler.scale(loss) if self.scaler else loss).backward()
             step_loss += loss.detach()
@@ -179,7 +188,7 @@ class Trainer:
         self.model.eval()
         try:
             loss = validation_loss(self.model, self.validation, self.cfg.micro_batch, self.pad_id, self.device,
-                                   self.dtype)
+                                   self.dtype, self.loss_fn)
             samples = generate_samples(self.model, self.loaded.tokenizer, self.validation[: self.cfg.eval_samples],
                                        self.device, self.dtype)
         finally:
@@ -199,6 +208,13 @@ class Trainer:
                                  self.last_val_loss)
         prune_checkpoints(run_dir, self.cfg.keep_checkpoints, self.cfg.keep_best)
         return folder
+
+
+def choose_loss(requested: str, device: torch.device, model: Any) -> str:
+    """`fused` (chunked logits) or `standard`; auto is fused on a GPU. Models whose output layer the fused loss
+    cannot reproduce (soft-capped or scaled logits, a biased or adapted head) keep the standard loss."""
+    wanted = requested == "fused" or (requested == "auto" and device.type == "cuda")
+    return "fused" if wanted and supports_fused_loss(model) else "standard"
 
 
 class StopFlag:
@@ -259,9 +275,12 @@ def fit(trainer: Trainer, reporter: Reporter, run_dir: Path, stop: StopFlag) -> 
         trainer.last_report_t += time.perf_counter() - started
 
     status = "completed"
+    guard = OomGuard(trainer, reporter, run_dir)
     trainer.last_report_t = time.perf_counter()
     while trainer.step < trainer.total_steps:
-        result = trainer.train_step()
+        result = guard.step()
+        if result is None:
+            return "oom"
         if trainer.step % cfg.log_every == 0 or trainer.step == trainer.total_steps:
             loss = report_step(reporter, trainer, result)
             if not math.isfinite(loss):

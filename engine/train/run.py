@@ -20,6 +20,7 @@ from engine.protocol import SPEC_FILE
 from engine.spec import SpecError, load_spec, spec_to_dict, total_steps
 from engine.train.environment import environment_fingerprint
 from engine.train.loop import StopFlag, Trainer, fit
+from engine.train.rehearsal import planned_estimate, rehearse, should_rehearse
 from engine.train.reporting import Reporter, open_mirrors
 
 
@@ -80,8 +81,6 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag) -> tuple[str, str]
     spec = load_spec(run_dir / SPEC_FILE)
     if spec.train.devices > 1:
         raise TrainError("train.devices > 1 (several GPUs) is not available in this version; set devices = 1.")
-    if spec.train.loss != "standard":
-        raise TrainError(f"train.loss {spec.train.loss!r} is not available in this version; use 'standard'.")
     reporter.log(f"Loading {spec.model.name} for {spec.method.kind} training.")
     loaded = load_for_training(spec)
     reporter.log(f"Preparing the data from {spec.data.path}.")
@@ -101,12 +100,14 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag) -> tuple[str, str]
         precision_reason=loaded.precision.reason,
         device=str(loaded.device),
         env=environment_fingerprint(loaded.device),
-        estimate=None,
+        estimate=planned_estimate(trainer),
         data=_data_summary(prepared),
         total_steps=steps,
         effective_batch=spec.train.micro_batch * spec.train.grad_accum,
     )
     open_mirrors(reporter, spec.train.report_to, spec_dict)
+    if should_rehearse(spec.train.rehearse, loaded.device):
+        rehearse(trainer, reporter)
     status = fit(trainer, reporter, run_dir, stop)
     loss = reporter.summary["latest"].get("loss")
     message = f"{status.capitalize()} at step {trainer.step} of {steps}"

@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     est.add_argument("--dropout", type=float, default=0.0, help="LoRA dropout (a copy and a mask per layer) [0]")
     est.add_argument("--optimizer", default="adamw", choices=("adamw", "adamw8bit", "sgd", "adafactor"))
     est.add_argument("--grad-checkpointing", action="store_true", help="recompute activations in backward")
+    est.add_argument("--runner", default="engine", choices=("engine", "hf"),
+                     help="engine: this project's loop (fp32 masters for full fine-tuning); hf: plain HF Trainer "
+                          "with a 16-bit model [engine]")
     est.add_argument("--loss", default="fused", choices=("fused", "standard"),
                      help="fused: the engine's chunked loss; standard: fp32 logits as HF computes them [fused]")
     est.add_argument("--no-double-quant", action="store_true", help="QLoRA without double quantisation")
@@ -159,7 +162,7 @@ def run_estimate(args: argparse.Namespace) -> int:
     label, shape = resolve_model(args.model)
     setup = TrainSetup(method=args.method, batch=args.batch, seq=args.seq, precision=args.precision,
                        rank=args.rank, targets=args.targets, dropout=args.dropout, optimizer=args.optimizer,
-                       gradient_checkpointing=args.grad_checkpointing, loss=args.loss,
+                       gradient_checkpointing=args.grad_checkpointing, loss=args.loss, runner=args.runner,
                        double_quant=not args.no_double_quant)
     try:
         est = estimate_peak_memory(shape, setup)

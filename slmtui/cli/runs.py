@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                            "Ctrl-C detaches; the run goes on.")
     train.add_argument("spec", type=Path, help="the run spec (TOML)")
     train.add_argument("--detach", action="store_true", help="return at once; the run id is the last line")
+    train.add_argument("--rehearse", action="store_true",
+                       help="rehearse the worst-case batch first and fit the micro-batch to the GPU "
+                       "(sets train.rehearse = \"on\"; auto rehearses on GPUs)")
     train.set_defaults(handler=cmd_train)
 
     runs = sub.add_parser("runs", help="list training runs", description="List the runs in the runs folder.")
@@ -52,8 +55,9 @@ def _resolve(ref: str) -> Path:
         raise UserError(str(exc)) from None
 
 
-def launch_spec(spec_path: Path, runs_dir: Path | None = None) -> Any:
-    """Validate a spec file and launch it; returns the `RunInfo`. Spec problems raise `UserError`."""
+def launch_spec(spec_path: Path, runs_dir: Path | None = None, rehearse: bool = False) -> Any:
+    """Validate a spec file and launch it (with `rehearse`, force a fit rehearsal); returns the `RunInfo`.
+    Spec problems raise `UserError`."""
     from engine.spec import SpecError, load_spec
     from slmtui.runs import launch
 
@@ -61,6 +65,8 @@ def launch_spec(spec_path: Path, runs_dir: Path | None = None) -> Any:
         spec = load_spec(spec_path)
     except SpecError as exc:
         raise UserError(" ".join(exc.problems)) from None
+    if rehearse:
+        spec.train.rehearse = "on"
     return launch(spec, runs_dir or _runs_dir())
 
 
@@ -94,6 +100,8 @@ def follow_run(run_dir: Path, from_start: bool = True) -> str:
             elif kind == "checkpoint":
                 what = "the final weights" if event.get("final") else "a checkpoint"
                 console.print(f"step {event.get('step')}: saved {what} to {event.get('path')}")
+            elif kind == "rehearsal":
+                console.print(str(event.get("message", "")))
             elif kind == "log" and event.get("level") in ("warning", "error"):
                 console.print(f"{event.get('level')}: {event.get('text')}")
             elif kind == "finished":
@@ -113,7 +121,7 @@ def _follow_or_detach(run_dir: Path, from_start: bool) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    info = launch_spec(args.spec)
+    info = launch_spec(args.spec, rehearse=args.rehearse)
     if args.detach:
         print(f"Started run {info.id} in {info.dir}; follow it with: slmtui attach {info.id}")
         print(info.id)
