@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,7 +9,7 @@ from typing import Any
 
 import pynvml as real
 import pytest
-from console_helpers import of_type, wait_for
+from console_helpers import fixed_home, of_type, wait_for
 from textual.app import App, ComposeResult
 from textual.message import Message
 from textual.pilot import Pilot
@@ -196,12 +194,8 @@ def _stable_fake() -> FakeNvml:
 
 @pytest.fixture
 def snapshot_home() -> Iterator[Path]:
-    path = Path(tempfile.gettempdir()) / "slmtui-gpus-snapshot"
-    shutil.rmtree(path, ignore_errors=True)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SLMTUI_HOME", str(path))
+    with fixed_home("slmtui-gpus-snapshot") as path:
         yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_gpus_snapshot(snap_compare: Any, snapshot_home: Path) -> None:

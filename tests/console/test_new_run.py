@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from console_helpers import of_type, wait_for
+from console_helpers import fixed_home, of_type, wait_for
 from textual.command import CommandPalette
 from textual.message import Message
 from textual.pilot import Pilot
@@ -280,12 +278,8 @@ async def test_layout_at_80x24(home: Path, rows: Path) -> None:
 
 @pytest.fixture
 def snapshot_home() -> Iterator[Path]:
-    path = Path(tempfile.gettempdir()) / "slmtui-new-run-snapshot"
-    shutil.rmtree(path, ignore_errors=True)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SLMTUI_HOME", str(path))
+    with fixed_home("slmtui-new-run-snapshot") as path:
         yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_new_run_snapshot(snap_compare: Any, snapshot_home: Path) -> None:
