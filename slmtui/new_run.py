@@ -202,14 +202,21 @@ def spec_raw(spec: RunSpec) -> dict[str, Any]:
     return _plain(spec)
 
 
+def run_spec_raw(run_dir: Path, changes: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A run's frozen spec as a raw dict with `changes` laid over it (an OOM post-mortem's suggested fix, say:
+    `{"train": {"micro_batch": 4, "grad_accum": 2}}`); what `NewRunScreen(spec)` takes. Raises SpecError."""
+    path = run_dir / "spec.toml"
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SpecError([f"The spec of run {run_dir.name} cannot be read ({exc})."]) from None
+    return merge(raw, changes or {})
+
+
 def last_run_raw(runs_dir: Path) -> tuple[str, dict[str, Any]]:
     """(run id, raw spec) of the newest run; raises RunNotFound or SpecError (one sentence)."""
     run_dir = resolve_run("last", runs_dir)
-    path = run_dir / "spec.toml"
-    try:
-        return run_dir.name, tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise SpecError([f"The spec of run {run_dir.name} cannot be read ({exc})."]) from None
+    return run_dir.name, run_spec_raw(run_dir)
 
 
 def default_spec_path(home: Path, spec: RunSpec) -> Path:
