@@ -128,7 +128,7 @@ class NewRunScreen(Screen[None]):
         self._inventory: Inventory | None = None
         self._estimate_timer: Timer | None = None
         self._data_timer: Timer | None = None
-        self._data_request: DataRequest | None | str = "unset"
+        self._data_request: DataRequest | str | None = "unset"
 
     @property
     def home(self) -> Path | None:

@@ -57,7 +57,7 @@ def test_spec_estimate_and_its_errors(tmp_path: Path) -> None:
     assert small.verdict == "fits" and small.max_micro_batch >= 4 and "on T4: fits" in small.sentence()
     assert estimate_spec(spec, "tiny", 0.5).verdict == "exceeds"
     (tmp_path / "bare").mkdir()
-    with pytest.raises(FitError, match="has no config.json"):
+    with pytest.raises(FitError, match=r"has no config\.json"):
         resolve_shape(str(tmp_path / "bare"))
     with pytest.raises(FitError, match="not in the local Hugging Face cache"):
         resolve_shape("nobody/nothing-here")
