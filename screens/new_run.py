@@ -20,7 +20,7 @@ from textual.worker import get_current_worker
 
 from engine.paths import runs_dir
 from engine.spec import RunSpec, SpecError
-from screens.widgets.dialogs import PathDialog
+from screens.widgets.dialogs import ConfirmDialog, PathDialog
 from slmtui.data_service import DataRequest, DataSummary, check_data
 from slmtui.fit import FitError, SpecEstimate, catalog_gpus, estimate_spec
 from slmtui.gpu import GIB, Inventory, Nvml
@@ -384,15 +384,29 @@ class NewRunScreen(Screen[None]):
 
     def action_launch(self) -> None:
         """Start the run as edited."""
-        spec = self._valid_spec()
-        if spec is not None:
-            self._launch(spec, False)
+        self._confirm_then_launch(pilot=False)
 
     def action_pilot(self) -> None:
         """Start a pilot run on a representative slice of the data."""
+        self._confirm_then_launch(pilot=True)
+
+    def _confirm_then_launch(self, pilot: bool) -> None:
         spec = self._valid_spec()
-        if spec is not None:
-            self._launch(spec, True)
+        if spec is None:
+            return
+        est = self.estimate
+        on_gpu_here = str(self.query_one("#nr-gpu", Select).value).startswith("gpu:")
+        if est is None or est.verdict != "exceeds" or not on_gpu_here or spec.train.device == "cpu":
+            self._launch(spec, pilot)
+            return
+
+        def answered(go: bool | None) -> None:
+            if go:
+                self._launch(spec, pilot)
+
+        self.app.push_screen(ConfirmDialog("It may not fit", f"{est.sentence()} Launch anyway? (on OOM the run "
+                                           f"{'shrinks its micro-batch' if spec.train.on_oom == 'shrink' else 'stops'})",
+                                           "Launch"), answered)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="new-run-launch", name="Launching the run")
     def _launch(self, spec: RunSpec, pilot: bool) -> None:

@@ -20,7 +20,7 @@ from textual.widgets import Footer, Input, Select, Static
 from engine.spec import load_spec, parse_spec
 from screens.gpus import GpusScreen
 from screens.new_run import NewRunScreen
-from screens.widgets.dialogs import PathDialog
+from screens.widgets.dialogs import ConfirmDialog, PathDialog
 from slmtui.app import SlmtuiApp
 from slmtui.gpu import Nvml
 from slmtui.new_run import pilot_supported
@@ -292,3 +292,23 @@ def test_new_run_snapshot(snap_compare: Any, snapshot_home: Path) -> None:
 
     assert snap_compare(SlmtuiApp(home=snapshot_home, start_screen="journal"), terminal_size=(100, 30),
                         run_before=loaded)
+
+
+async def test_a_run_that_exceeds_the_gpu_here_asks_before_launching(home: Path, rows: Path) -> None:
+    messages: list[Message] = []
+    app = SlmtuiApp(home=home, start_screen="journal")
+    async with app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
+        screen = NewRunScreen({**valid_spec("qwen2.5-14b", rows, micro_batch=64, device="auto"),
+                               "method": {"kind": "full"}}, nvml=Nvml(FakeNvml(count=1).module))
+        await app.push_screen(screen)
+        await wait_for(pilot, lambda: screen.estimate is not None and screen.estimate.gpu.startswith("GPU 0"),
+                       what="the estimate against the GPU here")
+        assert screen.estimate is not None and screen.estimate.verdict == "exceeds"
+        assert screen.estimate.capacity_gib == pytest.approx(78.0)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
+        question = str(app.screen.query_one("#confirm-question", Static).content)
+        assert "on GPU 0" in question and "exceeds" in question and "Launch anyway?" in question
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is screen, what="back in the editor")
+        assert not of_type(messages, NewRunScreen.Launched) and not (home / "runs").exists()
