@@ -3,13 +3,18 @@
 Time is predicted from tokens, not steps: steps differ in length when batches are packed or padded to their
 longest sequence, tokens do not. The first steps (CUDA context, kernel autotuning, compilation) are left out of
 the rate; evaluation and checkpoint time are counted separately, each from its own measurements, because they
-recur at fixed step intervals whatever the batch size. The answer is a range from the spread of the measured
-rates (10th to 90th percentile) and of the measured evaluations and checkpoints.
+recur at fixed step intervals whatever the batch size. The central rate is all timed seconds over all timed
+tokens: the future is a sum of step times, and a median of per-step rates drops the occasional slow step (a busy
+machine) that the sum still pays (on a shared CPU the median read 27% short). The range comes from the spread of
+the per-step rates (10th to 90th percentile, widened to hold the central rate) and of the measured evaluations
+and checkpoints. A live ETA may ask for the `recent` window of steps only, so that it follows a machine whose
+speed changes during a long run (another job starting or ending on a shared box).
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from statistics import median
 from typing import Any
@@ -64,7 +69,11 @@ class EtaModel:
     """Collects step, evaluation and checkpoint timings and predicts the time of the rest of a run."""
 
     warmup_steps: int = 2
+    window: int = 50  # steps the `recent` prediction averages over
     _rates: list[float] = field(default_factory=list)  # seconds per token, after warm-up
+    _timed_seconds: float = 0.0
+    _timed_tokens: int = 0
+    _recent: deque[tuple[float, int]] = field(default_factory=deque)
     _seen_steps: int = 0
     _evals: list[float] = field(default_factory=list)  # seconds per evaluation
     _eval_tokens: list[int] = field(default_factory=list)
@@ -75,6 +84,11 @@ class EtaModel:
         self._seen_steps += 1
         if self._seen_steps > self.warmup_steps and tokens > 0 and seconds > 0:
             self._rates.append(seconds / tokens)
+            self._timed_seconds += seconds
+            self._timed_tokens += tokens
+            self._recent.append((seconds, tokens))
+            if len(self._recent) > self.window:
+                self._recent.popleft()
 
     def add_eval(self, seconds: float, tokens: int = 0) -> None:
         """One evaluation's wall time (and the tokens it ran, to scale it to another validation set)."""
@@ -99,12 +113,18 @@ class EtaModel:
         cost = eval_tokens * EVAL_COST_PER_TRAIN_TOKEN
         return cost * rates[0], cost * rates[1], cost * rates[2]
 
-    def predict(self, tokens: int, evals: int = 0, checkpoints: int = 0, eval_tokens: int = 0) -> Eta:
+    def predict(self, tokens: int, evals: int = 0, checkpoints: int = 0, eval_tokens: int = 0,
+                recent: bool = False) -> Eta:
         """Wall time of `tokens` more training tokens, `evals` evaluations (of `eval_tokens` tokens each, when
-        they differ from those measured) and `checkpoints` saves."""
+        they differ from those measured) and `checkpoints` saves; `recent`: from the last `window` steps only."""
         if not self.ready:
             raise ValueError("No step past warm-up has been timed yet, so there is no rate to predict from.")
-        rates = (median(self._rates), quantile(self._rates, 0.1), quantile(self._rates, 0.9))
+        if recent:
+            per_step = [s / t for s, t in self._recent]
+            central = sum(s for s, _ in self._recent) / sum(t for _, t in self._recent)
+        else:
+            per_step, central = self._rates, self._timed_seconds / self._timed_tokens
+        rates = (central, min(central, quantile(per_step, 0.1)), max(central, quantile(per_step, 0.9)))
         ev, ev_low, ev_high = self._eval_range(eval_tokens, rates)
         ck = median(self._checkpoints) if self._checkpoints else 0.0
         ck_low = min(self._checkpoints) if self._checkpoints else 0.0
@@ -125,3 +145,13 @@ def predict_full_run(pilot: EtaModel, *, total_tokens: int, total_steps: int, ev
     full run's tokens and its number of evaluations and checkpoints (warm-up excluded)."""
     return pilot.predict(total_tokens, evals=recurring(total_steps, eval_every),
                          checkpoints=recurring(total_steps, save_every), eval_tokens=eval_tokens)
+
+
+def format_duration(seconds: float) -> str:
+    """`42 s`, `3 min 20 s`, `5 h 07 min`."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"

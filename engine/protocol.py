@@ -48,6 +48,7 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "oom": ("step", "batch_shape", "longest_seq", "mem_at_failure_gib", "message", "action", "post_mortem"),
     "rehearsal": ("estimate_gib", "measured_gib", "ratio", "micro_batch", "grad_accum"),
     "log": ("level", "text"),
+    "eta": ("pilot", "eta_s", "eta_low_s", "eta_high_s", "total_steps", "total_tokens", "detail"),
     "finished": ("status", "summary"),
 }
 EVENT_TYPES = frozenset(EVENT_FIELDS)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +39,10 @@ LIVENESS_INTERVAL_S = 1.0
 
 class RunNotFound(LookupError):
     """No run matches what the user typed; one sentence."""
+
+
+class ResumeRefused(Exception):
+    """A run that cannot be resumed (still running, completed, no checkpoint); one sentence."""
 
 
 @dataclass
@@ -113,18 +117,46 @@ def create_run(spec: RunSpec, runs_dir: Path) -> Path:
     return run_dir
 
 
-def launch(spec: RunSpec, runs_dir: Path, home: Path | None = None) -> RunInfo:
-    """Create a run folder and start `python -m engine run RUN_DIR` in its own session."""
+def launch(spec: RunSpec, runs_dir: Path, home: Path | None = None, engine_args: Sequence[str] = ()) -> RunInfo:
+    """Create a run folder and start `python -m engine run RUN_DIR [ENGINE_ARGS]` in its own session."""
+    run_dir = create_run(spec, runs_dir)
+    _start_engine(run_dir, home, engine_args, replace_pid=False)
+    return read_run(run_dir)
+
+
+def _start_engine(run_dir: Path, home: Path | None, engine_args: Sequence[str], replace_pid: bool) -> None:
     from slmtui.engine_proc import engine_command, spawn_detached
 
-    run_dir = create_run(spec, runs_dir)
-    proc = spawn_detached(engine_command("run", str(run_dir)), run_dir / ENGINE_LOG, home=home)
+    proc = spawn_detached(engine_command("run", str(run_dir), *engine_args), run_dir / ENGINE_LOG, home=home)
     try:
         create_time = psutil.Process(proc.pid).create_time()
     except psutil.Error:  # it died at once: the listing will say crashed unless it wrote `finished`
         create_time = 0.0
-    if not (run_dir / PID_FILE).exists():  # the engine writes the same facts itself once it is up
+    if replace_pid or not (run_dir / PID_FILE).exists():  # the engine writes the same facts itself once up
         write_json_atomic(run_dir / PID_FILE, {"pid": proc.pid, "create_time": create_time})
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    """Whether a run folder holds at least one complete checkpoint."""
+    return any((run_dir / "checkpoints").glob("step-*/meta.json"))
+
+
+def resume(run_dir: Path, home: Path | None = None) -> RunInfo:
+    """Start the engine again on a run that ended, from its newest readable checkpoint (same folder, same
+    event history). Raises `ResumeRefused` (one sentence) when it is running or has no checkpoint."""
+    info = read_run(run_dir)
+    if info.status == "running":
+        raise ResumeRefused(f"Run {info.id} is still running; stop it first or attach to it.")
+    if info.status == "completed":
+        raise ResumeRefused(f"Run {info.id} completed; there is nothing to resume.")
+    if not has_checkpoint(run_dir):
+        raise ResumeRefused(f"Run {info.id} has no checkpoint to resume from; start it again with slmtui train.")
+    summary = _read_json(run_dir / SUMMARY_FILE)
+    summary.update(status="running", ended=None, message=None)
+    write_json_atomic(run_dir / SUMMARY_FILE, summary)  # until the engine is up it must not read as ended
+    pilot = summary.get("pilot")
+    args = ["--resume", *(["--pilot", str(pilot)] if isinstance(pilot, int | float) else [])]
+    _start_engine(run_dir, home, args, replace_pid=True)
     return read_run(run_dir)
 
 
@@ -245,23 +277,26 @@ def request(run_dir: Path, command: str) -> dict[str, Any]:
     return append_control(run_dir, command)
 
 
-def follow(run_dir: Path, from_start: bool = True, poll_s: float = 0.25) -> Iterator[dict[str, Any]]:
+def follow(run_dir: Path, from_start: bool = True, poll_s: float = 0.25,
+           offset: int | None = None) -> Iterator[dict[str, Any]]:
     """Yield a run's events as they come, until `finished` or the engine is gone.
 
     When the engine dies without a `finished` event, a synthetic `finished` event of status `crashed`
     (seq -1) ends the stream, within about `LIVENESS_INTERVAL_S`.
     """
     follower = EventFollower(run_dir / EVENTS_FILE)
-    if not from_start:
+    if offset is not None:
+        follower.offset = offset
+    elif not from_start:
         path = run_dir / EVENTS_FILE
         follower.offset = path.stat().st_size if path.exists() else 0
     last_check = 0.0
     while True:
         events = follower.poll()
-        for event in events:
+        for i, event in enumerate(events):
             yield event
-            if event.get("type") == "finished":
-                return
+            if event.get("type") == "finished" and i == len(events) - 1:
+                return  # a `finished` with events after it was a run that was later resumed
         if events:
             continue
         now = time.monotonic()

@@ -24,6 +24,8 @@ SAMPLE_FIELDS = {
     "rehearsal": {"estimate_gib": 20.0, "measured_gib": 21.0, "ratio": 1.05, "micro_batch": 8, "grad_accum": 1},
     "log": {"level": "info", "text": "hello ünïcode"},
     "finished": {"status": "completed", "summary": {"best_val_loss": 1.0}},
+    "eta": {"pilot": 0.05, "eta_s": 60.0, "eta_low_s": 50.0, "eta_high_s": 75.0, "total_steps": 340,
+            "total_tokens": 50_000, "detail": {"train_seconds": 55.0}},
 }
 
 

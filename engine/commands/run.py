@@ -22,19 +22,42 @@ def write_pid_file(run_dir: Path) -> None:
     os.replace(tmp, run_dir / PID_FILE)
 
 
+def _devices(run_dir: Path) -> int:
+    """The spec's train.devices (1 when the spec is unreadable: the run itself reports why)."""
+    from engine.spec import SpecError, load_spec
+
+    try:
+        return load_spec(run_dir / SPEC_FILE, check_files=False).train.devices
+    except SpecError:
+        return 1
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine run", description=__doc__)
     parser.add_argument("run_dir", type=Path, help="a run folder holding spec.toml")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest readable checkpoint")
+    parser.add_argument("--pilot", type=float, metavar="FRACTION",
+                        help="train on this fraction of the data and predict the full run's time")
     args = parser.parse_args(argv)
+    if args.pilot is not None and not 0 < args.pilot < 1:
+        print(f"engine run: --pilot {args.pilot} must be a fraction between 0 and 1, such as 0.05.", file=sys.stderr)
+        return 2
     run_dir: Path = args.run_dir.resolve()
     if not (run_dir / SPEC_FILE).is_file():
         print(f"engine run: {run_dir} has no {SPEC_FILE}; create the run with `slmtui train`.", file=sys.stderr)
         return 2
-    write_pid_file(run_dir)
+    from engine.train.distributed import launch_ranks, under_torchrun
+
+    if not under_torchrun():  # the ranks of a data-parallel run leave the pid file to their launcher
+        write_pid_file(run_dir)
+        devices = _devices(run_dir)
+        if devices > 1:
+            extra = ["--resume"] * args.resume + (["--pilot", str(args.pilot)] if args.pilot is not None else [])
+            return 0 if launch_ranks(run_dir, devices, extra) == 0 else 1
     from engine.train.loop import StopFlag
     from engine.train.run import execute
 
     stop = StopFlag()
     stop.install()
-    status = execute(run_dir, stop)
+    status = execute(run_dir, stop, resume=args.resume, pilot=args.pilot)
     return 0 if status in ("completed", "stopped") else 1

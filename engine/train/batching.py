@@ -57,6 +57,14 @@ class StreamState:
     examples_seen: int = 0
 
 
+def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> list[int]:
+    """The order of `n` training examples in one epoch (seed + epoch), the one `BatchStream` follows."""
+    order = list(range(n))
+    if shuffle:
+        random.Random(seed * 1_000_003 + epoch).shuffle(order)
+    return order
+
+
 class BatchStream:
     """Endless micro-batches over the training split: reshuffled each epoch (seed + epoch), or in order.
 
@@ -76,10 +84,7 @@ class BatchStream:
         self._order = self._epoch_order(self.state.epoch)
 
     def _epoch_order(self, epoch: int) -> list[int]:
-        order = list(range(len(self.examples)))
-        if self.shuffle:
-            random.Random(self.seed * 1_000_003 + epoch).shuffle(order)
-        return order
+        return epoch_order(len(self.examples), self.seed, epoch, self.shuffle)
 
     def restore(self, state: StreamState) -> None:
         """Continue from a saved position (same seed, same order)."""

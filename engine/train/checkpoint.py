@@ -52,8 +52,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def save_checkpoint(run_dir: Path, step: int, model: Any, optimizer: torch.optim.Optimizer,
                     scaler: torch.amp.GradScaler | None, stream: StreamState,
-                    val_loss: float | None) -> Path:
-    """Write one checkpoint folder for `step` and return it."""
+                    val_loss: float | None, extra: dict[str, Any] | None = None) -> Path:
+    """Write one checkpoint folder for `step` and return it (`extra`: more plain data for `state.pt`)."""
     folder = run_dir / "checkpoints" / f"step-{step:06d}"
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -66,6 +66,7 @@ def save_checkpoint(run_dir: Path, step: int, model: Any, optimizer: torch.optim
             "optimizer": optimizer.state_dict(),
             "scaler": scaler.state_dict() if scaler is not None else None,
             "rng": rng_state(),
+            **(extra or {}),
         },
         tmp / STATE_FILE,
     )
@@ -107,8 +108,11 @@ def list_checkpoints(run_dir: Path) -> list[tuple[int, Path, float | None]]:
     """(step, folder, val_loss) for each complete checkpoint, oldest first."""
     found = []
     for meta in (run_dir / "checkpoints").glob(f"step-*/{META_FILE}"):
-        info = json.loads(meta.read_text())
-        found.append((int(info["step"]), meta.parent, info.get("val_loss")))
+        try:
+            info = json.loads(meta.read_text())
+            found.append((int(info["step"]), meta.parent, info.get("val_loss")))
+        except (OSError, ValueError, KeyError, TypeError):  # a damaged checkpoint is skipped, not fatal
+            continue
     return sorted(found)
 
 

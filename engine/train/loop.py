@@ -33,6 +33,7 @@ from engine.train.checkpoint import (
     save_weights,
     set_rng_state,
 )
+from engine.train.distributed import Dist
 from engine.train.environment import memory_stats
 from engine.train.evaluation import (
     autocast_context,
@@ -45,6 +46,7 @@ from engine.train.fused_loss import fused_token_loss_sum, supports_fused_loss
 from engine.train.oom import OomGuard, inject_test_oom
 from engine.train.reporting import Reporter
 from engine.train.schedule import get_lr
+from engine.train.timing import LiveEta, eta_fields
 
 
 @dataclass
@@ -125,6 +127,9 @@ class Trainer:
         self.step = 0
         self.best_val_loss: float | None = None
         self.last_val_loss: float | None = None
+        self.last_val_step = -1
+        self.eta: LiveEta | None = None  # the live ETA, set by the run
+        self.dist = Dist()  # this process's rank when data-parallel, set by the run
         self.evals_without_improvement = 0
         self.unreported_tokens = self.unreported_samples = 0
         self.last_report_t = time.perf_counter()
@@ -157,6 +162,7 @@ class Trainer:
             loss = loss_sum / divisor
             (self.scaler.scale(loss) if self.scaler else loss).backward()
             step_loss += loss.detach()
+        self.dist.average_gradients(self.params)  # data-parallel: before clipping, so every rank clips alike
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         max_norm = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else math.inf
@@ -179,8 +185,10 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
-        self.stream.restore(StreamState(**state["stream"]))
+        ranks = state.get("ranks")  # data-parallel runs keep each rank's position and random state
+        own = ranks[self.dist.rank] if ranks and len(ranks) == self.dist.world else state
+        set_rng_state(own["rng"])
+        self.stream.restore(StreamState(**own["stream"]))
         self.step = int(state["step"])
 
     def evaluate(self) -> dict[str, Any]:
@@ -193,7 +201,7 @@ class Trainer:
                                        self.device, self.dtype)
         finally:
             self.model.train()
-        self.last_val_loss = loss
+        self.last_val_loss, self.last_val_step = loss, self.step
         if loss == loss and (self.best_val_loss is None or loss < self.best_val_loss):
             self.best_val_loss = loss
             self.evals_without_improvement = 0
@@ -204,8 +212,13 @@ class Trainer:
 
     def save(self, run_dir: Path) -> Path:
         """A resumable checkpoint of the current step; older ones beyond `keep_checkpoints` are pruned."""
+        # only a validation loss of this very step may rank the checkpoint for keep_best
+        val_loss = self.last_val_loss if self.last_val_step == self.step else None
+        ranks = self.dist.gather_rank_states(self.stream.state)  # every rank takes part; rank 0 writes
+        if not self.dist.is_main:
+            return run_dir / "checkpoints" / f"step-{self.step:06d}"
         folder = save_checkpoint(run_dir, self.step, self.model, self.optimizer, self.scaler, self.stream.state,
-                                 self.last_val_loss)
+                                 val_loss, {"ranks": ranks} if ranks else None)
         prune_checkpoints(run_dir, self.cfg.keep_checkpoints, self.cfg.keep_best)
         return folder
 
@@ -235,9 +248,13 @@ def report_step(reporter: Reporter, trainer: Trainer, result: StepResult) -> flo
     """The `metrics` event of one optimizer step; returns the loss. Throughput covers every step since the
     last report."""
     # .item() is the CPU-GPU sync point: the time read after it covers the work actually done
-    loss, grad_norm = result.loss.item(), result.grad_norm.item()
+    loss, grad_norm = trainer.dist.mean(result.loss).item(), result.grad_norm.item()
     now = time.perf_counter()
     seconds = max(now - trainer.last_report_t, 1e-9)
+    eta = {}
+    if trainer.eta is not None:
+        trainer.eta.add_step(trainer.unreported_tokens, seconds)
+        eta = eta_fields(trainer.eta.predict(trainer.step))
     reporter.emit(
         "metrics",
         step=trainer.step,
@@ -245,9 +262,10 @@ def report_step(reporter: Reporter, trainer: Trainer, result: StepResult) -> flo
         loss=loss,
         lr=result.lr,
         grad_norm=grad_norm,
-        tokens_per_s=trainer.unreported_tokens / seconds,
-        samples_per_s=trainer.unreported_samples / seconds,
+        tokens_per_s=trainer.dist.total(trainer.unreported_tokens, trainer.device) / seconds,
+        samples_per_s=trainer.dist.total(trainer.unreported_samples, trainer.device) / seconds,
         **memory_stats(trainer.device),
+        **eta,
     )
     trainer.unreported_tokens = trainer.unreported_samples = 0
     trainer.last_report_t = time.perf_counter()
@@ -258,21 +276,32 @@ def fit(trainer: Trainer, reporter: Reporter, run_dir: Path, stop: StopFlag) -> 
     """Train to `total_steps` (or a stop), reporting every step; returns the finished status."""
     cfg = trainer.cfg
     inbox = ControlInbox(run_dir / CONTROL_FILE)
+    if trainer.step:
+        inbox.skip_existing()  # a resumed run must not obey the stop that ended it
     has_validation = len(trainer.validation) > 0
     if not has_validation:
         reporter.log("The validation split is empty, so there will be no eval events.", level="warning")
 
     def do_eval() -> None:
-        if has_validation:
+        if has_validation and trainer.dist.is_main:
             started = time.perf_counter()
             reporter.emit("eval", **trainer.evaluate())
-            trainer.last_report_t += time.perf_counter() - started  # throughput counts training time only
+            elapsed = time.perf_counter() - started
+            trainer.last_report_t += elapsed  # throughput counts training time only
+            if trainer.eta is not None:
+                trainer.eta.add_eval(elapsed)
+        if has_validation:  # rank 0 evaluates; every rank must agree on early stopping
+            trainer.evals_without_improvement = trainer.dist.share_int(trainer.evals_without_improvement,
+                                                                       trainer.device)
 
     def do_checkpoint() -> None:
         started = time.perf_counter()
         folder = trainer.save(run_dir)
         reporter.emit("checkpoint", step=trainer.step, path=str(folder), bytes=folder_bytes(folder))
-        trainer.last_report_t += time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        trainer.last_report_t += elapsed
+        if trainer.eta is not None:
+            trainer.eta.add_checkpoint(elapsed)
 
     status = "completed"
     guard = OomGuard(trainer, reporter, run_dir)
@@ -286,8 +315,9 @@ def fit(trainer: Trainer, reporter: Reporter, run_dir: Path, stop: StopFlag) -> 
             if not math.isfinite(loss):
                 reporter.log(f"The loss is {loss} at step {trainer.step}; lower train.lr.", level="error")
                 return "failed"
-        commands = {entry["command"] for entry in inbox.poll()}
-        if "stop" in commands:
+        polled = {entry["command"] for entry in inbox.poll()} if trainer.dist.is_main else set()
+        commands = trainer.dist.agree(polled, stop.requested, trainer.device)
+        if "stop" in commands and not stop.requested:
             stop.requested, stop.reason = True, "a stop command"
         at_end = trainer.step >= trainer.total_steps
         if "eval" in commands or (cfg.eval_every and trainer.step % cfg.eval_every == 0 and not at_end):
@@ -306,6 +336,8 @@ def fit(trainer: Trainer, reporter: Reporter, run_dir: Path, stop: StopFlag) -> 
             break
     if status == "completed":
         do_eval()
-        target = save_weights(trainer.model, run_dir, trainer.loaded.tokenizer)
-        reporter.emit("checkpoint", step=trainer.step, path=str(target), bytes=folder_bytes(target), final=True)
+        if trainer.dist.is_main:
+            target = save_weights(trainer.model, run_dir, trainer.loaded.tokenizer)
+            reporter.emit("checkpoint", step=trainer.step, path=str(target), bytes=folder_bytes(target),
+                          final=True)
     return status

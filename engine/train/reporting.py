@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-from engine.protocol import EVENTS_FILE, SUMMARY_FILE, EventWriter, encode, write_json_atomic
+from engine.protocol import EVENTS_FILE, SUMMARY_FILE, EventWriter, encode, make_event, write_json_atomic
 
 SUMMARY_INTERVAL_S = 2.0
 _SUMMARY_METRICS = ("loss", "lr", "grad_norm", "tokens_per_s", "samples_per_s", "mem_peak_gib", "epoch")
+_ETA_FIELDS = ("eta_s", "eta_low_s", "eta_high_s")
+#: What a resumed run keeps of its summary: its start, its bests and where it got to.
+_KEPT_ON_RESUME = ("started", "total_steps", "step", "latest", "best", "latest_eval", "last_checkpoint", "pilot")
 
 
 class Reporter:
-    """Writes a run's events and keeps its `summary.json` current (atomically, at most every 2 s while training)."""
+    """Writes a run's events and keeps its `summary.json` current (atomically, at most every 2 s while training).
 
-    def __init__(self, run_dir: Path, run_id: str) -> None:
+    With `write = False` (the other ranks of a data-parallel run) it keeps the summary in memory and writes
+    nothing, so rank 0 alone speaks for the run."""
+
+    def __init__(self, run_dir: Path, run_id: str, write: bool = True) -> None:
         self.run_dir = run_dir
         self.run_id = run_id
-        self.events = EventWriter(run_dir / EVENTS_FILE, run_id)
+        self.write = write
+        self.events = EventWriter(run_dir / EVENTS_FILE, run_id) if write else None
+        self._seq = 0
         self.mirrors: list[Mirror] = []
         self.summary: dict[str, Any] = {
             "run": run_id,
@@ -35,8 +44,22 @@ class Reporter:
         }
         self._written = 0.0
 
+    def continue_summary(self) -> None:
+        """A resumed run carries on from its previous `summary.json` (start time, bests, latest figures)."""
+        try:
+            previous = json.loads((self.run_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if isinstance(previous, dict):
+            self.summary.update({k: previous[k] for k in _KEPT_ON_RESUME if k in previous})
+
     def emit(self, type: str, **fields: Any) -> dict[str, Any]:
         """Write one event, fold it into the summary, and rewrite the summary when it is due."""
+        if self.events is None:
+            event = make_event(type, run=self.run_id, seq=self._seq, **fields)
+            self._seq += 1
+            self._fold(event)
+            return event
         event = self.events.emit(type, **fields)
         self._fold(event)
         if type in ("metrics",):
@@ -54,7 +77,8 @@ class Reporter:
 
     def log(self, text: str, level: str = "info") -> None:
         """A human sentence for the event stream (and engine.log)."""
-        print(f"[{level}] {text}", flush=True)
+        if self.write:
+            print(f"[{level}] {text}", flush=True)
         self.emit("log", level=level, text=text)
 
     def _fold(self, event: dict[str, Any]) -> None:
@@ -62,7 +86,8 @@ class Reporter:
         kind = event["type"]
         if kind == "metrics":
             s["step"] = event["step"]
-            s["latest"] = {k: event.get(k) for k in ("step", *_SUMMARY_METRICS)}
+            s["latest"] = {k: event.get(k) for k in ("step", *_SUMMARY_METRICS, *_ETA_FIELDS)}
+            s.update({k: event.get(k) for k in _ETA_FIELDS})
             loss = event.get("loss")
             if isinstance(loss, float) and loss == loss and loss < s["best"].get("loss", float("inf")):
                 s["best"]["loss"], s["best"]["loss_step"] = loss, event["step"]
@@ -78,8 +103,11 @@ class Reporter:
         elif kind == "started":
             s["total_steps"] = event.get("total_steps")
             s["precision"], s["device"] = event.get("precision"), event.get("device")
+        elif kind == "eta":
+            s["pilot_eta"] = {k: event.get(k) for k in (*_ETA_FIELDS, "total_steps", "total_tokens")}
         elif kind == "finished":
             s["status"], s["ended"] = event["status"], event["t"]
+            s.update({k: 0.0 if event["status"] == "completed" else None for k in _ETA_FIELDS})
             s["message"] = event.get("summary", {}).get("message")
 
     def write_summary(self, durable: bool = False) -> None:
@@ -101,8 +129,9 @@ class Reporter:
                 mirror.close()
             except Exception as exc:  # a mirror's failure never fails the run
                 print(f"[warning] closing {mirror.name} failed: {exc}", flush=True)
-        self.write_summary(durable=True)
-        self.events.close()
+        if self.events is not None:
+            self.write_summary(durable=True)
+            self.events.close()
 
 
 class Mirror:

@@ -18,7 +18,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="start a training run from a spec file and follow it",
                            description="Create a run folder, start the engine detached, and follow its progress. "
                            "Ctrl-C detaches; the run goes on.")
-    train.add_argument("spec", type=Path, help="the run spec (TOML)")
+    train.add_argument("spec", type=Path, nargs="?", help="the run spec (TOML); omit with --resume")
+    train.add_argument("--resume", metavar="RUN",
+                       help="continue a stopped, failed or crashed run (id, unique prefix or last) from its newest "
+                       "readable checkpoint, with the same data order")
+    train.add_argument("--pilot", type=float, metavar="FRACTION",
+                       help="train on a representative FRACTION of the data (e.g. 0.05) and predict the full run's "
+                       "wall time")
+    train.add_argument("--force", action="store_true",
+                       help="start even when the memory estimate says the run will not fit in the GPU's free memory")
     train.add_argument("--detach", action="store_true", help="return at once; the run id is the last line")
     train.add_argument("--rehearse", action="store_true",
                        help="rehearse the worst-case batch first and fit the micro-batch to the GPU "
@@ -55,9 +63,10 @@ def _resolve(ref: str) -> Path:
         raise UserError(str(exc)) from None
 
 
-def launch_spec(spec_path: Path, runs_dir: Path | None = None, rehearse: bool = False) -> Any:
-    """Validate a spec file and launch it (with `rehearse`, force a fit rehearsal); returns the `RunInfo`.
-    Spec problems raise `UserError`."""
+def launch_spec(spec_path: Path, runs_dir: Path | None = None, pilot: float | None = None,
+                force: bool = False, rehearse: bool = False) -> Any:
+    """Validate a spec file, run the pre-launch checks and launch it (with `rehearse`, force a fit rehearsal);
+    returns the `RunInfo`. Spec problems and refusals raise `UserError`."""
     from engine.spec import SpecError, load_spec
     from slmtui.runs import launch
 
@@ -65,13 +74,51 @@ def launch_spec(spec_path: Path, runs_dir: Path | None = None, rehearse: bool = 
         spec = load_spec(spec_path)
     except SpecError as exc:
         raise UserError(" ".join(exc.problems)) from None
+    if pilot is not None and not 0 < pilot < 1:
+        raise UserError(f"--pilot {pilot:g} must be a fraction between 0 and 1, such as 0.05.")
     if rehearse:
         spec.train.rehearse = "on"
-    return launch(spec, runs_dir or _runs_dir())
+    runs = runs_dir or _runs_dir()
+    preflight(spec, runs, force, pilot is not None)
+    if pilot is None:
+        return launch(spec, runs)
+    return launch(spec, runs, engine_args=["--pilot", str(pilot)])
 
 
-def follow_run(run_dir: Path, from_start: bool = True) -> str:
-    """Show a run's progress (rich) until it finishes; returns its final status. Ctrl-C propagates."""
+def _model_shape(spec: Any) -> Any:
+    """The model's shape from its config.json (folder, catalog or cached hub config), or None when unknown."""
+    from slmtui.cli.planning import resolve_model
+
+    try:
+        return resolve_model(spec.model.name)[1]
+    except UserError:
+        return None
+
+
+def preflight(spec: Any, runs_dir: Path, force: bool, pilot: bool) -> None:
+    """Before launch: checkpoints must fit on the disk; a busy or too small GPU refuses unless `force`."""
+    from slmtui.gpu import inventory
+    from slmtui.preflight import check_disk, check_gpu
+
+    shape = _model_shape(spec)
+    if shape is None:
+        return  # the engine checks the disk again once the model is loaded
+    if not pilot:  # a pilot writes a fraction of the checkpoints; the engine checks it exactly
+        disk = check_disk(spec, shape, runs_dir)
+        if disk.refusal:
+            raise UserError(disk.refusal)
+    if spec.train.device == "cpu":
+        return
+    gpu = check_gpu(spec, shape, inventory(), force)
+    for note in gpu.notes:
+        print(note)
+    if gpu.refusal:
+        raise UserError(gpu.refusal)
+
+
+def follow_run(run_dir: Path, from_start: bool = True, offset: int | None = None) -> str:
+    """Show a run's progress (rich) until it finishes; returns its final status. Ctrl-C propagates.
+    `offset`: start at this byte of the event file (a resumed run's new events)."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -83,15 +130,17 @@ def follow_run(run_dir: Path, from_start: bool = True) -> str:
     status = "crashed"
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(run_dir.name, total=None, stats="starting")
-        for event in follow(run_dir, from_start=from_start):
+        for event in follow(run_dir, from_start=from_start, offset=offset):
             kind = event.get("type")
             if kind == "started":
-                progress.update(task, total=event.get("total_steps"))
+                progress.update(task, total=event.get("total_steps"), completed=event.get("resumed_from") or 0)
                 console.print(f"{event.get('precision')} on {event.get('device')}, "
                               f"{event.get('params_trainable'):,} of {event.get('params_total'):,} parameters trained")
             elif kind == "metrics":
                 loss, tps = event.get("loss"), event.get("tokens_per_s") or 0.0
                 text = f"loss {loss:.4f} lr {event.get('lr', 0):.2e} {tps:,.0f} tok/s" if loss is not None else ""
+                if isinstance(event.get("eta_s"), int | float):
+                    text += f" ETA {_duration(event['eta_s'])}"
                 progress.update(task, completed=event.get("step", 0), stats=text)
             elif kind == "eval":
                 val = event.get("val_loss")
@@ -102,8 +151,13 @@ def follow_run(run_dir: Path, from_start: bool = True) -> str:
                 console.print(f"step {event.get('step')}: saved {what} to {event.get('path')}")
             elif kind == "rehearsal":
                 console.print(str(event.get("message", "")))
-            elif kind == "log" and event.get("level") in ("warning", "error"):
+            elif kind == "log" and (event.get("level") in ("warning", "error") or
+                                    str(event.get("text", "")).startswith(("Resumed from", "Pilot run"))):
                 console.print(f"{event.get('level')}: {event.get('text')}")
+            elif kind == "eta":
+                console.print(f"Pilot prediction for the full run ({event.get('total_steps')} steps): "
+                              f"{_duration(event.get('eta_s'))} ({_duration(event.get('eta_low_s'))} to "
+                              f"{_duration(event.get('eta_high_s'))}), from its first step, warm-up excluded.")
             elif kind == "finished":
                 status = str(event.get("status"))
                 message = (event.get("summary") or {}).get("message") or ""
@@ -111,9 +165,9 @@ def follow_run(run_dir: Path, from_start: bool = True) -> str:
     return status
 
 
-def _follow_or_detach(run_dir: Path, from_start: bool) -> int:
+def _follow_or_detach(run_dir: Path, from_start: bool, offset: int | None = None) -> int:
     try:
-        status = follow_run(run_dir, from_start=from_start)
+        status = follow_run(run_dir, from_start=from_start, offset=offset)
     except KeyboardInterrupt:
         print(f"\nDetached; the run goes on. Reattach with: slmtui attach {run_dir.name}")
         return 0
@@ -121,13 +175,36 @@ def _follow_or_detach(run_dir: Path, from_start: bool) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    info = launch_spec(args.spec, rehearse=args.rehearse)
+    if args.resume:
+        return _resume(args)
+    if args.spec is None:
+        raise UserError("Give a spec file to start a run, or --resume RUN to continue one.")
+    info = launch_spec(args.spec, pilot=args.pilot, force=args.force, rehearse=args.rehearse)
     if args.detach:
         print(f"Started run {info.id} in {info.dir}; follow it with: slmtui attach {info.id}")
         print(info.id)
         return 0
     print(f"Started run {info.id}; Ctrl-C detaches without stopping it.")
     return _follow_or_detach(info.dir, from_start=True)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from slmtui.runs import ResumeRefused, resume
+
+    if args.spec is not None or args.pilot is not None:
+        raise UserError("--resume takes the run alone: its spec and pilot setting are those it started with.")
+    run_dir = _resolve(args.resume)
+    offset_events = (run_dir / "events.jsonl").stat().st_size if (run_dir / "events.jsonl").exists() else 0
+    try:
+        info = resume(run_dir)
+    except ResumeRefused as exc:
+        raise UserError(str(exc)) from None
+    if args.detach:
+        print(f"Resumed run {info.id}; follow it with: slmtui attach {info.id}")
+        print(info.id)
+        return 0
+    print(f"Resumed run {info.id}; Ctrl-C detaches without stopping it.")
+    return _follow_or_detach(run_dir, from_start=False, offset=offset_events)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -156,6 +233,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
                       time.strftime("%m-%d %H:%M", time.localtime(r.started)) if r.started else "-")
     Console().print(table)
     return 0
+
+
+def _duration(seconds: Any) -> str:
+    from engine.eta import format_duration
+
+    return format_duration(seconds) if isinstance(seconds, int | float) else "?"
 
 
 def cmd_attach(args: argparse.Namespace) -> int:

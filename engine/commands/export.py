@@ -1,0 +1,122 @@
+"""`python -m engine export RUN_DIR OUT [--merge] [--dtype D] [--json]`: a run's weights as a model others load.
+
+Without `--merge` OUT gets the adapter alone (and the tokenizer): load it with peft on top of the base model.
+With `--merge` the base is loaded in a floating-point dtype (never quantised: a QLoRA/QDoRA run is dequantised),
+the adapter applied and merged, and OUT is a plain model `AutoModelForCausalLM.from_pretrained` loads.
+A full fine-tuning run's model is copied either way. The weights are the run's final ones, else its newest
+checkpoint's. Prints one JSON object; user errors are one sentence on stderr (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from engine.protocol import SPEC_FILE
+
+DTYPES = ("auto", "bf16", "fp16", "fp32")
+
+
+class ExportError(Exception):
+    """An export the user must change; one sentence."""
+
+
+def weights_source(run_dir: Path) -> Path:
+    """The run's final `adapter/` or `model/`, else its newest checkpoint's."""
+    for name in ("adapter", "model"):
+        if (run_dir / name).is_dir():
+            return run_dir / name
+    steps = sorted((run_dir / "checkpoints").glob("step-*/"), reverse=True)
+    for folder in steps:
+        for name in ("adapter", "model"):
+            if any((folder / name).glob("*.safetensors")):
+                return folder / name
+    raise ExportError(f"Run {run_dir.name} has no weights yet (no final adapter or model, no checkpoint); "
+                      "train it first.")
+
+
+def _dtype(name: str, model_dir: str) -> Any:
+    import torch
+
+    table = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+    if name != "auto":
+        return table[name]
+    try:  # the base model's own dtype, as its config states it
+        config = json.loads((Path(model_dir) / "config.json").read_text())
+        stated = str(config.get("dtype") or config.get("torch_dtype") or "")
+    except (OSError, ValueError):
+        stated = ""
+    return {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(stated, torch.float32)
+
+
+def merge(spec: Any, adapter: Path, out: Path, dtype_name: str) -> str:
+    """Load the base unquantised in `dtype_name`, apply the adapter, merge it in and save to `out`; returns the
+    dtype's name."""
+    import torch
+    from peft import PeftModel
+
+    from engine.modeling import Precision, load_base_model, load_tokenizer
+
+    dtype = _dtype(dtype_name, spec.model.name)
+    # a plain LoRA load: no quantization_config, so QLoRA/QDoRA adapters merge into dequantised weights
+    plain = replace(spec, method=replace(spec.method, kind="lora"))
+    torch.manual_seed(spec.train.seed)  # a random-init base (benches, tests) is rebuilt exactly as it trained
+    base = load_base_model(plain, Precision("export", None, dtype, False, "export"))
+    model = PeftModel.from_pretrained(base, str(adapter), is_trainable=False)
+    merged = model.merge_and_unload()
+    merged.save_pretrained(out, safe_serialization=True)
+    load_tokenizer(spec.model).save_pretrained(out)
+    return str(dtype).removeprefix("torch.")
+
+
+def export(run_dir: Path, out: Path, do_merge: bool, dtype_name: str = "auto") -> dict[str, Any]:
+    """Write the run's model or adapter to `out`; returns what was written."""
+    from engine.modeling import ModelError, load_tokenizer
+    from engine.spec import SpecError, load_spec
+
+    if out.exists() and any(out.iterdir()):
+        raise ExportError(f"{out} exists and is not empty; choose a new folder.")
+    try:
+        spec = load_spec(run_dir / SPEC_FILE, check_files=False)
+    except SpecError as exc:
+        raise ExportError(str(exc)) from None
+    source = weights_source(run_dir)
+    is_adapter = source.name == "adapter"
+    kind, dtype = ("merged" if do_merge else "adapter") if is_adapter else "model", None
+    try:
+        if kind == "merged":
+            dtype = merge(spec, source, out, dtype_name)
+        else:
+            shutil.copytree(source, out, dirs_exist_ok=True)
+            if not (out / "tokenizer_config.json").exists():  # checkpoints keep weights only
+                load_tokenizer(spec.model).save_pretrained(out)
+    except ModelError as exc:
+        raise ExportError(f"The base model cannot be loaded to merge into ({exc})") from None
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    return {"run": run_dir.name, "out": str(out), "kind": kind, "source": str(source), "dtype": dtype,
+            "base_model": spec.model.name, "bytes": size}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine export", description=__doc__)
+    parser.add_argument("run_dir", type=Path, help="a run folder")
+    parser.add_argument("out", type=Path, help="the folder to write (new or empty)")
+    parser.add_argument("--merge", action="store_true", help="merge the adapter into the base: a standalone model")
+    parser.add_argument("--dtype", choices=DTYPES, default="auto",
+                        help="merged model's dtype [auto: the base model's own, else fp32]")
+    args = parser.parse_args(argv)
+    run_dir: Path = args.run_dir.resolve()
+    try:
+        if not (run_dir / SPEC_FILE).is_file():
+            raise ExportError(f"{run_dir} is not a run folder (no {SPEC_FILE}); give a run id or folder.")
+        result = export(run_dir, args.out.expanduser().resolve(), args.merge, args.dtype)
+    except ExportError as exc:
+        print(str(exc).rstrip(".") + ".", file=sys.stderr)
+        return 2
+    print(json.dumps(result))
+    return 0

@@ -1,0 +1,191 @@
+"""Past one device: the same engine under `torchrun`, data-parallel through `torch.distributed`.
+
+`python -m engine run RUN_DIR` with `train.devices = N` becomes a launcher: it runs
+`python -m torch.distributed.run --standalone --nproc-per-node N -m engine run RUN_DIR`, holds the pid file, and
+turns a SIGTERM into a `stop` command for rank 0. Each rank loads the model (rank 0's trainable weights are
+broadcast so all start equal), trains on its own shard of the training split (`examples[rank::world]`), and
+averages gradients once per optimizer step, before clipping (as DistributedDataParallel does with `no_sync` during
+gradient accumulation). Rank 0 alone writes events, the summary, checkpoints and the final weights; checkpoints
+carry every rank's data position and RNG states, so a resume continues each shard exactly where it was. NCCL on GPUs, gloo on the CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import torch
+
+from engine.protocol import append_control
+from engine.train.batching import StreamState
+
+#: Gradients are averaged in flat buckets of this many bytes (one collective each).
+BUCKET_BYTES = 32 << 20
+
+
+def under_torchrun() -> bool:
+    """Whether this process is one rank of a `torchrun` launch."""
+    return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+class Dist:
+    """This process's place in a data-parallel run; with one process every method is a no-op."""
+
+    def __init__(self, rank: int = 0, world: int = 1, local_rank: int = 0) -> None:
+        self.rank, self.world, self.local_rank = rank, world, local_rank
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the one that writes."""
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+    def average_gradients(self, params: list[torch.nn.Parameter]) -> None:
+        """Average the accumulated gradients over all ranks, in flat buckets."""
+        if not self.active:
+            return
+        grads = [p.grad for p in params if p.grad is not None]
+        bucket: list[torch.Tensor] = []
+        size = 0
+        for grad in grads:
+            bucket.append(grad)
+            size += grad.numel() * grad.element_size()
+            if size >= BUCKET_BYTES:
+                self._reduce_bucket(bucket)
+                bucket, size = [], 0
+        if bucket:
+            self._reduce_bucket(bucket)
+
+    def _reduce_bucket(self, bucket: list[torch.Tensor]) -> None:
+        import torch.distributed as dist
+        from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+        flat = _flatten_dense_tensors(bucket)
+        dist.all_reduce(flat)
+        flat /= self.world
+        for grad, synced in zip(bucket, _unflatten_dense_tensors(flat, bucket), strict=True):
+            grad.copy_(synced)
+
+    def mean(self, value: torch.Tensor) -> torch.Tensor:
+        """The mean of a scalar tensor over all ranks."""
+        if not self.active:
+            return value
+        import torch.distributed as dist
+
+        out = value.detach().clone().float()
+        dist.all_reduce(out)
+        return out / self.world
+
+    def total(self, count: int, device: torch.device) -> int:
+        """The sum of an integer over all ranks."""
+        if not self.active:
+            return count
+        import torch.distributed as dist
+
+        out = torch.tensor([count], dtype=torch.long, device=device)
+        dist.all_reduce(out)
+        return int(out.item())
+
+    def agree(self, commands: set[str], stop: bool, device: torch.device) -> set[str]:
+        """The control commands every rank obeys this step: rank 0's (only it reads the control file), plus a
+        stop if any rank was asked to stop."""
+        if not self.active:
+            return commands | ({"stop"} if stop else set())
+        import torch.distributed as dist
+
+        names = ("stop", "eval", "checkpoint")
+        flags = torch.tensor([int(n in commands or (n == "stop" and stop)) for n in names], device=device)
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        return {n for n, f in zip(names, flags.tolist(), strict=True) if f}
+
+    def share_int(self, value: int, device: torch.device) -> int:
+        """Rank 0's value of an integer, everywhere."""
+        if not self.active:
+            return value
+        import torch.distributed as dist
+
+        out = torch.tensor([value], dtype=torch.long, device=device)
+        dist.broadcast(out, src=0)
+        return int(out.item())
+
+    def gather_rank_states(self, stream: StreamState) -> list[dict[str, Any]] | None:
+        """Every rank's data position and RNG states (for a checkpoint: the shards differ, so do the random
+        numbers dropout drew); None with one process."""
+        if not self.active:
+            return None
+        import torch.distributed as dist
+
+        from engine.train.checkpoint import rng_state
+
+        gathered: list[Any] = [None] * self.world
+        dist.all_gather_object(gathered, {"stream": asdict(stream), "rng": rng_state()})
+        return gathered
+
+    def broadcast_trainable(self, model: Any) -> None:
+        """Make every rank start from rank 0's trainable weights."""
+        if not self.active:
+            return
+        import torch.distributed as dist
+
+        for param in model.parameters():
+            if param.requires_grad:
+                dist.broadcast(param.data, src=0)
+
+    def barrier(self) -> None:
+        if self.active:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+
+def init_distributed(device_request: str) -> tuple[Dist, torch.device | None]:
+    """Join the process group when under torchrun; returns this rank's `Dist` and device (None: choose as
+    usual)."""
+    if not under_torchrun():
+        return Dist(), None
+    import torch.distributed as dist
+
+    rank, world, local = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
+    use_cuda = device_request != "cpu" and torch.cuda.is_available()
+    first = int(device_request[5:]) if device_request.startswith("cuda:") else 0  # cuda:N: GPUs N, N+1, ...
+    device = torch.device(f"cuda:{first + local}") if use_cuda else torch.device("cpu")
+    if use_cuda:
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    return Dist(rank, world, local), device
+
+
+def shutdown_distributed() -> None:
+    """Leave the process group (all ranks), if one was joined."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def launch_ranks(run_dir: Path, devices: int, engine_args: list[str]) -> int:
+    """Run the engine on `devices` ranks under torchrun and wait; a SIGTERM becomes a `stop` for rank 0."""
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={devices}",
+            "-m", "engine", "run", str(run_dir), *engine_args]
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        append_control(run_dir, "stop", reason="SIGTERM")
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)
+    while True:
+        try:
+            return proc.wait()
+        except InterruptedError:  # a signal arrived mid-wait: keep waiting for the ranks to finish
+            continue

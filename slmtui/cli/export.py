@@ -1,0 +1,50 @@
+"""`slmtui export RUN OUT [--merge]`: a run's weights as a folder others load, via `python -m engine export`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from slmtui.cli._common import UserError, print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    export = sub.add_parser("export", help="write a run's adapter, or a merged model, to a folder",
+                            description="Without --merge, write the run's adapter (and tokenizer) to OUT; with "
+                            "--merge, load the base model unquantised, merge the adapter into it (QLoRA runs are "
+                            "dequantised) and write a model that from_pretrained loads. Uses the final weights, "
+                            "else the newest checkpoint.")
+    export.add_argument("run", help="run id, unique prefix, or last")
+    export.add_argument("out", type=Path, help="a new (or empty) folder to write")
+    export.add_argument("--merge", action="store_true", help="merge the adapter into the base model")
+    export.add_argument("--dtype", choices=("auto", "bf16", "fp16", "fp32"), default="auto",
+                        help="dtype of the merged model [auto: the base model's own]")
+    export.add_argument("--json", action="store_true", help="print one JSON object")
+    export.set_defaults(handler=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from engine.paths import runs_dir
+    from slmtui.engine_proc import EngineError, run_engine_json
+    from slmtui.runs import RunNotFound, read_run, resolve_run
+
+    try:
+        run_dir = resolve_run(args.run, runs_dir())
+    except RunNotFound as exc:
+        raise UserError(str(exc)) from None
+    if read_run(run_dir).status == "running":
+        print(f"Run {run_dir.name} is still running; exporting its newest weights so far.", file=sys.stderr)
+    argv = [str(run_dir), str(args.out.expanduser().resolve()), "--dtype", args.dtype]
+    try:
+        result = run_engine_json("export", *argv, *(["--merge"] if args.merge else []))
+    except EngineError as exc:
+        raise UserError(str(exc)) from None
+    if args.json:
+        print_json(result)
+        return 0
+    what = {"merged": "a merged model", "adapter": "the adapter", "model": "the fully fine-tuned model"}[result["kind"]]
+    print(f"Wrote {what} of run {result['run']} to {result['out']} ({result['bytes'] / 1e6:.1f} MB).")
+    if result["kind"] == "adapter":
+        print(f"Load it with peft on top of {result['base_model']}, or pass --merge for a standalone model.")
+    return 0

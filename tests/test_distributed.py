@@ -1,0 +1,58 @@
+"""Data-parallel training: two CPU processes on gloo under torchrun, launched by `python -m engine run`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.protocol import read_events
+from engine.train.checkpoint import list_checkpoints, load_state
+from tests.conftest import REPO, cli_env
+from tests.test_engine_run import make_run
+
+pytestmark = pytest.mark.slow
+
+
+def test_two_cpu_processes_train_one_run_and_rank_zero_alone_writes(tmp_path: Path, home: Path,
+                                                                    tiny_model_dir: Path) -> None:
+    run_dir = make_run(tmp_path, tiny_model_dir, max_steps=6, eval_every=3, save_every=3, devices=2,
+                       eval_samples=1, micro_batch=2)
+    proc = subprocess.run([sys.executable, "-m", "engine", "run", str(run_dir)], cwd=REPO, capture_output=True,
+                          text=True, timeout=300, env=cli_env(home, OMP_NUM_THREADS="1"))
+    log = proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.returncode == 0, log
+    assert [p.name for p in run_dir.glob("events*")] == ["events.jsonl"]
+    events = read_events(run_dir / "events.jsonl")
+    assert [e["seq"] for e in events] == list(range(len(events)))
+    kinds = [e["type"] for e in events]
+    assert kinds.count("started") == 1 and kinds.count("finished") == 1, kinds
+    started = events[kinds.index("started")]
+    assert started["devices"] == 2 and started["effective_batch"] == 4
+    metrics = [e for e in events if e["type"] == "metrics"]
+    assert [m["step"] for m in metrics] == [1, 2, 3, 4, 5, 6]  # no step twice
+    assert metrics[-1]["loss"] < metrics[0]["loss"]
+    assert [e["step"] for e in events if e["type"] == "eval"] == [3, 6]
+    assert events[-1]["status"] == "completed", log
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
+    assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
+    [(step, folder, _)] = list_checkpoints(run_dir)
+    ranks = load_state(folder)["ranks"]
+    assert step == 3 and len(ranks) == 2
+    assert ranks[0]["stream"]["examples_seen"] == ranks[1]["stream"]["examples_seen"] == 6
+    assert json.loads((run_dir / "engine.pid").read_text())["argv"][-1] == str(run_dir)  # the launcher's
+
+    # Resuming from step 3 retraces steps 4 to 6: each rank continues its own shard where it was.
+    again = subprocess.run([sys.executable, "-m", "engine", "run", str(run_dir), "--resume"], cwd=REPO,
+                           capture_output=True, text=True, timeout=300, env=cli_env(home, OMP_NUM_THREADS="1"))
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    resumed = read_events(run_dir / "events.jsonl")[len(events):]
+    assert [e["resumed_from"] for e in resumed if e["type"] == "started"] == [3]
+    first = {m["step"]: m["loss"] for m in metrics}
+    retraced = {e["step"]: e["loss"] for e in resumed if e["type"] == "metrics"}
+    assert sorted(retraced) == [4, 5, 6]
+    for step, loss in retraced.items():
+        assert loss == pytest.approx(first[step], rel=1e-4, abs=1e-5), step
