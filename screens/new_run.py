@@ -29,15 +29,16 @@ from slmtui.new_run import (
     PILOT_FRACTION,
     SECTIONS,
     FormField,
+    LaunchCheck,
     RunNotFound,
     apply_form,
+    check_launch,
     default_raw,
     default_spec_path,
     estimable,
     last_run_raw,
     launch_run,
     merge,
-    pilot_supported,
     problem_field,
     save_spec,
     validate,
@@ -113,10 +114,19 @@ class NewRunScreen(Screen[None]):
 
     @dataclass
     class Launched(Message):
-        """A run was started from this screen."""
+        """A run was started from this screen (`notes`: what the pre-launch checks said)."""
 
         run_id: str
         pilot: bool
+        notes: tuple[str, ...] = ()
+
+    @dataclass
+    class LaunchRefused(Message):
+        """The pre-launch checks refused (a forceable refusal asks whether to launch anyway)."""
+
+        spec: RunSpec
+        pilot: bool
+        check: LaunchCheck
 
     def __init__(self, spec: dict[str, Any] | None = None, nvml: Nvml | None = None) -> None:
         super().__init__()
@@ -369,11 +379,6 @@ class NewRunScreen(Screen[None]):
 
     # ------------------------------------------------------------------ actions
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "pilot" and not pilot_supported():
-            return None  # shown disabled: this version launches full runs only
-        return True
-
     def _valid_spec(self) -> RunSpec | None:
         if self.spec is None:
             count = len(self.problems)
@@ -383,41 +388,52 @@ class NewRunScreen(Screen[None]):
         return self.spec
 
     def action_launch(self) -> None:
-        """Start the run as edited."""
-        self._confirm_then_launch(pilot=False)
+        """Start the run as edited (after the disk and GPU checks)."""
+        spec = self._valid_spec()
+        if spec is not None:
+            self._launch(spec, pilot=False, force=False)
 
     def action_pilot(self) -> None:
-        """Start a pilot run on a representative slice of the data."""
-        self._confirm_then_launch(pilot=True)
-
-    def _confirm_then_launch(self, pilot: bool) -> None:
+        """Start a pilot run on a representative slice of the data, to predict the full run's time."""
         spec = self._valid_spec()
-        if spec is None:
+        if spec is not None:
+            self._launch(spec, pilot=True, force=False)
+
+    def _snapshot(self) -> Inventory:
+        nvml = self._nvml if self._nvml is not None else Nvml()
+        try:
+            return nvml.snapshot()
+        finally:
+            nvml.close()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="new-run-launch", name="Launching the run")
+    def _launch(self, spec: RunSpec, pilot: bool, force: bool) -> None:
+        runs = runs_dir(self.home)
+        check = check_launch(spec, runs, self._snapshot, force=force, pilot=pilot)
+        if check.refusal is not None:
+            self.post_message(self.LaunchRefused(spec, pilot, check))
             return
-        est = self.estimate
-        on_gpu_here = str(self.query_one("#nr-gpu", Select).value).startswith("gpu:")
-        if est is None or est.verdict != "exceeds" or not on_gpu_here or spec.train.device == "cpu":
-            self._launch(spec, pilot)
+        info = launch_run(spec, runs, home=self.home, pilot=pilot)
+        self.post_message(self.Launched(info.id, pilot, check.notes))
+
+    def on_new_run_screen_launch_refused(self, message: LaunchRefused) -> None:
+        check = message.check
+        if not check.forceable:
+            self.notify(check.refusal or "", severity="error", timeout=10)
             return
 
         def answered(go: bool | None) -> None:
             if go:
-                self._launch(spec, pilot)
+                self._launch(message.spec, pilot=message.pilot, force=True)
 
-        self.app.push_screen(ConfirmDialog("It may not fit", f"{est.sentence()} Launch anyway? (on OOM the run "
-                                           f"{'shrinks its micro-batch' if spec.train.on_oom == 'shrink' else 'stops'})",
-                                           "Launch"), answered)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="new-run-launch", name="Launching the run")
-    def _launch(self, spec: RunSpec, pilot: bool) -> None:
-        info = launch_run(spec, runs_dir(self.home), home=self.home, pilot=pilot)
-        self.post_message(self.Launched(info.id, pilot))
+        self.app.push_screen(ConfirmDialog("It may not fit", f"{check.refusal} Launch anyway?", "Launch"), answered)
 
     def on_new_run_screen_launched(self, message: Launched) -> None:
         if hasattr(self.app, "active_run"):
             self.app.active_run = message.run_id  # type: ignore[attr-defined]
         kind = "Pilot run" if message.pilot else "Run"
-        self.app.notify(f"{kind} {message.run_id} started; it keeps training if the console closes.")
+        notes = " ".join(message.notes)
+        self.app.notify(f"{kind} {message.run_id} started; it keeps training if the console closes. {notes}".strip())
         self.dismiss()
 
     def action_save(self) -> None:

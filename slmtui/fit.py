@@ -91,24 +91,6 @@ def fit_table(capacity_gib: float, seq: int, methods: tuple[str, ...] = FIT_METH
     return what_fits(capacity_gib, models, methods, TrainSetup(seq=seq))
 
 
-def setup_for_spec(spec: RunSpec, shape: ModelShape | None = None) -> TrainSetup:
-    """The estimate's view of a spec on a GPU: method, micro-batch, max length, precision, rank, targets,
-    checkpointing and loss (`auto` is the engine's choice on a GPU: fused, except for soft-capped logits)."""
-    loss = spec.train.loss
-    if loss not in ("fused", "standard"):
-        loss = "standard" if shape is not None and shape.model_type == "gemma2" else "fused"
-    precision = spec.train.precision if spec.train.precision in ("bf16", "fp16", "fp32") else "bf16"
-    targets = spec.method.target_modules
-    attention_only = isinstance(targets, list) and targets and all(
-        t in ("q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj") for t in targets)
-    return TrainSetup(method=spec.method.kind, batch=spec.train.micro_batch, seq=spec.data.max_length,
-                      precision=precision, rank=spec.method.rank,
-                      targets="attention" if attention_only else "all-linear",
-                      dropout=spec.method.dropout if spec.method.kind != "full" else 0.0,
-                      gradient_checkpointing=spec.train.gradient_checkpointing, loss=loss,
-                      double_quant=spec.method.double_quant)
-
-
 @dataclass(frozen=True)
 class SpecEstimate:
     """A spec's predicted peak memory against a GPU: the verdict and the largest micro-batch that fits."""
@@ -130,8 +112,10 @@ class SpecEstimate:
 
 def estimate_spec(spec: RunSpec, gpu: str, capacity_gib: float) -> SpecEstimate:
     """The spec's peak memory on a GPU with `capacity_gib` free; FitError when the model has no usable config."""
+    from slmtui.preflight import train_setup
+
     label, shape = resolve_shape(spec.model.name)
-    setup = setup_for_spec(spec, shape)
+    setup = train_setup(spec)
     try:
         est = estimate_peak_memory(shape, setup)
     except ValueError as exc:

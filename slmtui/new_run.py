@@ -7,9 +7,9 @@ round trip) and overlays the form's text on it; `engine.spec.parse_spec` says wh
 
 from __future__ import annotations
 
-import inspect
 import re
 import tomllib
+from collections.abc import Callable
 from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +17,9 @@ from typing import Any
 
 from engine.paths import demo_dir
 from engine.spec import CHOICES, RunSpec, SpecError, dump_spec, parse_spec, slug
+from slmtui.fit import FitError, resolve_shape
+from slmtui.gpu import Inventory
+from slmtui.preflight import launch_checks
 from slmtui.runs import RunInfo, RunNotFound, launch, resolve_run
 
 #: The fraction of the data a pilot run trains on (`slmtui train --pilot 0.05`).
@@ -234,24 +237,34 @@ def save_spec(spec: RunSpec, path: Path) -> Path:
     return path
 
 
-def pilot_supported() -> bool:
-    """Whether `slmtui.runs.launch` can start a pilot run (train on a representative slice)."""
-    params = inspect.signature(launch).parameters
-    return "pilot" in params or "engine_args" in params
+@dataclass(frozen=True)
+class LaunchCheck:
+    """What the pre-launch checks said: notes to show, and a refusal (None: go ahead)."""
+
+    notes: tuple[str, ...] = ()
+    refusal: str | None = None
+    forceable: bool = False  # the GPU looks too small or busy: the user may launch anyway
+
+
+def check_launch(spec: RunSpec, runs_dir: Path, read_inventory: Callable[[], Inventory], force: bool = False,
+                 pilot: bool = False) -> LaunchCheck:
+    """The CLI's pre-launch checks (`slmtui.preflight`): the disk for the checkpoints, the GPU's free memory."""
+    try:
+        shape = resolve_shape(spec.model.name)[1]
+    except FitError:
+        shape = None  # the engine checks the disk again once the model is loaded
+    disk, gpu = launch_checks(spec, shape, runs_dir, read_inventory, force, pilot)
+    if disk.refusal:
+        return LaunchCheck(tuple(disk.notes), disk.refusal)
+    refusal = gpu.refusal.replace("or pass --force to start anyway", "or launch anyway") if gpu.refusal else None
+    return LaunchCheck(tuple(gpu.notes), refusal, forceable=refusal is not None)
 
 
 def launch_run(spec: RunSpec, runs_dir: Path, home: Path | None = None, pilot: bool = False) -> RunInfo:
-    """Start the run detached (a pilot trains on `PILOT_FRACTION` of the data); returns its `RunInfo`."""
-    if not pilot:
-        return launch(spec, runs_dir, home=home)
-    params = inspect.signature(launch).parameters
-    call: Any = launch
-    if "pilot" in params:
-        return call(spec, runs_dir, home=home, pilot=PILOT_FRACTION)  # type: ignore[no-any-return]
-    if "engine_args" in params:
-        return call(spec, runs_dir, home=home, engine_args=["--pilot", str(PILOT_FRACTION)])  # type: ignore[no-any-return]
-    raise RuntimeError("This version cannot start pilot runs yet; launch the full run.")
+    """Start the run detached (a pilot trains on `PILOT_FRACTION` of the data and predicts the full run's time,
+    as `slmtui train --pilot`); returns its `RunInfo`."""
+    return launch(spec, runs_dir, home=home, engine_args=["--pilot", str(PILOT_FRACTION)] if pilot else ())
 
 
-__all__ = ["FIELDS", "PILOT_FRACTION", "SECTIONS", "FormField", "RunNotFound", "apply_form", "default_raw",
-           "estimable", "launch_run", "validate"]
+__all__ = ["FIELDS", "PILOT_FRACTION", "SECTIONS", "FormField", "LaunchCheck", "RunNotFound", "apply_form",
+           "check_launch", "default_raw", "estimable", "launch_run", "validate"]

@@ -10,7 +10,7 @@ import pytest
 from engine.spec import parse_spec
 from slmtui.data_service import DataRequest, DataSummary
 from slmtui.engine_proc import EngineCancelled, run_engine_json
-from slmtui.fit import FitError, estimate_spec, resolve_shape, setup_for_spec
+from slmtui.fit import FitError, estimate_spec, resolve_shape
 from slmtui.new_run import (
     FIELDS,
     FIELDS_BY_PATH,
@@ -51,9 +51,9 @@ def test_form_text_round_trips_and_bad_numbers_stay_text(home: Path) -> None:
 def test_spec_estimate_and_its_errors(tmp_path: Path) -> None:
     spec = parse_spec({"model": {"name": "qwen2.5-0.5b"}, "data": {"path": "x", "max_length": 512},
                        "train": {"micro_batch": 4}}, check_files=False)
-    setup = setup_for_spec(spec, resolve_shape("qwen2.5-0.5b")[1])
-    assert (setup.method, setup.batch, setup.seq, setup.loss) == ("lora", 4, 512, "fused")  # loss auto on a GPU
     small = estimate_spec(spec, "T4", 15.0)
+    setup = small.estimate.setup
+    assert (setup.method, setup.batch, setup.seq, setup.loss) == ("lora", 4, 512, "fused")  # loss auto on a GPU
     assert small.verdict == "fits" and small.max_micro_batch >= 4 and "on T4: fits" in small.sentence()
     assert estimate_spec(spec, "tiny", 0.5).verdict == "exceeds"
     (tmp_path / "bare").mkdir()
@@ -98,3 +98,26 @@ def test_a_runs_spec_with_a_suggested_fix(home: Path) -> None:
     assert fixed["train"]["micro_batch"] == 4 and fixed["train"]["grad_accum"] == 4
     assert fixed["data"]["map"] == {"prompt": "q"} and fixed["model"]["name"] == "qwen2.5-0.5b"
     assert last_run_raw(home / "runs") == (run_dir.name, run_spec_raw(run_dir))
+
+
+def test_launch_checks_and_pilot_arguments(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import slmtui.new_run as new_run
+    from slmtui.gpu import Nvml
+    from tests.gpu_fakes import FakeNvml
+
+    spec = parse_spec({"model": {"name": "qwen2.5-14b"}, "data": {"path": "x"}, "method": {"kind": "full"},
+                       "train": {"micro_batch": 64}}, check_files=False)
+    one_gpu = Nvml(FakeNvml(count=1).module).snapshot
+    refused = new_run.check_launch(spec, home / "runs", one_gpu, pilot=True)
+    assert refused.forceable and refused.refusal is not None and "GPU 0 has 78.0 GiB free" in refused.refusal
+    assert "--force" not in refused.refusal
+    forced = new_run.check_launch(spec, home / "runs", one_gpu, force=True, pilot=True)
+    assert forced.refusal is None and forced.notes[0].startswith("Starting anyway")
+    spec.train.device = "cpu"
+    assert new_run.check_launch(spec, home / "runs", lambda: pytest.fail("no GPU read for a CPU run"),
+                                pilot=True).refusal is None
+    calls: list[tuple[object, ...]] = []
+    monkeypatch.setattr(new_run, "launch", lambda *a, **kw: calls.append((a, kw)))
+    new_run.launch_run(spec, home / "runs", home, pilot=True)
+    new_run.launch_run(spec, home / "runs", home)
+    assert calls[0][1] == {"home": home, "engine_args": ["--pilot", "0.05"]} and calls[1][1]["engine_args"] == ()
