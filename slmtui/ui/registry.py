@@ -97,7 +97,7 @@ def default_registry() -> ScreenRegistry:
             ScreenEntry("Shortlist", "2", "Base models to try on your data"),
             ScreenEntry("Data", "3", "Check, map and scrub the dataset"),
             ScreenEntry("GPUs", "4", "GPU inventory and what fits", lazy_screen("screens.gpus:GpusScreen")),
-            ScreenEntry("Monitor", "5", "Watch a run train"),
+            ScreenEntry("Monitor", "5", "Watch a run train", lazy_screen("screens.monitor:MonitorScreen")),
             ScreenEntry(
                 "Journal", "6", "The iteration journal: notes, ahas and setbacks",
                 lazy_screen("screens.journal:JournalScreen"),

@@ -47,7 +47,8 @@ async def test_every_screen_name_is_a_tab_and_only_working_ones_are_enabled(home
         assert [label.split(" ", 1)[0] for label in labels] == ["1", "2", "3", "4", "5", "6"]
         assert tabs.active == "tab-checklist"
         disabled = {tab.id for tab in tabs.query("Tab") if tab.disabled}
-        assert disabled == {f"tab-{name.lower()}" for name in ("Shortlist", "Data", "Monitor")}
+        assert disabled == {f"tab-{entry.slug}" for entry in app.registry if not entry.available}
+        assert "tab-monitor" not in disabled and "tab-journal" not in disabled
         assert "HOME" in app.sub_title and str(home.name) in app.sub_title
 
 
@@ -96,10 +97,10 @@ async def test_start_screen_and_active_run_from_the_command_line(home: Path) -> 
 
 
 async def test_unknown_start_screen_warns_and_opens_the_first_screen(home: Path) -> None:
-    app = SlmtuiApp(home=home, start_screen="Monitor")
+    app = SlmtuiApp(home=home, start_screen="Nowhere")
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.current_screen_name == "checklist")
-        assert any("Monitor" in str(n.message) for n in app._notifications)
+        assert any("Nowhere" in str(n.message) for n in app._notifications)
 
 
 async def test_the_palette_lists_the_screens_and_opens_them(home: Path) -> None:
