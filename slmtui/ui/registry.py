@@ -94,7 +94,10 @@ def default_registry() -> ScreenRegistry:
                 "Checklist", "1", "Decide whether to fine-tune at all",
                 lazy_screen("screens.checklist_shell:ChecklistShellScreen"),
             ),
-            ScreenEntry("Shortlist", "2", "Base models to try on your data"),
+            ScreenEntry(
+                "Shortlist", "2", "Base models to try on your data",
+                lazy_screen("screens.shortlist:ShortlistScreen"),
+            ),
             ScreenEntry("Data", "3", "Check, map and scrub the dataset"),
             ScreenEntry("GPUs", "4", "GPU inventory and what fits", lazy_screen("screens.gpus:GpusScreen")),
             ScreenEntry("Monitor", "5", "Watch a run train", lazy_screen("screens.monitor:MonitorScreen")),
