@@ -36,7 +36,7 @@ def test_gpus_then_new_run_by_keys(console: TmuxConsole) -> None:
     assert "Problems" in screen and "Memory" in screen and "Micro-batch" in screen
     console.keys("C-a")  # the model field has focus: type a catalog model into it
     console.keys("qwen2.5-0.5b", literal=True)
-    screen = console.wait_until(lambda s: "GiB on H100-80GB" in s or "GiB free" in s, what="the estimate")
+    screen = console.wait_until(lambda s: "GiB of 79.6" in s or "GiB free" in s, what="the estimate")
     assert "model.name is missing" not in screen
     console.keys("Escape")
     console.wait_until(lambda s: "What fits on" in s and "Problems" not in s, what="back on the GPUs screen")
