@@ -47,3 +47,27 @@ def demo_dir(home: Path | None = None) -> Path:
 def cache_dir(home: Path | None = None) -> Path:
     """Prepared-data cache, keyed by fingerprint."""
     return _owner_only_dir((home or slmtui_home()) / "cache")
+
+
+def evals_dir(home: Path | None = None) -> Path:
+    """Quick evaluations: `HOME/evals/<eval-id>/` (events.jsonl, summary.json), one folder per model and data."""
+    return _owner_only_dir((home or slmtui_home()) / "evals")
+
+
+def new_eval_id(model: str, root: Path | None = None) -> str:
+    """A fresh evaluation id, `YYYYMMDD-HHMMSS-<model slug>`, its folder under `root` claimed at once."""
+    import time
+
+    from engine.spec import slug
+
+    root = root or evals_dir()
+    name = Path(model.rstrip("/")).name or model
+    base = f"{time.strftime('%Y%m%d-%H%M%S')}-{slug(name) or 'model'}"
+    eval_id, n = base, 1
+    while True:
+        try:
+            (root / eval_id).mkdir(mode=0o700)
+            return eval_id
+        except FileExistsError:
+            n += 1
+            eval_id = f"{base}-{n}"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from slmtui.run_compare import ENV_KEYS, RunRow, build_rows, flatten, read_spec
 from slmtui.store import JournalEntry, RunRecord, Store
@@ -32,15 +33,21 @@ def entries_markdown(entries: Iterable[JournalEntry]) -> str:
     return "\n".join(lines)
 
 
-def runs_markdown(runs: Iterable[RunRecord]) -> str:
-    """The runs table: status, method, model, best and final metrics."""
-    rows = ["| run | status | model | method | final loss | best val loss |", "| --- | --- | --- | --- | --- | --- |"]
+def runs_markdown(runs: Iterable[RunRecord], gains: Mapping[str, dict[str, Any]] | None = None) -> str:
+    """The runs table: status, method, model, best and final metrics, and the gain over the base model when
+    the run was evaluated against it (`gains`: `slmtui.evals.run_gains`)."""
+    from slmtui.evals import describe_gain
+
+    gains = gains or {}
+    rows = ["| run | status | model | method | final loss | best val loss | gain over base |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in runs:
         final = r.latest.get("loss")
         best = r.best.get("val_loss")
+        gain = describe_gain(gains[r.id]) if r.id in gains else ""
         rows.append(
             f"| `{r.id}` | {r.status} | {r.model} | {r.method} | "
-            f"{'' if final is None else f'{final:.4f}'} | {'' if best is None else f'{best:.4f}'} |"
+            f"{'' if final is None else f'{final:.4f}'} | {'' if best is None else f'{best:.4f}'} | {gain} |"
         )
     return "\n".join(rows)
 
@@ -86,10 +93,15 @@ def journal_markdown(store: Store, entries: Iterable[JournalEntry] | None = None
     """The whole journal: the runs table, then every entry (or the given ones), oldest first."""
     runs = store.runs()
     parts = ["# slmtui journal", "", f"Exported {_when(dt.datetime.now().timestamp())} from `{store.home}`.", ""]
+    from slmtui.evals import gains_markdown, run_gains
+
     if runs:
-        parts += ["## Runs", "", runs_markdown(runs), ""]
+        parts += ["## Runs", "", runs_markdown(runs, run_gains(store)), ""]
         rows = build_rows(runs, {r.id: read_spec(Path(r.dir)) for r in runs})
         parts += ["## Run details", "", run_details_markdown(rows, store.entries()), ""]
+    compared = gains_markdown(store)
+    if compared:
+        parts += ["## Base against fine-tuned", "", compared, ""]
     parts += ["## Entries", "", entries_markdown(store.entries() if entries is None else entries)]
     return "\n".join(parts).rstrip() + "\n"
 

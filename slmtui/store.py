@@ -1,4 +1,4 @@
-"""The local document store: journal, run index cache, checklist, shortlist and settings.
+"""The local document store: journal, run index cache, checklist, shortlist, evaluation results and settings.
 
 The only module that touches tinydb. One JSON file, `HOME/slmtui.json`, with a schema version. Every call is
 one transaction: take the cross-process lock (`slmtui.json.lock`), read the file, change it, write a temp
@@ -30,14 +30,21 @@ STORE_FILE = "slmtui.json"
 
 JOURNAL_KINDS = ("note", "aha", "challenge", "breakthrough", "hyperparams", "data", "oom")
 
-_META, _JOURNAL, _RUNS, _SETTINGS, _CHECKLIST, _SHORTLIST = (
+_META, _JOURNAL, _RUNS, _SETTINGS, _CHECKLIST, _SHORTLIST, _EVALS = (
     "meta",
     "journal",
     "runs",
     "settings",
     "checklist",
     "shortlist",
+    "evals",
 )
+
+#: The figures of an evaluation result kept under `EvalResult.metrics`; the rest goes to `details`.
+EVAL_METRICS = ("loss", "perplexity", "bits_per_char", "accuracy", "tokens_per_s", "score_tokens_per_s",
+                "mem_peak_gib")
+#: What a result of a run's base-against-fine-tuned comparison is.
+EVAL_ROLES = ("base", "fine-tuned")
 
 
 class StoreError(Exception):
@@ -85,6 +92,35 @@ class RunRecord:
         data = asdict(self)
         data["tags"] = list(self.tags)
         return data
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """One quick evaluation of one model on a slice of one dataset (`python -m engine eval`'s result).
+
+    `run` and `role` are set for a run's base-against-fine-tuned comparison; `metrics` holds the figures
+    named in `EVAL_METRICS` (None where not computed), `details` everything else the engine reported.
+    """
+
+    id: int
+    eval_id: str
+    model: str
+    data: str
+    split: str
+    examples: int
+    created: float
+    run: str | None = None
+    role: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def metric(self, key: str) -> float | None:
+        """A figure as a number, or None when it was not computed."""
+        value = self.metrics.get(key)
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class _AtomicJSONStorage(Storage):
@@ -313,6 +349,64 @@ class Store:
             table.truncate()
             table.insert(current)
 
+    # ------------------------------------------------------------------ evaluation results
+
+    def add_eval_result(self, result: dict[str, Any], run: str | None = None, role: str | None = None) -> EvalResult:
+        """Keep an engine evaluation result (its JSON as printed); returns it with its store id."""
+        if role is not None and role not in EVAL_ROLES:
+            raise StoreError(f"Unknown evaluation role {role!r}; use one of {', '.join(EVAL_ROLES)}.")
+        if not result.get("model"):
+            raise StoreError("An evaluation result needs the model it evaluated.")
+        doc = {
+            "eval_id": str(result.get("id") or ""),
+            "model": str(result["model"]),
+            "data": str(result.get("data") or ""),
+            "split": str(result.get("split") or "validation"),
+            "examples": int(result.get("examples") or 0),
+            "created": float(result.get("t") or time.time()),
+            "run": run,
+            "role": role,
+            "metrics": {k: result.get(k) for k in EVAL_METRICS},
+            "details": {k: v for k, v in result.items() if k not in EVAL_METRICS},
+        }
+        json.dumps(doc)  # refuse what the file could not hold before touching it
+        with self._transaction(write=True) as db:
+            doc_id = _insert_with_fresh_id(db, db.table(_EVALS, cache_size=0), doc)
+        return _eval({**doc, "__id": doc_id})
+
+    def eval_results(self, model: str | None = None, run: str | None = None,
+                     data: str | None = None) -> list[EvalResult]:
+        """Evaluation results, oldest first, optionally only one model's, one run's or one dataset's."""
+        with self._transaction(write=False) as db:
+            docs = db.table(_EVALS, cache_size=0).all()
+        found = [_eval(doc) for doc in docs]
+        if model is not None:
+            found = [r for r in found if r.model == model]
+        if run is not None:
+            found = [r for r in found if r.run == run]
+        if data is not None:
+            found = [r for r in found if r.data == data]
+        return sorted(found, key=lambda r: (r.created, r.id))
+
+    def update_eval_details(self, result_id: int, **details: Any) -> EvalResult:
+        """Add or replace fields of a result's `details` (a comparison's gain, say)."""
+        json.dumps(details)
+        with self._transaction(write=True) as db:
+            table = db.table(_EVALS, cache_size=0)
+            doc = table.get(doc_id=result_id)
+            if doc is None:
+                raise StoreError(f"There is no evaluation result {result_id}; `slmtui evals` lists them.")
+            merged = {**doc.get("details", {}), **details}
+            table.update({"details": merged}, doc_ids=[result_id])
+            return _eval({**doc, "details": merged, "__id": result_id})
+
+    def delete_eval_result(self, result_id: int) -> None:
+        with self._transaction(write=True) as db:
+            table = db.table(_EVALS, cache_size=0)
+            if table.get(doc_id=result_id) is None:
+                raise StoreError(f"There is no evaluation result {result_id}; `slmtui evals` lists them.")
+            table.remove(doc_ids=[result_id])
+
     # ------------------------------------------------------------------ run index
 
     def runs(self) -> list[RunRecord]:
@@ -398,6 +492,23 @@ def _entry(doc: Any) -> JournalEntry:
         created=float(doc.get("created", 0.0)),
         updated=doc.get("updated"),
         source=doc.get("source"),
+    )
+
+
+def _eval(doc: Any) -> EvalResult:
+    doc_id = doc.pop("__id", None) if isinstance(doc, dict) and "__id" in doc else getattr(doc, "doc_id", 0)
+    return EvalResult(
+        id=int(doc_id),
+        eval_id=str(doc.get("eval_id", "")),
+        model=str(doc.get("model", "")),
+        data=str(doc.get("data", "")),
+        split=str(doc.get("split", "validation")),
+        examples=int(doc.get("examples") or 0),
+        created=float(doc.get("created") or 0.0),
+        run=doc.get("run"),
+        role=doc.get("role"),
+        metrics=dict(doc.get("metrics") or {}),
+        details=dict(doc.get("details") or {}),
     )
 
 

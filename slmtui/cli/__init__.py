@@ -15,7 +15,9 @@ from slmtui import __version__
 from slmtui.cli._common import UserError, fail
 
 #: Modules under `slmtui.cli` that add subcommands, in the order `--help` lists them.
-COMMAND_MODULES = ("runs", "data", "planning", "checklist", "journal", "export", "doctor")
+COMMAND_MODULES = (
+    "demo", "runs", "data", "planning", "checklist", "evals", "export", "doctor", "journal",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

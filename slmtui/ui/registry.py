@@ -94,10 +94,13 @@ def default_registry() -> ScreenRegistry:
                 "Checklist", "1", "Decide whether to fine-tune at all",
                 lazy_screen("screens.checklist_shell:ChecklistShellScreen"),
             ),
-            ScreenEntry("Shortlist", "2", "Base models to try on your data"),
+            ScreenEntry(
+                "Shortlist", "2", "Base models to try on your data",
+                lazy_screen("screens.shortlist:ShortlistScreen"),
+            ),
             ScreenEntry("Data", "3", "Check, map and scrub the dataset", lazy_screen("screens.data:DataScreen")),
-            ScreenEntry("GPUs", "4", "GPU inventory and what fits"),
-            ScreenEntry("Monitor", "5", "Watch a run train"),
+            ScreenEntry("GPUs", "4", "GPU inventory and what fits", lazy_screen("screens.gpus:GpusScreen")),
+            ScreenEntry("Monitor", "5", "Watch a run train", lazy_screen("screens.monitor:MonitorScreen")),
             ScreenEntry(
                 "Journal", "6", "The iteration journal: notes, ahas and setbacks",
                 lazy_screen("screens.journal:JournalScreen"),

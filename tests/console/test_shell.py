@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from textual.widgets import Static
 
 from slmtui.app import SlmtuiApp
 from slmtui.store import Store
-from slmtui.ui.registry import default_registry
+from slmtui.ui.registry import ScreenRegistry, default_registry
 from slmtui.ui.shell import NavTabs, ShellScreen
 from slmtui.ui.themes import load_themes, next_theme_name, parse_themes
 
@@ -47,7 +48,8 @@ async def test_every_screen_name_is_a_tab_and_only_working_ones_are_enabled(home
         assert [label.split(" ", 1)[0] for label in labels] == ["1", "2", "3", "4", "5", "6"]
         assert tabs.active == "tab-checklist"
         disabled = {tab.id for tab in tabs.query("Tab") if tab.disabled}
-        assert disabled == {f"tab-{name.lower()}" for name in ("Shortlist", "GPUs", "Monitor")}
+        assert disabled == {f"tab-{entry.slug}" for entry in app.registry if not entry.available}
+        assert not {"tab-monitor", "tab-journal", "tab-shortlist", "tab-checklist"} & disabled
         assert "HOME" in app.sub_title and str(home.name) in app.sub_title
 
 
@@ -68,13 +70,14 @@ async def test_the_checklist_runs_inside_the_shell_on_the_apps_store(home: Path)
 
 async def test_keys_and_clicks_switch_screens_and_post_screen_shown(home: Path) -> None:
     messages: list[Message] = []
-    app = SlmtuiApp(home=home, registry=two_screen_registry())
+    registry = ScreenRegistry([replace(e, factory=None) if e.slug == "data" else e for e in two_screen_registry()])
+    app = SlmtuiApp(home=home, registry=registry)
     async with app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
         await wait_for(pilot, lambda: app.current_screen_name == "checklist", what="the first screen")
         await pilot.press("6")
         await wait_for(pilot, lambda: app.current_screen_name == "journal")
         assert app.screen.query_one(NavTabs).active == "tab-journal"
-        await pilot.press("2")  # Shortlist is not built yet: nothing happens
+        await pilot.press("3")  # Data has no factory in this registry: nothing happens
         await pilot.pause()
         assert app.current_screen_name == "journal"
         await pilot.press("1")
@@ -96,10 +99,10 @@ async def test_start_screen_and_active_run_from_the_command_line(home: Path) -> 
 
 
 async def test_unknown_start_screen_warns_and_opens_the_first_screen(home: Path) -> None:
-    app = SlmtuiApp(home=home, start_screen="Monitor")
+    app = SlmtuiApp(home=home, start_screen="Nowhere")
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.current_screen_name == "checklist")
-        assert any("Monitor" in str(n.message) for n in app._notifications)
+        assert any("Nowhere" in str(n.message) for n in app._notifications)
 
 
 async def test_the_palette_lists_the_screens_and_opens_them(home: Path) -> None:

@@ -1,0 +1,186 @@
+"""The monitor's panels: run figures, metric sparklines, device memory, eval generations, the OOM banner.
+
+Each takes a `RunView` (and the memory panel a GPU reading) from the screen and renders it; none posts data
+anywhere. Text only here: colours come from themes/monitor.tcss through CSS classes.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.widgets import Label, Sparkline, Static
+
+from slmtui.monitor_data import EMPTY_VIEW, RunView, format_duration
+
+
+def _num(value: Any, fmt: str = ".4f") -> str:
+    return format(value, fmt) if isinstance(value, int | float) else "-"
+
+
+def _bar(fraction: float, width: int = 20) -> str:
+    filled = round(max(0.0, min(1.0, fraction)) * width)
+    return "█" * filled + "░" * (width - filled)
+
+
+def stats_text(view: RunView, now: float | None = None) -> str:
+    """The figures block: status, progress, loss, validation, lr, grad norm, throughput, ETA."""
+    if not view.run_id:
+        return "No run chosen. Pick one from the list (r), or start one with `slmtui demo` or `slmtui train`."
+    latest = view.latest
+    total = view.total_steps
+    lines = [f"[b]{escape(view.run_id)}[/b]  {view.status}"]
+    if total:
+        lines.append(f"step {view.step:,}/{total:,} {_bar(view.step / total, 12)} {100 * view.step / total:.0f}%")
+    else:
+        lines.append(f"step {view.step:,}")
+    val = view.val_loss[-1].mean if view.val_loss else None
+    best = min((p.low for p in view.val_loss), default=None)
+    lines.append(f"loss {_num(latest.get('loss'))}  val {_num(val)}  best {_num(best)}")
+    lines.append(f"lr {_num(latest.get('lr'), '.2e')}  grad norm {_num(latest.get('grad_norm'), '.3f')}")
+    lines.append(f"{_num(latest.get('tokens_per_s'), ',.0f')} tok/s  {_num(latest.get('samples_per_s'), ',.1f')}"
+                 f" samples/s  epoch {_num(latest.get('epoch'), '.2f')}")
+    if view.eta is not None:
+        eta = view.eta
+        lines.append(f"ETA {format_duration(eta.seconds)} ({format_duration(eta.low)}-{format_duration(eta.high)})")
+    elif view.status == "running":
+        lines.append("ETA after a few steps")
+    started = view.started or {}
+    if started:
+        lines.append(f"{started.get('precision', '?')} on {started.get('device', '?')}, "
+                     f"{_num(started.get('params_trainable'), ',d')}/{_num(started.get('params_total'), ',d')} trained")
+    if view.message and view.status != "running":
+        lines.append(escape(view.message))
+    elif not view.loaded:
+        lines.append(f"reading the history... {view.events:,} events")
+    elif view.status == "running" and view.last_event_t:
+        quiet = (now or time.time()) - view.last_event_t
+        if quiet > 30:
+            lines.append(f"no event for {format_duration(quiet)}")
+    return "\n".join(lines)
+
+
+def memory_text(view: RunView, gpu: dict[str, Any] | None) -> str:
+    """Device memory: the engine's torch figures and NVML's used against total, with the headroom."""
+    latest = view.latest
+    alloc, reserved, peak = (latest.get(k) for k in ("mem_allocated_gib", "mem_reserved_gib", "mem_peak_gib"))
+    device = str((view.started or {}).get("device", ""))
+    if any(isinstance(v, int | float) for v in (alloc, reserved, peak)):
+        lines = [f"torch {_num(alloc, '.2f')} alloc · {_num(reserved, '.2f')} reserved · {_num(peak, '.2f')} peak GiB"]
+    else:
+        lines = ["torch memory: none reported" + (f" (on {device})" if device else "")]
+    if gpu and isinstance(gpu.get("total_gib"), int | float) and isinstance(gpu.get("used_gib"), int | float):
+        used, total = gpu["used_gib"], gpu["total_gib"]
+        lines.append(f"GPU {gpu.get('index', 0)} {_bar(used / total if total else 0, 10)} "
+                     f"{used:.1f}/{total:.0f} GiB · headroom {total - used:.1f} GiB")
+    elif gpu and gpu.get("error"):
+        lines.append(f"no GPU: {escape(str(gpu['error']).split(':')[0])}")
+    else:
+        lines.append("GPU: not read yet")
+    return "\n".join(lines)
+
+
+def generations_text(view: RunView) -> str:
+    """The latest evaluation's generations: prompt tail, the model's output, the reference."""
+    evaluation = view.last_eval
+    if not evaluation:
+        return "No evaluation yet."
+    lines = [f"[b]step {evaluation.get('step')}[/b]: validation loss {_num(evaluation.get('val_loss'))}, "
+             f"perplexity {_num(evaluation.get('perplexity'), '.2f')}"]
+    for i, sample in enumerate(evaluation.get("samples") or [], 1):
+        if not isinstance(sample, dict):
+            continue
+        prompt = " ".join(str(sample.get("prompt", "")).split())[-90:]
+        lines.append(f"[b]{i}.[/b] …{escape(prompt)}")
+        lines.append(f"   → {escape(' '.join(str(sample.get('output', '')).split())[:200])}")
+        if sample.get("reference"):
+            lines.append(f"   ✓ {escape(' '.join(str(sample['reference']).split())[:200])}")
+    return "\n".join(lines)
+
+
+def oom_text(oom: dict[str, Any]) -> str:
+    """The OOM banner: what happened, what the engine did, the post-mortem's ranked changes."""
+    raw = oom.get("post_mortem")
+    post: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    lines = [f"[b]Out of memory at step {oom.get('step', '?')}[/b]: {escape(str(oom.get('message', '')))}"]
+    facts = [f"batch {oom.get('batch_shape')}" if oom.get("batch_shape") else "",
+             f"longest sequence {oom.get('longest_seq')}" if oom.get("longest_seq") else "",
+             f"{oom['mem_at_failure_gib']:.2f} GiB at failure" if isinstance(oom.get("mem_at_failure_gib"), int | float)
+             else "", f"action: {oom.get('action')}" if oom.get("action") else ""]
+    if any(facts):
+        lines.append("  ".join(f for f in facts if f))
+    for change in (post.get("changes") or [])[:4]:
+        if isinstance(change, dict):
+            saves = change.get("saves_gib")
+            lines.append(f"  • {escape(str(change.get('change', '')))}"
+                         + (f" (saves {saves:.2f} GiB)" if isinstance(saves, int | float) else ""))
+    if isinstance(post.get("suggested_spec"), dict):
+        lines.append("Press n to open the suggested spec in New run.")
+    return "\n".join(lines)
+
+
+class RunStats(Static):
+    """The run's figures."""
+
+    view: reactive[RunView] = reactive(EMPTY_VIEW, always_update=True)
+
+    def watch_view(self, view: RunView) -> None:
+        self.update(stats_text(view))
+        self.set_class(view.status in ("failed", "oom", "crashed"), "-bad")
+
+
+class MetricSparks(Vertical):
+    """Learning rate, gradient norm and tokens/s over the last steps."""
+
+    view: reactive[RunView] = reactive(EMPTY_VIEW, always_update=True)
+
+    def compose(self) -> ComposeResult:
+        for name, label in (("lr", "lr"), ("grad_norm", "grad norm"), ("tokens_per_s", "tok/s")):
+            with Horizontal(classes="spark-row"):
+                yield Label(label, classes="spark-label")
+                yield Sparkline([], id=f"spark-{name.replace('_', '-')}", classes="spark")
+
+    def watch_view(self, view: RunView) -> None:
+        for name in ("lr", "grad_norm", "tokens_per_s"):
+            self.query_one(f"#spark-{name.replace('_', '-')}", Sparkline).data = getattr(view, name)
+
+
+class MemoryPanel(Static):
+    """Device memory with headroom."""
+
+    view: reactive[RunView] = reactive(EMPTY_VIEW, always_update=True)
+    gpu: reactive[dict[str, Any] | None] = reactive(None, always_update=True)
+    """The run's GPU as NVML last saw it: `index`, `used_gib`, `total_gib`, or `error`."""
+
+    def _refresh_text(self) -> None:
+        self.update(memory_text(self.view, self.gpu))
+
+    def watch_view(self) -> None:
+        self._refresh_text()
+
+    def watch_gpu(self) -> None:
+        self._refresh_text()
+
+
+class GenerationsPanel(Static):
+    """What the model wrote at the latest evaluation."""
+
+    view: reactive[RunView] = reactive(EMPTY_VIEW, always_update=True)
+
+    def watch_view(self, view: RunView) -> None:
+        self.update(generations_text(view))
+
+
+class OomBanner(Static):
+    """Shown only when the run reported an out-of-memory error."""
+
+    view: reactive[RunView] = reactive(EMPTY_VIEW, always_update=True)
+
+    def watch_view(self, view: RunView) -> None:
+        self.display = view.oom is not None
+        if view.oom is not None:
+            self.update(oom_text(view.oom))

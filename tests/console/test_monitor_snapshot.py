@@ -1,0 +1,44 @@
+"""How the Monitor looks at 110 × 34 with a finished run, an eval and a pinned note (update with
+`pytest --snapshot-update`)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from console_helpers import wait_for
+from monitor_runs import write_run
+from textual.pilot import Pilot
+
+from screens.monitor import MonitorScreen
+from slmtui.app import SlmtuiApp
+from slmtui.store import Store
+
+RUN = "20261126-074500-triage"
+
+
+@pytest.fixture
+def snapshot_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A HOME at a fixed path (the header shows it), no NVML reading (the picture must not depend on the machine)."""
+    path = Path(tempfile.gettempdir()) / "slmtui-monitor-snapshot"
+    shutil.rmtree(path, ignore_errors=True)
+    monkeypatch.setenv("SLMTUI_HOME", str(path))
+    monkeypatch.setattr(MonitorScreen, "GPU_POLL", False)
+    write_run(path, RUN, 600, alive=False, total=600, status="completed", evals=100)
+    Store(path).add_entry("warmup of 20 steps removed the spike", kind="aha", run=RUN, step=240)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_monitor_snapshot(snap_compare, snapshot_home: Path) -> None:  # type: ignore[no-untyped-def]
+    async def loaded(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.view.loaded
+                       and app.screen.view.step == 600 and app.screen.markers == (240,), what="the run")
+        await pilot.pause()
+
+    assert snap_compare(SlmtuiApp(home=snapshot_home, start_screen="Monitor"), terminal_size=(110, 34),
+                        run_before=loaded)
