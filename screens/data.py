@@ -46,6 +46,7 @@ class DataScreen(ShellScreen):
         Binding("ctrl+s", "save", "Save settings", id="data.save", tooltip="Keep these data settings for the next run"),
         Binding("ctrl+n", "next_part", "Next part", id="data.next", tooltip="Show the next part of the report"),
         Binding("escape", "focus_report", "Report", show=False, id="data.report"),
+        Binding("e", "edit_path", "Edit path", id="data.path", tooltip="Type the dataset's path or hub id"),
     ]
 
     checking: reactive[bool] = reactive(False, init=False)
@@ -105,7 +106,8 @@ class DataScreen(ShellScreen):
         yield DataReportView(id="data-report").data_bind(report=DataScreen.report)
 
     def on_body_mounted(self) -> None:
-        self.query_one("#data-path", Input).focus()
+        # The report, not a text field, takes focus: the screen keys (1-6, n) must keep working on arrival.
+        self.action_focus_report()
         self._load_settings()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="data-settings", name="Reading the data settings")
@@ -206,6 +208,10 @@ class DataScreen(ShellScreen):
     def action_next_part(self) -> None:
         """Show the next part of the report."""
         self.query_one(DataReportView).next_tab()
+
+    def action_edit_path(self) -> None:
+        """Move to the dataset field."""
+        self.query_one("#data-path", Input).focus()
 
     def action_focus_report(self) -> None:
         """Leave the fields for the report's tabs."""
