@@ -33,7 +33,7 @@ async def measure(home: Path, entries: int, keys: int) -> tuple[list[float], lis
     from screens.journal import JournalScreen
     from slmtui.app import SlmtuiApp
 
-    app = SlmtuiApp(home=home)
+    app = SlmtuiApp(home=home, start_screen="Journal")  # the checklist is the first screen
     async with app.run_test(size=(100, 30)) as pilot:
         deadline = time.monotonic() + 60
         while not (isinstance(app.screen, JournalScreen) and len(app.screen.index.entries) == entries):

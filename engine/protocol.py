@@ -265,6 +265,15 @@ def append_control(run_dir: Path, command: str, **fields: Any) -> dict[str, Any]
     return entry
 
 
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from a file, or {} when the file is missing, unreadable or not an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write JSON to an owner-only temp file beside `path`, fsync it and rename it over `path`.
 

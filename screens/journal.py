@@ -1,9 +1,8 @@
-"""The journal screen: every entry with its time, run and step; add, edit, delete, filter, export."""
+"""The journal screen: every entry with its time, run and step; add, edit, delete, filter, export; and the
+Runs view (r): every run with its settings and metrics, diffs, overlays, tags, archive and delete."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -11,56 +10,23 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
-from textual.widgets import Input, Select, Static
+from textual.widgets import ContentSwitcher, Input, Select, Static
 from textual.worker import get_current_worker
 
 from screens.widgets.journal_table import PAGE_ROWS, EntryDetail, JournalTable
-from slmtui.journal_export import journal_markdown
+from screens.widgets.runs_panel import RunsPanel
+from slmtui.journal_export import journal_markdown, write_text_atomic
+from slmtui.journal_index import JournalIndex
 from slmtui.store import JOURNAL_KINDS, JournalEntry
 from slmtui.ui.shell import ShellScreen
 from slmtui.ui.themes import stylesheet
 
 if TYPE_CHECKING:
     from screens.widgets.entry_editor import EntryDraft
-
-
-@dataclass(frozen=True)
-class JournalIndex:
-    """Entries newest first, each with its lower-cased searchable text (built once per load, off the UI thread)."""
-
-    entries: tuple[JournalEntry, ...]
-    haystacks: tuple[str, ...]
-
-    @classmethod
-    def build(cls, oldest_first: Sequence[JournalEntry]) -> JournalIndex:
-        """Index the store's entries (which come oldest first)."""
-        entries = tuple(reversed(oldest_first))
-        return cls(entries, tuple(f"{e.text}\n{e.kind}\n{e.run or ''}".lower() for e in entries))
-
-    def filter(self, kind: str, text: str) -> tuple[JournalEntry, ...]:
-        """The entries of `kind` ("" for all) whose text, kind or run contains `text` (any case)."""
-        needle = text.strip().lower()
-        if not kind and not needle:
-            return self.entries
-        return tuple(
-            entry for entry, hay in zip(self.entries, self.haystacks, strict=True)
-            if (not kind or entry.kind == kind) and needle in hay
-        )
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file and a rename, so a reader never sees half an export."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class JournalScreen(ShellScreen):
@@ -78,8 +44,11 @@ class JournalScreen(ShellScreen):
         Binding("slash", "search", "Filter", id="journal.search", tooltip="Filter entries by text"),
         Binding("k", "next_kind", "Kind", id="journal.kind", tooltip="Show only the next kind of entry"),
         Binding("x", "export", "Export", id="journal.export", tooltip="Write the shown entries as Markdown"),
+        Binding("r", "toggle_runs", "Runs", id="journal.runs", tooltip="Switch between the entries and the runs"),
         Binding("escape", "focus_table", "Table", show=False, id="journal.table"),
     ]
+    ENTRY_ACTIONS: ClassVar[frozenset[str]] = frozenset({"edit", "delete", "search", "next_kind"})
+    """Actions that only make sense in the entries view."""
 
     index: reactive[JournalIndex] = reactive(JournalIndex((), ()), init=False, always_update=True)
     """Every entry in the store, as last loaded."""
@@ -91,6 +60,8 @@ class JournalScreen(ShellScreen):
     """The entries passing both filters, newest first (handed to the table)."""
     current: reactive[JournalEntry | None] = reactive(None)
     """The highlighted entry (handed to the detail pane)."""
+    view: reactive[str] = reactive("entries", init=False)
+    """Which view is shown: "entries" or "runs"."""
 
     @dataclass
     class EntriesLoaded(Message):
@@ -132,6 +103,10 @@ class JournalScreen(ShellScreen):
         self._can_edit = False
 
     def compose_body(self) -> ComposeResult:
+        with ContentSwitcher(initial="journal-entries", id="journal-views"), Vertical(id="journal-entries"):
+            yield from self._compose_entries()
+
+    def _compose_entries(self) -> ComposeResult:
         with Horizontal(id="journal-filters"):
             yield Select(
                 [("every kind", ""), *((kind, kind) for kind in JOURNAL_KINDS)], value="", allow_blank=False,
@@ -146,16 +121,36 @@ class JournalScreen(ShellScreen):
         self.query_one(JournalTable).focus()
         self._poll_timer = self.set_interval(self.POLL_SECONDS, self.check_store)
         self.check_store()
+        self._reconcile_runs()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="journal-reconcile", name="Indexing the runs")
+    def _reconcile_runs(self) -> None:
+        """Index run folders and derive their journal entries (the poll then shows them); the Runs view, built
+        on first use, keeps doing it while it is shown."""
+        from slmtui.home import runs_dir
+        from slmtui.reconcile import reconcile
+
+        reconcile(self.store, runs_dir(self.store.home))
+
+    @property
+    def runs_panel(self) -> RunsPanel | None:
+        """The Runs view, once it was first shown."""
+        panels = self.query(RunsPanel)
+        return panels.first() if panels else None
 
     def on_screen_suspend(self) -> None:
         if self._poll_timer is not None:
             self._poll_timer.pause()
+            if self.runs_panel is not None:
+                self.runs_panel.pause(True)
 
     def on_screen_resume(self) -> None:
         # (ShellScreen's own handler runs too: Textual calls the handler of every class in the MRO.)
         if self._poll_timer is not None:
             self._poll_timer.resume()
             self.check_store()
+            if self.runs_panel is not None:
+                self.runs_panel.pause(self.view != "runs")
 
     # ------------------------------------------------------------------ loading and filtering
 
@@ -177,6 +172,18 @@ class JournalScreen(ShellScreen):
 
     def watch_index(self) -> None:
         self._apply_filters()
+        if self.runs_panel is not None:
+            self.runs_panel.entries = self.index.entries
+
+    def watch_view(self, view: str) -> None:
+        self.query_one(ContentSwitcher).current = f"journal-{view}"
+        self.query_one(RunsPanel).pause(view != "runs")
+        if view == "runs":
+            self.query_one(RunsPanel).check_runs()
+            self.query_one("#runs-table").focus()
+        else:
+            self.action_focus_table()
+        self.refresh_bindings()
 
     def watch_kind_filter(self) -> None:
         self._apply_filters()
@@ -223,13 +230,23 @@ class JournalScreen(ShellScreen):
     # ------------------------------------------------------------------ actions
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.ENTRY_ACTIONS and self.view != "entries":
+            return False
         if action in ("edit", "delete"):
             return self.current is not None
         return True
 
+    async def action_toggle_runs(self) -> None:
+        """Show the runs, or back to the entries."""
+        if self.runs_panel is None:  # built on first use: the entries view stays as light as it can be
+            panel = RunsPanel(id="journal-runs")
+            await self.query_one(ContentSwitcher).mount(panel)
+            panel.entries = self.index.entries
+        self.view = "entries" if self.view == "runs" else "runs"
+
     def action_focus_table(self) -> None:
-        """Leave the filter fields for the table."""
-        self.query_one(JournalTable).focus()
+        """Leave the filter fields for the table (of the view shown)."""
+        self.query_one("#runs-table" if self.view == "runs" else "#journal-table").focus()
 
     def action_search(self) -> None:
         """Type a text filter."""
@@ -248,7 +265,10 @@ class JournalScreen(ShellScreen):
             EntryEditor,
         )
 
-        draft = EntryDraft(text="", kind=self.kind_filter or "note", run=self.host.active_run, step=None)
+        run = self.host.active_run
+        if self.view == "runs" and self.runs_panel is not None and self.runs_panel.current is not None:
+            run = self.runs_panel.current.id
+        draft = EntryDraft(text="", kind=self.kind_filter or "note", run=run, step=None)
         self.app.push_screen(EntryEditor("New journal entry", draft, JOURNAL_KINDS), self._save_new)
 
     def action_edit(self) -> None:
@@ -318,7 +338,7 @@ class JournalScreen(ShellScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="journal-export", name="Exporting the journal")
     def _export(self, path: Path, entries: tuple[JournalEntry, ...]) -> None:
-        _write_text_atomic(path, journal_markdown(self.store, entries))
+        write_text_atomic(path, journal_markdown(self.store, entries))
         self.post_message(self.JournalExported(path, len(entries)))
 
     def on_journal_screen_entry_added(self, message: EntryAdded) -> None:

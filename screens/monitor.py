@@ -7,7 +7,6 @@ posts `RunUpdated`, which replaces any not yet handled, and each one paints a sn
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -392,12 +391,4 @@ class MonitorScreen(ShellScreen):
         if spec is None:
             return
         self.post_message(self.OpenNewRun(spec))
-        if importlib.util.find_spec("screens.new_run") is not None:
-            from screens import new_run  # type: ignore[attr-defined]
-
-            factory = getattr(new_run.NewRunScreen, "for_spec", None)
-            if factory is not None:
-                self.app.push_screen(factory(self.host, spec))
-                return
-        self.notify("New run is not available in this version; the suggested spec is in the run's post-mortem.",
-                    severity="warning")
+        self.host.open_new_run(spec)

@@ -430,15 +430,10 @@ class ShortlistScreen(ShellScreen):
             return
         data = self.query_one("#shortlist-data", Input).value.strip()
         self.post_message(self.ModelChosen(model, data))
-        try:
-            from screens.new_run import NewRunScreen  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            self.notify(f"Chose {model}; the New run screen is not available yet.", timeout=5)
-            return
         spec: dict[str, Any] = {"model": {"name": model}}
         if data:
             spec["data"] = {"path": data}
-        self.app.push_screen(NewRunScreen(spec))
+        self.host.open_new_run(spec)
 
     def action_playground(self) -> None:
         """Open the playground on the highlighted run (or the newest trained one) against its base."""

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -49,6 +49,7 @@ class SlmtuiApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit", tooltip="Quit the console"),
         Binding("ctrl+t", "next_theme", "Theme", id="app.theme", tooltip="Switch to the next colour theme"),
+        Binding("n", "new_run", "New run", id="app.new_run", tooltip="Edit a run spec and launch it"),
         *_screen_bindings(default_registry()),
     ]
 
@@ -142,6 +143,20 @@ class SlmtuiApp(App[None]):
             self.switch_mode(entry.slug)
         self.post_message(self.ScreenShown(entry.slug))
 
+    # ------------------------------------------------------------------ new run
+
+    def open_new_run(self, spec: dict[str, Any] | None = None) -> None:
+        """Open the New run editor over the current screen, prefilled with `spec` (a raw spec dict)."""
+        from screens.new_run import NewRunScreen
+
+        if isinstance(self.screen, NewRunScreen):
+            return
+        self.push_screen(NewRunScreen(spec))
+
+    def action_new_run(self) -> None:
+        """Open the New run editor with the defaults."""
+        self.open_new_run()
+
     # ------------------------------------------------------------------ themes
 
     def action_next_theme(self) -> None:
@@ -165,6 +180,7 @@ class SlmtuiApp(App[None]):
                 f"Screen: {entry.name}", f"{entry.description} (key {entry.key})",
                 partial(self.action_show_screen, entry.slug),
             )
+        yield SystemCommand("New run", "Edit a run spec and launch it (n)", self.action_new_run)
         yield SystemCommand("Theme: next", "Switch to the next colour theme (ctrl+t)", self.action_next_theme)
         for name in self.theme_names:
             yield SystemCommand(f"Theme: {name}", f"Use the {name} theme", partial(setattr, self, "theme", name))

@@ -10,7 +10,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,23 +45,49 @@ class EngineError(Exception):
     """An engine subcommand failed; the text is its last line on stderr (one sentence for user errors)."""
 
 
-def run_engine_json(name: str, *args: str, home: Path | None = None, timeout: float | None = None) -> Any:
-    """Run an engine subcommand that prints one JSON object; return it, or raise `EngineError`."""
-    proc = subprocess.run(
+class EngineCancelled(EngineError):
+    """The caller gave up on an engine subcommand (see `run_engine_json`'s `cancelled`)."""
+
+
+#: How often `run_engine_json` checks whether its caller has given up (seconds).
+CANCEL_POLL_S = 0.2
+
+
+def run_engine_json(name: str, *args: str, home: Path | None = None, timeout: float | None = None,
+                    cancelled: Callable[[], bool] | None = None) -> Any:
+    """Run an engine subcommand that prints one JSON object; return it, or raise `EngineError`.
+
+    `cancelled` is polled a few times a second; when it returns True the subprocess is killed and
+    `EngineCancelled` raised (a console worker whose screen closed must not wait for a long data check).
+    """
+    proc = subprocess.Popen(
         engine_command(name, *args),
         env=engine_env(home),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        try:
+            stdout, stderr = proc.communicate(timeout=CANCEL_POLL_S)
+            break
+        except subprocess.TimeoutExpired:
+            expired = deadline is not None and time.monotonic() > deadline
+            if expired or (cancelled is not None and cancelled()):
+                proc.kill()
+                proc.communicate()
+                if expired:
+                    raise subprocess.TimeoutExpired(proc.args, timeout or 0) from None
+                raise EngineCancelled(f"engine {name} was cancelled") from None
     if proc.returncode != 0:
-        lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+        lines = [line for line in stderr.strip().splitlines() if line.strip()]
         raise EngineError(lines[-1] if lines else f"engine {name} exited with status {proc.returncode}")
     try:
-        return json.loads(proc.stdout)
+        return json.loads(stdout)
     except ValueError as exc:
-        raise EngineError(f"engine {name} printed no JSON: {proc.stdout[-200:]!r}") from exc
+        raise EngineError(f"engine {name} printed no JSON: {stdout[-200:]!r}") from exc
 
 
 def spawn_detached(argv: Sequence[str], log_path: Path, home: Path | None = None, cwd: Path | None = None,

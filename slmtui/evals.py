@@ -8,7 +8,6 @@ over the checklist's baseline, is stored with the fine-tuned result. Light: no t
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.paths import evals_dir, new_eval_id
-from engine.protocol import ENGINE_LOG, EVENTS_FILE, SPEC_FILE, SUMMARY_FILE, EventFollower
+from engine.protocol import ENGINE_LOG, EVENTS_FILE, SPEC_FILE, SUMMARY_FILE, EventFollower, read_json
 from slmtui.store import EvalResult, Store
 
 #: Which way is better, for the figures a comparison looks at.
@@ -107,19 +106,11 @@ def run_eval(request: EvalRequest, store: Store | None = None, *, run: str | Non
             proc.wait()
             raise EvalFailed(f"The evaluation of {request.model} was cancelled.")
         time.sleep(POLL_S)
-    summary = _read_json(folder / SUMMARY_FILE)
+    summary = read_json(folder / SUMMARY_FILE)
     if proc.returncode != 0 or summary.get("status") != "completed":
         raise EvalFailed(str(summary.get("error") or _last_line(folder / ENGINE_LOG)
                              or f"The evaluation of {request.model} ended with status {proc.returncode}."))
     return store.add_eval_result(summary, run=run, role=role)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _last_line(path: Path) -> str:

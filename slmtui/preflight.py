@@ -8,6 +8,7 @@ not start, one refusal sentence.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,3 +113,13 @@ def check_gpu(spec: RunSpec, shape: ModelShape | None, inventory: Inventory, for
         result.notes.append(f"Estimated peak memory {need:.1f} GiB per GPU.")
     return result
 
+
+def launch_checks(spec: RunSpec, shape: ModelShape | None, runs_dir: Path, read_inventory: Callable[[], Inventory],
+                  force: bool, pilot: bool) -> tuple[Preflight, Preflight]:
+    """(disk, GPU) checks before a launch: a disk refusal stands, a GPU refusal yields to `force`. A pilot skips
+    the disk check (it writes a fraction of the checkpoints; the engine checks it exactly); a CPU run the GPU one
+    (`read_inventory` is called only then)."""
+    disk = check_disk(spec, shape, runs_dir) if shape is not None and not pilot else Preflight()
+    if disk.refusal or spec.train.device == "cpu":
+        return disk, Preflight()
+    return disk, check_gpu(spec, shape, read_inventory(), force)

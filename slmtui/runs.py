@@ -27,6 +27,7 @@ from engine.protocol import (
     SUMMARY_FILE,
     EventFollower,
     append_control,
+    read_json,
     write_json_atomic,
 )
 from engine.spec import RunSpec, dump_spec, slug
@@ -84,14 +85,6 @@ class RunInfo:
 
 def _iso(t: float | None) -> str | None:
     return datetime.fromtimestamp(t).astimezone().isoformat(timespec="seconds") if t else None
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def new_run_id(name: str, runs_dir: Path, now: float | None = None) -> str:
@@ -152,7 +145,7 @@ def resume(run_dir: Path, home: Path | None = None) -> RunInfo:
         raise ResumeRefused(f"Run {info.id} completed; there is nothing to resume.")
     if not has_checkpoint(run_dir):
         raise ResumeRefused(f"Run {info.id} has no checkpoint to resume from; start it again with slmtui train.")
-    summary = _read_json(run_dir / SUMMARY_FILE)
+    summary = read_json(run_dir / SUMMARY_FILE)
     summary.update(status="running", ended=None, message=None)
     write_json_atomic(run_dir / SUMMARY_FILE, summary)  # until the engine is up it must not read as ended
     pilot = summary.get("pilot")
@@ -163,7 +156,7 @@ def resume(run_dir: Path, home: Path | None = None) -> RunInfo:
 
 def engine_alive(run_dir: Path) -> bool:
     """Whether the run's engine process still runs (same pid and start time, not a zombie)."""
-    info = _read_json(run_dir / PID_FILE)
+    info = read_json(run_dir / PID_FILE)
     pid, created = info.get("pid"), info.get("create_time")
     if not isinstance(pid, int):
         try:  # no pid file yet: a run being launched right now
@@ -215,8 +208,8 @@ def run_status(run_dir: Path, summary: dict[str, Any]) -> str:
 
 def read_run(run_dir: Path) -> RunInfo:
     """A run's `RunInfo` from its summary and pid file (never the whole event file)."""
-    summary = _read_json(run_dir / SUMMARY_FILE)
-    pid_info = _read_json(run_dir / PID_FILE)
+    summary = read_json(run_dir / SUMMARY_FILE)
+    pid_info = read_json(run_dir / PID_FILE)
     status = run_status(run_dir, summary)
     ended = summary.get("ended")
     if status == "crashed" and not ended:

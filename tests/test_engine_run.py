@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,18 +15,6 @@ from engine.train.checkpoint import list_checkpoints, load_state
 from engine.train.loop import ControlInbox, StopFlag
 from engine.train.run import execute
 from tests.train_helpers import instruction_rows, write_jsonl
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """Tiny models gain nothing from threads, and on a shared 2-core machine OpenMP spin-waits make two
-    threads 20x slower than one."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def make_run(tmp_path: Path, model_dir: Path, **train: object) -> Path:

@@ -10,7 +10,7 @@ import pytest
 
 from engine.modeling import load_for_training
 from engine.train.loop import Trainer
-from tests.test_train_loop import make_spec, one_torch_thread  # noqa: F401  (an autouse fixture)
+from tests.test_train_loop import make_spec
 from tests.train_helpers import Ex, build_examples, instruction_rows
 
 

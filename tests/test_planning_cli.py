@@ -13,7 +13,7 @@ import pytest
 import slmtui.gpu
 from slmtui.cli import planning
 from slmtui.cli._common import UserError
-from tests.test_gpu import FakeNvml
+from tests.gpu_fakes import FakeNvml
 
 REPO = Path(__file__).resolve().parent.parent
 

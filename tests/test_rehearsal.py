@@ -11,7 +11,6 @@ from engine.calibration import load_calibration, ratio_for, record_ratio
 from engine.catalog import load_catalog
 from engine.estimate import calibrate, estimate_peak_memory
 from engine.train.rehearsal import choose_micro_batch, should_rehearse
-from tests.test_train_loop import one_torch_thread  # noqa: F401  (an autouse fixture)
 
 
 def test_should_rehearse() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +14,6 @@ from engine.train.checkpoint import list_checkpoints
 from engine.train.loop import StopFlag, Trainer
 from engine.train.run import execute
 from tests.test_engine_run import make_run
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def by_type(run_dir: Path, kind: str) -> list[dict[str, Any]]:

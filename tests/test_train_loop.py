@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +12,6 @@ from engine.spec import RunSpec
 from engine.train.loop import Trainer
 from engine.train.schedule import get_lr
 from tests.train_helpers import Ex, build_examples, instruction_rows
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """Tiny models gain nothing from threads, and on a shared 2-core machine OpenMP spin-waits make two
-    threads 20x slower than one."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def make_spec(model_dir: Path, kind: str, **train: Any) -> RunSpec:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 from typing import Any
 
 from slmtui.cli._common import UserError, print_json
 
+#: Methods of the what-fits table (slmtui.fit.FIT_METHODS; repeated so this module imports nothing heavy).
 FIT_METHODS = ("full", "lora", "qlora")
 
 
@@ -49,16 +48,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_gpus(args: argparse.Namespace) -> int:
-    from engine.catalog import load_catalog
-    from engine.estimate import TrainSetup, what_fits
+    from slmtui.fit import fit_table
     from slmtui.gpu import GIB, inventory
 
     inv = inventory()
     data = inv.to_dict()
-    models = [(m.name, m.shape) for m in load_catalog().models]
     for gpu, out in zip(inv.gpus, data["gpus"], strict=True):
         if isinstance(gpu.memory_free, int):
-            rows = what_fits(gpu.memory_free / GIB, models, FIT_METHODS, TrainSetup(seq=args.seq))
+            rows = fit_table(gpu.memory_free / GIB, args.seq, FIT_METHODS)
             out["what_fits"] = [vars(r) for r in rows]
     if args.json:
         print_json(data)
@@ -126,41 +123,12 @@ def _gib(value: Any) -> str:
 
 def resolve_model(spec: str) -> tuple[str, Any]:
     """A model argument -> (label, ModelShape): a folder, a config.json, a catalog name or a cached hub id."""
-    from engine.catalog import load_catalog, shape_from_config
+    from slmtui.fit import FitError, resolve_shape
 
-    path = Path(spec).expanduser()
-    config_file = path / "config.json" if path.is_dir() else path if path.is_file() else None
-    if path.is_dir() and not (path / "config.json").is_file():
-        raise UserError(f"{spec} has no config.json; point --model at a model folder or its config.json.")
-    if config_file is None:
-        entry = load_catalog().model(spec)
-        if entry is not None:
-            return entry.name, entry.shape
-        if spec.count("/") != 1 or spec.startswith(("/", ".", "~")):
-            raise UserError(f"{spec} is not a folder, a config.json, a catalog model or a hub id; "
-                            "see `slmtui estimate --help`.")
-        config_file = _cached_hub_config(spec)
     try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-        return spec, shape_from_config(config)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"Could not read {config_file} ({exc}); pass a valid config.json.") from None
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-
-
-def _cached_hub_config(repo_id: str) -> Path:
-    """The hub model's config.json from the local Hugging Face cache only: estimating never downloads."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        raise UserError(f"{repo_id} is not in the catalog and huggingface_hub is not installed; "
-                        "pass a folder with config.json instead.") from None
-    found = try_to_load_from_cache(repo_id, "config.json")
-    if not isinstance(found, str):
-        raise UserError(f"The config of {repo_id} is not in the local Hugging Face cache; download it once "
-                        f"(hf download {repo_id} config.json) or pass a folder with config.json.")
-    return Path(found)
+        return resolve_shape(spec)
+    except FitError as exc:
+        raise UserError(f"{exc} See `slmtui estimate --help`." if "is not a folder" in str(exc) else str(exc)) from None
 
 
 def gpu_capacity(name: str) -> tuple[str, float]:

@@ -98,18 +98,14 @@ def _model_shape(spec: Any) -> Any:
 def preflight(spec: Any, runs_dir: Path, force: bool, pilot: bool) -> None:
     """Before launch: checkpoints must fit on the disk; a busy or too small GPU refuses unless `force`."""
     from slmtui.gpu import inventory
-    from slmtui.preflight import check_disk, check_gpu
+    from slmtui.preflight import launch_checks
 
     shape = _model_shape(spec)
     if shape is None:
         return  # the engine checks the disk again once the model is loaded
-    if not pilot:  # a pilot writes a fraction of the checkpoints; the engine checks it exactly
-        disk = check_disk(spec, shape, runs_dir)
-        if disk.refusal:
-            raise UserError(disk.refusal)
-    if spec.train.device == "cpu":
-        return
-    gpu = check_gpu(spec, shape, inventory(), force)
+    disk, gpu = launch_checks(spec, shape, runs_dir, inventory, force, pilot)
+    if disk.refusal:
+        raise UserError(disk.refusal)
     for note in gpu.notes:
         print(note)
     if gpu.refusal:

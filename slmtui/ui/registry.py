@@ -98,8 +98,8 @@ def default_registry() -> ScreenRegistry:
                 "Shortlist", "2", "Base models to try on your data",
                 lazy_screen("screens.shortlist:ShortlistScreen"),
             ),
-            ScreenEntry("Data", "3", "Check, map and scrub the dataset"),
-            ScreenEntry("GPUs", "4", "GPU inventory and what fits"),
+            ScreenEntry("Data", "3", "Check, map and scrub the dataset", lazy_screen("screens.data:DataScreen")),
+            ScreenEntry("GPUs", "4", "GPU inventory and what fits", lazy_screen("screens.gpus:GpusScreen")),
             ScreenEntry("Monitor", "5", "Watch a run train", lazy_screen("screens.monitor:MonitorScreen")),
             ScreenEntry(
                 "Journal", "6", "The iteration journal: notes, ahas and setbacks",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Protocol, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 from textual.app import ComposeResult
 from textual.containers import Container
@@ -26,6 +26,8 @@ class ShellHost(Protocol):
     active_run: str | None
 
     def action_show_screen(self, name: str) -> None: ...
+
+    def open_new_run(self, spec: dict[str, Any] | None = None) -> None: ...
 
     def report_worker_failure(self, worker: Worker[object]) -> None: ...
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import pytest
 from textual.message import Message
 from textual.pilot import Pilot
 
@@ -28,3 +33,14 @@ def of_type(messages: list[Message], kind: type[Message]) -> list[Message]:
             seen.add(id(message))
             found.append(message)
     return found
+
+
+@contextlib.contextmanager
+def fixed_home(name: str) -> Iterator[Path]:
+    """A HOME at a fixed path (the header shows it), so a snapshot is the same on every machine; removed after."""
+    path = Path(tempfile.gettempdir()) / name
+    shutil.rmtree(path, ignore_errors=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SLMTUI_HOME", str(path))
+        yield path
+    shutil.rmtree(path, ignore_errors=True)

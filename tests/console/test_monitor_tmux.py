@@ -37,7 +37,7 @@ pytestmark = [
 STEP = re.compile(r"step ([\d,]+)/100,000")
 HISTORY = re.compile(r"loss · steps 1–([\d,]+)")
 #: Text that shows each screen is on display (screens merged later are checked by the screen changing).
-SCREEN_MARKS = {"checklist": "Verdict", "journal": "every kind", "monitor": "Pin note"}
+SCREEN_MARKS = {"checklist": "Verdict", "journal": "every kind", "monitor": "Pin note", "gpus": "What fits on"}
 
 
 def _number(pattern: re.Pattern[str], screen: str) -> int:

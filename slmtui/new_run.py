@@ -1,0 +1,270 @@
+"""The New run editor's logic, headless: the fields it edits, form text to a spec, validation, defaults,
+the last run's spec, saving and launching.
+
+The screen keeps the spec as a raw TOML-like dict (so keys the form does not show, such as `data.map`, survive a
+round trip) and overlays the form's text on it; `engine.spec.parse_spec` says what is wrong, one sentence each.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable
+from copy import deepcopy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.paths import demo_dir
+from engine.spec import CHOICES, RunSpec, SpecError, dump_spec, parse_spec, slug
+from slmtui.fit import FitError, resolve_shape
+from slmtui.gpu import Inventory
+from slmtui.preflight import launch_checks
+from slmtui.runs import RunInfo, RunNotFound, launch, resolve_run
+
+#: The fraction of the data a pilot run trains on (`slmtui train --pilot 0.05`).
+PILOT_FRACTION = 0.05
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One field of the editor: where it lives in the spec, its label and the kind of control."""
+
+    table: str  # "" for top-level keys
+    key: str
+    label: str
+    kind: str  # text | int | float | choice | bool | modules
+    help: str = ""
+
+    @property
+    def path(self) -> str:
+        """`table.key` (or `key` at the top level): how problems and the form name it."""
+        return f"{self.table}.{self.key}" if self.table else self.key
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """The allowed words of a choice field."""
+        return tuple(c for c in CHOICES.get((self.table, self.key), ()) if c)
+
+
+#: The editor's fields in order, grouped by section title.
+SECTIONS: tuple[tuple[str, tuple[FormField, ...]], ...] = (
+    ("Run", (FormField("", "name", "Name", "text", "names the run folder"),)),
+    ("Model and data", (
+        FormField("model", "name", "Model", "text", "a local folder, a catalog name or a hub id"),
+        FormField("data", "path", "Dataset", "text", "a JSONL/CSV/Parquet file, a saved dataset or a hub id"),
+        FormField("data", "shape", "Shape", "choice"),
+        FormField("data", "max_length", "Max length", "int", "tokens per example"),
+        FormField("data", "overlength", "Over max", "choice"),
+    )),
+    ("Method", (
+        FormField("method", "kind", "Method", "choice"),
+        FormField("method", "rank", "Rank", "int"),
+        FormField("method", "alpha", "Alpha", "float"),
+        FormField("method", "dropout", "Dropout", "float"),
+        FormField("method", "target_modules", "Targets", "modules", "all-linear, or names separated by commas"),
+        FormField("method", "quant_type", "Quant type", "choice", "QLoRA and QDoRA only"),
+    )),
+    ("Batch and schedule", (
+        FormField("train", "micro_batch", "Micro-batch", "int"),
+        FormField("train", "grad_accum", "Grad accum", "int"),
+        FormField("train", "lr", "Learning rate", "float"),
+        FormField("train", "schedule", "Schedule", "choice"),
+        FormField("train", "warmup_steps", "Warm-up steps", "int"),
+        FormField("train", "epochs", "Epochs", "float"),
+        FormField("train", "max_steps", "Max steps", "int", "0: from epochs"),
+    )),
+    ("Intervals and runtime", (
+        FormField("train", "eval_every", "Eval every", "int", "steps; 0 never"),
+        FormField("train", "save_every", "Save every", "int", "steps; 0 never"),
+        FormField("train", "seed", "Seed", "int"),
+        FormField("train", "precision", "Precision", "choice"),
+        FormField("train", "gradient_checkpointing", "Checkpointing", "bool", "recompute activations"),
+        FormField("train", "on_oom", "On OOM", "choice"),
+    )),
+)
+FIELDS: tuple[FormField, ...] = tuple(f for _, group in SECTIONS for f in group)
+FIELDS_BY_PATH: dict[str, FormField] = {f.path: f for f in FIELDS}
+
+_PROBLEM_FIELD = re.compile(r"^([a-z_]+)\.([a-z_]+)\b")
+_UNKNOWN_KEY = re.compile(r"^Unknown key '([^']+)' in \[([a-z_]+)\]")
+
+
+def default_raw(home: Path | None = None) -> dict[str, Any]:
+    """A new spec: the engine's defaults, with the demo's model and data when HOME/demo is built."""
+    raw: dict[str, Any] = _plain(RunSpec())
+    # The demo's layout (engine.demo.demo_paths); engine.demo itself is off limits to console processes.
+    root = demo_dir(home)
+    data, model = root / "data" / "tickets.jsonl", root / "model"
+    if data.is_file() and (model / "config.json").is_file():
+        raw["name"] = "demo"
+        raw["model"]["name"] = str(model)
+        raw["data"]["path"] = str(data)
+        raw["data"]["max_length"] = 256
+        raw["train"].update(micro_batch=8, eval_every=20, save_every=50, max_steps=60, precision="auto")
+    return raw
+
+
+def _plain(spec: RunSpec) -> dict[str, Any]:
+    raw: dict[str, Any] = tomllib.loads(dump_spec(spec))
+    return raw
+
+
+def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `changes` laid over it, table by table (neither is modified)."""
+    out = deepcopy(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = deepcopy(value)
+    return out
+
+
+def value_text(raw: dict[str, Any], field: FormField) -> str | bool:
+    """What the form shows for `field` in the raw spec (a bool for switches)."""
+    holder = raw.get(field.table, {}) if field.table else raw
+    value = holder.get(field.key) if isinstance(holder, dict) else None
+    if field.kind == "bool":
+        return bool(value)
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def convert(field: FormField, text: str | bool) -> Any:
+    """Form text to the spec's value; text that is not a number stays text, so the spec names the problem."""
+    if field.kind == "bool":
+        return bool(text)
+    text = str(text).strip()
+    try:
+        if field.kind == "int":
+            return int(text)
+        if field.kind == "float":
+            return float(text)
+    except ValueError:
+        return text
+    if field.kind == "modules":
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        return parts[0] if len(parts) == 1 and parts[0] == "all-linear" else parts
+    return text
+
+
+def apply_form(base: dict[str, Any], values: dict[str, str | bool]) -> dict[str, Any]:
+    """The raw spec `base` with each form value (keyed by field path) converted and set."""
+    raw = deepcopy(base)
+    for path, text in values.items():
+        field = FIELDS_BY_PATH[path]
+        holder = raw.setdefault(field.table, {}) if field.table else raw
+        holder[field.key] = convert(field, text)
+    return raw
+
+
+def problem_field(problem: str) -> str | None:
+    """The field path a problem sentence is about (`train.micro_batch`, `name`), or None."""
+    if problem.startswith("name "):
+        return "name"
+    unknown = _UNKNOWN_KEY.match(problem)
+    if unknown:
+        return f"{unknown.group(2)}.{unknown.group(1)}"
+    match = _PROBLEM_FIELD.match(problem)
+    return f"{match.group(1)}.{match.group(2)}" if match else None
+
+
+def validate(raw: dict[str, Any], check_files: bool = True) -> tuple[RunSpec | None, list[str]]:
+    """(the spec, []) when valid, else (None, one sentence per problem)."""
+    try:
+        return parse_spec(raw, check_files=check_files), []
+    except SpecError as exc:
+        return None, list(exc.problems)
+
+
+def estimable(raw: dict[str, Any]) -> RunSpec | None:
+    """A spec good enough to estimate memory from (model, method, batch, length, precision), even while other
+    fields still have problems; None when those fields themselves are wrong."""
+    spec, _ = validate(raw, check_files=False)
+    if spec is not None:
+        return spec
+    keep = {"model": ("name",), "method": ("kind", "rank", "dropout", "target_modules"),
+            "train": ("micro_batch", "precision", "gradient_checkpointing", "loss"), "data": ("max_length",)}
+    reduced: dict[str, Any] = {"name": "estimate", "data": {"path": "estimate"}}
+    for table, keys in keep.items():
+        source = raw.get(table) if isinstance(raw.get(table), dict) else {}
+        assert isinstance(source, dict)
+        reduced.setdefault(table, {}).update({k: source[k] for k in keys if k in source})
+    spec, _ = validate(reduced, check_files=False)
+    return spec
+
+
+def spec_raw(spec: RunSpec) -> dict[str, Any]:
+    """A parsed spec back as a raw dict (the editor's working form)."""
+    return _plain(spec)
+
+
+def run_spec_raw(run_dir: Path, changes: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A run's frozen spec as a raw dict with `changes` laid over it (an OOM post-mortem's suggested fix, say:
+    `{"train": {"micro_batch": 4, "grad_accum": 2}}`); what `NewRunScreen(spec)` takes. Raises SpecError."""
+    path = run_dir / "spec.toml"
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SpecError([f"The spec of run {run_dir.name} cannot be read ({exc})."]) from None
+    return merge(raw, changes or {})
+
+
+def last_run_raw(runs_dir: Path) -> tuple[str, dict[str, Any]]:
+    """(run id, raw spec) of the newest run; raises RunNotFound or SpecError (one sentence)."""
+    run_dir = resolve_run("last", runs_dir)
+    return run_dir.name, run_spec_raw(run_dir)
+
+
+def default_spec_path(home: Path, spec: RunSpec) -> Path:
+    """Where the editor offers to save a spec: HOME/specs/<name>.toml."""
+    return home / "specs" / f"{slug(spec.name) or 'run'}.toml"
+
+
+def save_spec(spec: RunSpec, path: Path) -> Path:
+    """Write the spec as TOML (through a temporary file, so a reader never sees half of it)."""
+    path = path.expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(dump_spec(spec), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+@dataclass(frozen=True)
+class LaunchCheck:
+    """What the pre-launch checks said: notes to show, and a refusal (None: go ahead)."""
+
+    notes: tuple[str, ...] = ()
+    refusal: str | None = None
+    forceable: bool = False  # the GPU looks too small or busy: the user may launch anyway
+
+
+def check_launch(spec: RunSpec, runs_dir: Path, read_inventory: Callable[[], Inventory], force: bool = False,
+                 pilot: bool = False) -> LaunchCheck:
+    """The CLI's pre-launch checks (`slmtui.preflight`): the disk for the checkpoints, the GPU's free memory."""
+    try:
+        shape = resolve_shape(spec.model.name)[1]
+    except FitError:
+        shape = None  # the engine checks the disk again once the model is loaded
+    disk, gpu = launch_checks(spec, shape, runs_dir, read_inventory, force, pilot)
+    if disk.refusal:
+        return LaunchCheck(tuple(disk.notes), disk.refusal)
+    refusal = gpu.refusal.replace("or pass --force to start anyway", "or launch anyway") if gpu.refusal else None
+    return LaunchCheck(tuple(gpu.notes), refusal, forceable=refusal is not None)
+
+
+def launch_run(spec: RunSpec, runs_dir: Path, home: Path | None = None, pilot: bool = False) -> RunInfo:
+    """Start the run detached (a pilot trains on `PILOT_FRACTION` of the data and predicts the full run's time,
+    as `slmtui train --pilot`); returns its `RunInfo`."""
+    return launch(spec, runs_dir, home=home, engine_args=["--pilot", str(PILOT_FRACTION)] if pilot else ())
+
+
+__all__ = ["FIELDS", "PILOT_FRACTION", "SECTIONS", "FormField", "LaunchCheck", "RunNotFound", "apply_form",
+           "check_launch", "default_raw", "estimable", "launch_run", "validate"]

@@ -1,0 +1,284 @@
+"""Runs side by side, headless: the run table's rows, environment comparability, spec diffs, loss curves, and
+tagging, archiving and deleting runs. Used by the journal's Runs view and by the Markdown export.
+
+The store's run index (kept current by `slmtui.reconcile`) gives the status, metrics and fingerprints; the
+frozen `spec.toml` of each run folder gives its settings. Light: no textual, no ML stack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.protocol import EVENTS_FILE, SPEC_FILE, EventFollower
+from slmtui.store import RunRecord, Store
+
+#: The parts of a run's environment that make its numbers comparable with another's.
+ENV_KEYS = ("torch", "transformers", "peft", "gpu")
+#: Points per curve the console keeps and draws: a million-step run downsamples to this.
+CURVE_POINTS = 400
+
+
+class RunActionError(Exception):
+    """A run cannot be changed that way (still training, folder gone); one sentence."""
+
+
+def read_spec(run_dir: Path) -> dict[str, Any]:
+    """A run's frozen spec as nested plain data, with every default filled in ({} when unreadable)."""
+    from engine.spec import SpecError, parse_spec, spec_to_dict
+
+    try:
+        raw = tomllib.loads((run_dir / SPEC_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+    try:
+        return spec_to_dict(parse_spec(raw, check_files=False))
+    except SpecError:  # an older or hand-edited spec: show what it says
+        return raw
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`{"train": {"lr": 1e-4}}` -> `{"train.lr": 1e-4}` (lists and scalars are leaves)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def env_key(fingerprint: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """The versions and GPU a run trained with (None when the run has not reported them yet)."""
+    env = fingerprint.get("env") if isinstance(fingerprint, Mapping) else None
+    if not isinstance(env, Mapping) or not env:
+        return None
+    return tuple(env.get(key) for key in ENV_KEYS)
+
+
+def env_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    """What differs between two runs' environments, e.g. `["torch 2.12 ≠ 2.13"]` (fingerprint dicts)."""
+    ka, kb = env_key(a), env_key(b)
+    if ka is None or kb is None:
+        return []
+    return [f"{name} {x or 'none'} ≠ {y or 'none'}" for name, x, y in zip(ENV_KEYS, ka, kb, strict=True) if x != y]
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One line of the run table."""
+
+    id: str
+    dir: Path
+    status: str
+    model: str
+    method: str
+    rank: int | None
+    lr: float | None
+    batch: str
+    max_length: int | None
+    final_loss: float | None
+    best_val_loss: float | None
+    seconds: float | None
+    data_fingerprint: str
+    comparable: bool
+    tags: tuple[str, ...] = ()
+    archived: bool = False
+    spec: dict[str, Any] = field(default_factory=dict, compare=False)
+    record: RunRecord | None = field(default=None, compare=False)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def build_rows(records: Iterable[RunRecord], specs: Mapping[str, dict[str, Any]],
+               now: float | None = None) -> list[RunRow]:
+    """Rows for `records` (newest first). A run is comparable when its environment matches the newest run
+    that reported one (a run with no environment yet is given the benefit of the doubt)."""
+    records = list(records)
+    reference = next((key for r in records if (key := env_key(r.fingerprint)) is not None), None)
+    now = time.time() if now is None else now
+    rows = []
+    for r in records:
+        spec = specs.get(r.id, {})
+        method, train, data = spec.get("method", {}), spec.get("train", {}), spec.get("data", {})
+        micro, accum = train.get("micro_batch"), train.get("grad_accum")
+        batch = f"{micro}×{accum}" if micro and accum and accum != 1 else (str(micro) if micro else "")
+        end = r.ended if r.ended else (now if r.status == "running" else None)
+        key = env_key(r.fingerprint)
+        rows.append(RunRow(
+            id=r.id, dir=Path(r.dir), status=r.status, model=r.model or str(spec.get("model", {}).get("name", "")),
+            method=r.method or str(method.get("kind", "")),
+            rank=None if method.get("kind") == "full" else method.get("rank"),
+            lr=_number(train.get("lr")), batch=batch, max_length=data.get("max_length"),
+            final_loss=_number(r.latest.get("loss")), best_val_loss=_number(r.best.get("val_loss")),
+            seconds=(end - r.started) if end and r.started else None,
+            data_fingerprint=str((r.fingerprint or {}).get("data") or ""),
+            comparable=key is None or reference is None or key == reference,
+            tags=r.tags, archived=r.archived, spec=spec, record=r,
+        ))
+    return rows
+
+
+def load_rows(store: Store, runs_dir: Path, reconcile_first: bool = True) -> list[RunRow]:
+    """Reconcile the index with the run folders, then the table's rows (newest first). Call it in a worker."""
+    if reconcile_first:
+        from slmtui.reconcile import reconcile
+
+        reconcile(store, runs_dir)
+    records = store.runs()
+    return build_rows(records, {r.id: read_spec(Path(r.dir)) for r in records})
+
+
+def runs_token(runs_dir: Path) -> tuple[Any, ...]:
+    """Cheap: changes when a run folder appears or goes, or a run's summary or events are written."""
+    try:
+        entries = sorted(os.scandir(runs_dir), key=lambda e: e.name)
+    except OSError:
+        return ()
+    token: list[Any] = []
+    for entry in entries:
+        for name in ("summary.json", EVENTS_FILE):
+            try:
+                st = os.stat(os.path.join(entry.path, name))
+                token.append((entry.name, name, st.st_mtime_ns, st.st_size))
+            except OSError:
+                token.append((entry.name, name))
+    return tuple(token)
+
+
+@dataclass(frozen=True)
+class SpecChange:
+    """One setting that differs between two runs."""
+
+    key: str
+    a: Any
+    b: Any
+
+
+_MISSING = "—"
+
+
+def spec_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[SpecChange]:
+    """Every setting whose value differs between two (nested) specs, in key order; `—` where one lacks it."""
+    fa, fb = flatten(a), flatten(b)
+    return [SpecChange(key, fa.get(key, _MISSING), fb.get(key, _MISSING))
+            for key in sorted(set(fa) | set(fb)) if fa.get(key, _MISSING) != fb.get(key, _MISSING)]
+
+
+class Downsampler:
+    """Keeps at most `2 * points` (x, y) pairs of a series of any length, as means of equal runs of points.
+
+    Bounded memory for a million-step run: when the buffer fills, neighbours are merged in pairs and every
+    later bucket holds twice as many points.
+    """
+
+    def __init__(self, points: int = CURVE_POINTS) -> None:
+        self.points = max(2, points)
+        self.stride = 1
+        self._xs: list[float] = []
+        self._ys: list[float] = []
+        self._sum_x = self._sum_y = 0.0
+        self._n = 0
+
+    def add(self, x: float, y: float) -> None:
+        """Add one point (x increasing)."""
+        self._sum_x += x
+        self._sum_y += y
+        self._n += 1
+        if self._n == self.stride:
+            self._xs.append(self._sum_x / self._n)
+            self._ys.append(self._sum_y / self._n)
+            self._sum_x = self._sum_y = 0.0
+            self._n = 0
+            if len(self._xs) >= 2 * self.points:
+                self._xs = [(self._xs[i] + self._xs[i + 1]) / 2 for i in range(0, len(self._xs), 2)]
+                self._ys = [(self._ys[i] + self._ys[i + 1]) / 2 for i in range(0, len(self._ys), 2)]
+                self.stride *= 2
+
+    def series(self) -> list[tuple[float, float]]:
+        """The kept points, with the unfinished last bucket as one more point."""
+        out = list(zip(self._xs, self._ys, strict=True))
+        if self._n:
+            out.append((self._sum_x / self._n, self._sum_y / self._n))
+        return out
+
+
+@dataclass(frozen=True)
+class Curves:
+    """A run's training and validation loss, downsampled (step, loss) pairs."""
+
+    run: str
+    train: list[tuple[float, float]]
+    val: list[tuple[float, float]]
+
+
+def _iter_events(path: Path) -> Iterator[dict[str, Any]]:
+    follower = EventFollower(path)
+    while batch := follower.poll():
+        yield from batch
+
+
+def load_curves(run_dir: Path, points: int = CURVE_POINTS) -> Curves:
+    """Read a run's `metrics` and `eval` events into downsampled loss curves (skipping null losses)."""
+    train, val = Downsampler(points), Downsampler(points)
+    for event in _iter_events(run_dir / EVENTS_FILE):
+        kind = event.get("type")
+        if kind == "metrics":
+            step, loss = _number(event.get("step")), _number(event.get("loss"))
+            if step is not None and loss is not None:
+                train.add(step, loss)
+        elif kind == "eval":
+            step, loss = _number(event.get("step")), _number(event.get("val_loss"))
+            if step is not None and loss is not None:
+                val.add(step, loss)
+    return Curves(run_dir.name, train.series(), val.series())
+
+
+def folder_size(path: Path) -> int:
+    """Bytes of every file under `path` (links not followed)."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+def human_size(size: float) -> str:
+    """`1536` -> `1.5 KiB`."""
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def delete_run(store: Store, run_dir: Path) -> int:
+    """Delete a finished run's folder and drop it from the index (its journal entries stay); returns the bytes
+    freed. Refuses a run whose engine is still running."""
+    from slmtui.runs import read_run
+
+    if not run_dir.is_dir():
+        store.forget_run(run_dir.name)
+        return 0
+    if read_run(run_dir).status == "running":
+        raise RunActionError(f"The run {run_dir.name} is still training; stop it before deleting it.")
+    size = folder_size(run_dir)
+    shutil.rmtree(run_dir)
+    store.forget_run(run_dir.name)
+    return size
+
+
+def parse_tags(text: str) -> list[str]:
+    """Tags typed as `a, b c` -> `["a", "b", "c"]` (commas or spaces; duplicates dropped, order kept)."""
+    return list(dict.fromkeys(t for t in text.replace(",", " ").split() if t))

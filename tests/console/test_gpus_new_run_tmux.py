@@ -1,0 +1,44 @@
+"""The real console in tmux: the GPUs screen by its key, then New run by its key, read off the terminal."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tmux_driver import TmuxConsole
+
+pytestmark = [
+    pytest.mark.tmux,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux"),
+]
+
+
+@pytest.fixture
+def console(home: Path) -> Iterator[TmuxConsole]:
+    term = TmuxConsole(home, width=100, height=40)
+    try:
+        yield term
+    finally:
+        term.close()
+
+
+def test_gpus_then_new_run_by_keys(console: TmuxConsole) -> None:
+    console.wait_until(lambda s: "4 GPUs" in s, what="the console on screen")
+    console.keys("4")
+    screen = console.wait_until(lambda s: "What fits on" in s and "qwen2.5-0.5b" in s, timeout=20,
+                                what="the GPUs screen with its what-fits table")
+    assert "No GPU to show." in screen or "GPU 0" in screen
+    assert "Target GPU" in screen and "New run" in screen  # the footer names the keys
+    console.keys("n")
+    screen = console.wait_until(lambda s: "model.name is missing" in s and "Launch" in s, what="the New run screen")
+    assert "Problems" in screen and "Memory" in screen and "Micro-batch" in screen
+    console.keys("C-a")  # the model field has focus: type a catalog model into it
+    console.keys("qwen2.5-0.5b", literal=True)
+    screen = console.wait_until(lambda s: "GiB of 79.6" in s or "GiB free" in s, what="the estimate")
+    assert "model.name is missing" not in screen
+    console.keys("Escape")
+    console.wait_until(lambda s: "What fits on" in s and "Problems" not in s, what="back on the GPUs screen")
+    console.keys("C-q")
+    console.wait_exit()

@@ -1,0 +1,123 @@
+"""The New run editor's headless logic, the data-check service and a cancellable engine subcommand."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.spec import parse_spec
+from slmtui.data_service import DataRequest, DataSummary
+from slmtui.engine_proc import EngineCancelled, run_engine_json
+from slmtui.fit import FitError, estimate_spec, resolve_shape
+from slmtui.new_run import (
+    FIELDS,
+    FIELDS_BY_PATH,
+    apply_form,
+    default_raw,
+    problem_field,
+    validate,
+    value_text,
+)
+
+
+@pytest.mark.parametrize(("problem", "field"), [
+    ("train.micro_batch must be a whole number, not str 'abc'.", "train.micro_batch"),
+    ("Unknown key 'rnk' in [method] (did you mean 'rank'?).", "method.rnk"),
+    ("name must contain at least one letter or digit (it names the run folder).", "name"),
+    ("data.val_fraction + data.test_fraction leave under 10% to train on; lower them.", "data.val_fraction"),
+    ("The spec must be a table of settings, not list.", None),
+])
+def test_problem_sentences_point_at_their_field(problem: str, field: str | None) -> None:
+    assert problem_field(problem) == field
+
+
+def test_form_text_round_trips_and_bad_numbers_stay_text(home: Path) -> None:
+    raw = default_raw(home)
+    values = {f.path: value_text(raw, f) for f in FIELDS}
+    assert apply_form(raw, values) == raw  # what the form shows is what it gives back
+    changed = apply_form(raw, {"train.lr": "3e-4", "train.micro_batch": "x1", "method.target_modules": "q_proj, v_proj",
+                               "train.gradient_checkpointing": True})
+    assert changed["train"]["lr"] == 3e-4 and changed["train"]["micro_batch"] == "x1"
+    assert changed["method"]["target_modules"] == ["q_proj", "v_proj"] and changed["train"]["gradient_checkpointing"]
+    assert apply_form(raw, {"method.target_modules": "all-linear"})["method"]["target_modules"] == "all-linear"
+    spec, problems = validate(changed)
+    assert spec is None and "train.micro_batch must be a whole number, not str 'x1'." in problems
+    assert {f.kind for f in FIELDS} == {"text", "int", "float", "choice", "bool", "modules"}
+    assert FIELDS_BY_PATH["method.kind"].choices == ("lora", "full", "qlora", "dora", "qdora")
+
+
+def test_spec_estimate_and_its_errors(tmp_path: Path) -> None:
+    spec = parse_spec({"model": {"name": "qwen2.5-0.5b"}, "data": {"path": "x", "max_length": 512},
+                       "train": {"micro_batch": 4}}, check_files=False)
+    small = estimate_spec(spec, "T4", 15.0)
+    setup = small.estimate.setup
+    assert (setup.method, setup.batch, setup.seq, setup.loss) == ("lora", 4, 512, "fused")  # loss auto on a GPU
+    assert small.verdict == "fits" and small.max_micro_batch >= 4 and "on T4: fits" in small.sentence()
+    assert estimate_spec(spec, "tiny", 0.5).verdict == "exceeds"
+    (tmp_path / "bare").mkdir()
+    with pytest.raises(FitError, match=r"has no config\.json"):
+        resolve_shape(str(tmp_path / "bare"))
+    with pytest.raises(FitError, match="not in the local Hugging Face cache"):
+        resolve_shape("nobody/nothing-here")
+
+
+def test_data_summary_picks_the_key_numbers() -> None:
+    report = {"rows": 12, "valid_rows": 11, "kept_rows": 10, "invalid_rows_total": 1, "duplicates": 2,
+              "token_lengths": {"p50": 40, "p90": 70, "p99": 90, "max": 130}, "max_length": 128,
+              "over_max_length": 1, "overlength_action": "1 rows over max_length 128 will be truncated.",
+              "pii": {"EMAIL": 2, "PHONE": 0}, "pii_rows": 2, "scrub": "on", "shape": "instruction",
+              "tokenizer": {"note": "demo tokenizer"}}
+    summary = DataSummary.from_report(report)
+    assert (summary.rows, summary.p50, summary.p99, summary.over_max_length, summary.pii_rows) == (12, 40, 90, 1, 2)
+    lines = summary.lines()
+    assert "tokens p50 40, p99 90, longest 130" in lines[1] and "EMAIL 2" in lines[3] and "PHONE" not in lines[3]
+    assert DataSummary.from_report({}).rows == 0
+    argv = DataRequest("d.jsonl", tokenizer="m", max_length=64, map=(("prompt", "q"),)).argv()
+    assert argv[:3] == ["d.jsonl", "--max-length", "64"] and "--tokenizer" in argv and "prompt=q" in argv
+
+
+def test_a_cancelled_engine_command_is_killed_at_once(tmp_path: Path) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"text": "hello"}\n')
+    started = time.monotonic()
+    with pytest.raises(EngineCancelled):
+        run_engine_json("data-check", str(rows), cancelled=lambda: time.monotonic() - started > 0.3)
+    assert time.monotonic() - started < 3
+
+
+def test_a_runs_spec_with_a_suggested_fix(home: Path) -> None:
+    from slmtui.new_run import last_run_raw, run_spec_raw
+    from slmtui.runs import create_run
+
+    spec = parse_spec({"name": "oom", "model": {"name": "qwen2.5-0.5b"}, "data": {"path": "x", "map": {"prompt": "q"}},
+                       "train": {"micro_batch": 16}}, check_files=False)
+    run_dir = create_run(spec, home / "runs")
+    fixed = run_spec_raw(run_dir, {"train": {"micro_batch": 4, "grad_accum": 4}})
+    assert fixed["train"]["micro_batch"] == 4 and fixed["train"]["grad_accum"] == 4
+    assert fixed["data"]["map"] == {"prompt": "q"} and fixed["model"]["name"] == "qwen2.5-0.5b"
+    assert last_run_raw(home / "runs") == (run_dir.name, run_spec_raw(run_dir))
+
+
+def test_launch_checks_and_pilot_arguments(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import slmtui.new_run as new_run
+    from slmtui.gpu import Nvml
+    from tests.gpu_fakes import FakeNvml
+
+    spec = parse_spec({"model": {"name": "qwen2.5-14b"}, "data": {"path": "x"}, "method": {"kind": "full"},
+                       "train": {"micro_batch": 64}}, check_files=False)
+    one_gpu = Nvml(FakeNvml(count=1).module).snapshot
+    refused = new_run.check_launch(spec, home / "runs", one_gpu, pilot=True)
+    assert refused.forceable and refused.refusal is not None and "GPU 0 has 78.0 GiB free" in refused.refusal
+    assert "--force" not in refused.refusal
+    forced = new_run.check_launch(spec, home / "runs", one_gpu, force=True, pilot=True)
+    assert forced.refusal is None and forced.notes[0].startswith("Starting anyway")
+    spec.train.device = "cpu"
+    assert new_run.check_launch(spec, home / "runs", lambda: pytest.fail("no GPU read for a CPU run"),
+                                pilot=True).refusal is None
+    calls: list[tuple[object, ...]] = []
+    monkeypatch.setattr(new_run, "launch", lambda *a, **kw: calls.append((a, kw)))
+    new_run.launch_run(spec, home / "runs", home, pilot=True)
+    new_run.launch_run(spec, home / "runs", home)
+    assert calls[0][1] == {"home": home, "engine_args": ["--pilot", "0.05"]} and calls[1][1]["engine_args"] == ()
