@@ -115,7 +115,8 @@ class RunTable(DataTable[Text]):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
-        self.post_message(self.RunHighlighted(self._by_id.get(event.row_key.value or "")))
+        key = event.row_key.value if event.row_key is not None else None  # None: a key moved over an empty table
+        self.post_message(self.RunHighlighted(self._by_id.get(key or "")))
 
 
 def run_facts(row: RunRow | None) -> str:
