@@ -52,6 +52,8 @@ SECTIONS: tuple[tuple[str, tuple[FormField, ...]], ...] = (
     ("Run", (FormField("", "name", "Name", "text", "names the run folder"),)),
     ("Model and data", (
         FormField("model", "name", "Model", "text", "a local folder, a catalog name or a hub id"),
+        FormField("model", "trust_remote_code", "Remote code", "bool",
+                  "ON runs Python code from the model's repository: only for models you trust"),
         FormField("data", "path", "Dataset", "text", "a JSONL/CSV/Parquet file, a saved dataset or a hub id"),
         FormField("data", "shape", "Shape", "choice"),
         FormField("data", "max_length", "Max length", "int", "tokens per example"),

@@ -196,3 +196,20 @@ def test_pickled_weights_are_refused_unless_the_spec_allows_them(tiny_model_dir:
     assert "\n" not in message
     loaded = load_for_training(_spec(pickled, allow_pickle=True))
     assert loaded.params_total > 0
+
+
+def test_the_console_shows_trust_remote_code_when_on() -> None:
+    """The Monitor's figures say so when a run's spec turns remote code on; New run has the switch in view."""
+    from dataclasses import replace
+
+    from screens.widgets.run_panels import stats_text
+    from slmtui.monitor_data import EMPTY_VIEW
+    from slmtui.new_run import FIELDS_BY_PATH
+
+    def view(trust: bool):  # type: ignore[no-untyped-def]
+        started = {"precision": "fp32", "device": "cpu", "spec": {"model": {"name": "m", "trust_remote_code": trust}}}
+        return replace(EMPTY_VIEW, run_id="20261126-083000-x", status="running", started=started)
+
+    assert "trust_remote_code is ON" in stats_text(view(True))
+    assert "trust_remote_code" not in stats_text(view(False))
+    assert FIELDS_BY_PATH["model.trust_remote_code"].kind == "bool"

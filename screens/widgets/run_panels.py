@@ -53,6 +53,8 @@ def stats_text(view: RunView, now: float | None = None) -> str:
     if started:
         lines.append(f"{started.get('precision', '?')} on {started.get('device', '?')}, "
                      f"{_num(started.get('params_trainable'), ',d')}/{_num(started.get('params_total'), ',d')} trained")
+        if ((started.get("spec") or {}).get("model") or {}).get("trust_remote_code"):
+            lines.append("[b $warning]trust_remote_code is ON[/]: this run executes code from the model's repository")
     if view.message and view.status != "running":
         lines.append(escape(view.message))
     elif not view.loaded:
