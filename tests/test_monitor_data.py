@@ -108,8 +108,8 @@ def test_feed_reads_history_then_follows_then_sees_a_crash(tmp_path: Path) -> No
         view = history.view()
         assert view.loaded and view.step == 200 and len(view.loss) == 200 and view.status == "running"
         writer.emit("metrics", step=201, loss=1.0)
-        writer._fh.write('{"v":1,"type":"metrics","seq":999,"step":202')  # a torn line: held back
-        writer._fh.flush()
+        with open(run_dir / "events.jsonl", "a") as fh:  # a torn line (a writer dying mid-line): held back
+            fh.write('{"v":1,"type":"metrics","seq":999,"step":202')
         feed.poll()
         assert history.view().step == 201
     assert updates and set(updates) == {run_dir.name}
