@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 LOCALES = ["en_US", "en_GB", "en_AU", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pt_BR", "pl_PL",
            "sv_SE", "da_DK"]
-TYPES = ["EMAIL", "PHONE", "ADDRESS", "CARD", "IBAN", "IP", "NAME"]
+TYPES = ["EMAIL", "PHONE", "ADDRESS", "CARD", "IBAN", "NATIONAL_ID", "IP", "NAME"]
 
 #: Templates: {TYPE} slots are filled with Faker values and labelled; other text is filler.
 TEMPLATES = [
@@ -50,6 +50,8 @@ TEMPLATES = [
     "Ship it to {NAME}, {ADDRESS}.",
     "Write to me: {EMAIL}",
     "Hi {FIRST}, thanks for the quick answer!",
+    "For the form: {ID_SENTENCE}",
+    "{ID_SENTENCE} Please update my file.",
     "I spoke with {FIRST} yesterday and she said it was fixed.",
 ]
 
@@ -95,6 +97,41 @@ def _luhn_fail(rng: random.Random) -> str:
             return digits
 
 
+def _idnr(rng: random.Random) -> str:
+    from stdnum.de import idnr
+    from stdnum.iso7064 import mod_11_10
+
+    while True:
+        body = str(rng.randint(1, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(9))
+        number = body + mod_11_10.calc_check_digit(body)
+        if idnr.is_valid(number):
+            return number
+
+
+def _nino(rng: random.Random) -> str:
+    from engine.pii.ids import nino_ok
+
+    while True:
+        letters = "ABCEGHJKLMNPRSTWXYZ"
+        value = rng.choice(letters) + rng.choice(letters) + f"{rng.randint(0, 999999):06d}" + rng.choice("ABCD")
+        if nino_ok(value):
+            return value
+
+
+#: (sentence before the identifier, how to make one): the word that names it, as people write it.
+ID_SENTENCES = [
+    ("My SSN is", lambda fake, rng: Faker("en_US").ssn()),
+    ("BSN:", lambda fake, rng: Faker("nl_NL").ssn()),
+    ("Numéro de sécurité sociale", lambda fake, rng: Faker("fr_FR").ssn()),
+    ("Steuer-ID", lambda fake, rng: _idnr(rng)),
+    ("DNI", lambda fake, rng: Faker("es_ES").nif()),
+    ("NIE", lambda fake, rng: Faker("es_ES").nie()),
+    ("Codice fiscale", lambda fake, rng: Faker("it_IT").ssn()),
+    ("CPF", lambda fake, rng: Faker("pt_BR").cpf()),
+    ("National Insurance number", lambda fake, rng: _nino(rng)),
+]
+
+
 def _value(fake: Faker, kind: str, rng: random.Random) -> str:
     if kind == "NAME":
         return fake.name()
@@ -123,6 +160,16 @@ def _value(fake: Faker, kind: str, rng: random.Random) -> str:
 
 
 def _fill(template: str, fake: Faker, rng: random.Random) -> Sample:
+    if "{ID_SENTENCE}" in template:
+        words, make = rng.choice(ID_SENTENCES)
+        Faker.seed(rng.randint(0, 2**31))
+        template = template.replace("{ID_SENTENCE}", words + " {NATIONAL_ID}.")
+        fixed = make(fake, rng)
+        return _fill_with(template, fake, rng, {"NATIONAL_ID": fixed})
+    return _fill_with(template, fake, rng, {})
+
+
+def _fill_with(template: str, fake: Faker, rng: random.Random, fixed: dict[str, str]) -> Sample:
     text, pos = "", 0
     spans: list[tuple[str, int, int]] = []
     while True:
@@ -132,7 +179,7 @@ def _fill(template: str, fake: Faker, rng: random.Random) -> Sample:
         end = template.index("}", start)
         kind = template[start + 1:end]
         text += template[pos:start]
-        value = _value(fake, kind, rng)
+        value = fixed[kind] if kind in fixed else _value(fake, kind, rng)
         spans.append(("NAME" if kind == "FIRST" else kind, len(text), len(text) + len(value)))
         text += value
         pos = end + 1
@@ -155,9 +202,11 @@ def _near_miss(template: str, fake: Faker, rng: random.Random) -> Sample:
     return Sample(text, [], near_miss=True)
 
 
-def build_corpus(per_locale: int = 200, seed: int = 0) -> list[Sample]:
-    """`per_locale` labelled sentences for each locale, a quarter of them near-misses."""
+def build_corpus(per_locale: int = 200, seed: int = 0, ids: bool = True) -> list[Sample]:
+    """`per_locale` labelled sentences for each locale, a quarter of them near-misses; `ids=False` leaves out
+    the national-identifier sentences (the corpus as it was before they were added)."""
     rng = random.Random(seed)
+    templates = TEMPLATES if ids else [t for t in TEMPLATES if "{ID_SENTENCE}" not in t]
     samples: list[Sample] = []
     for i, locale in enumerate(LOCALES):
         fake = Faker(locale)
@@ -166,7 +215,7 @@ def build_corpus(per_locale: int = 200, seed: int = 0) -> list[Sample]:
             if rng.random() < 0.25:
                 samples.append(_near_miss(rng.choice(NEAR_MISSES), fake, rng))
             else:
-                samples.append(_fill(rng.choice(TEMPLATES), fake, rng))
+                samples.append(_fill(rng.choice(templates), fake, rng))
     return samples
 
 
@@ -214,9 +263,10 @@ def main() -> None:
     parser.add_argument("--per-locale", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--record", action="store_true", help="append the table to docs/benchmarks.md")
+    parser.add_argument("--no-ids", action="store_true", help="leave out the national-identifier sentences")
     parser.add_argument("--show-errors", type=int, default=0, help="print this many misses and false alarms")
     args = parser.parse_args()
-    samples = build_corpus(args.per_locale, args.seed)
+    samples = build_corpus(args.per_locale, args.seed, ids=not args.no_ids)
     t0 = time.perf_counter()
     table = evaluate(samples)
     elapsed = time.perf_counter() - t0
@@ -231,7 +281,7 @@ def main() -> None:
                 f"\n### bench/pii.py: {dt.date.today().isoformat()}\n\n"
                 f"Machine: {platform.machine()}, {platform.processor() or platform.system()}, Python "
                 f"{platform.python_version()}. Command: `python bench/pii.py --per-locale {args.per_locale} "
-                f"--seed {args.seed} --record`. Corpus: {len(samples)} sentences over {len(LOCALES)} Faker locales "
+                f"--seed {args.seed}{' --no-ids' if args.no_ids else ''} --record`. Corpus: {len(samples)} sentences over {len(LOCALES)} Faker locales "
                 f"({', '.join(LOCALES)}); detection took {elapsed:.2f} s.\n\n{text}\n"
             )
 

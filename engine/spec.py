@@ -52,6 +52,8 @@ class DataSpec:
     max_length: int = 1024
     overlength: str = "truncate"
     scrub: str = "auto"
+    scrub_types: list[str] = field(default_factory=list)
+    phone_regions: list[str] = field(default_factory=list)
     val_fraction: float = 0.05
     test_fraction: float = 0.05
     split_seed: int = 0
@@ -255,6 +257,7 @@ def _check_values(spec: RunSpec, problems: list[str]) -> None:
     for name in spec.train.report_to:
         if name not in REPORT_TO:
             problems.append(f"train.report_to entry {name!r} is not one of {', '.join(REPORT_TO)}.")
+    problems += scrub_setting_problems(spec.data)
     for canonical in spec.data.map:
         if canonical not in DATA_MAP_FIELDS:
             problems.append(f"data.map key {canonical!r} is not a field{_nearest(canonical, list(DATA_MAP_FIELDS))}.")
@@ -269,6 +272,24 @@ def _check_values(spec: RunSpec, problems: list[str]) -> None:
         problems.append(f"train.device must be auto, cpu, cuda or cuda:N, not {device!r}.")
     if not spec.name.strip() or not slug(spec.name):
         problems.append("name must contain at least one letter or digit (it names the run folder).")
+
+
+def scrub_setting_problems(data: DataSpec) -> list[str]:
+    """One sentence per unknown entry of `data.scrub_types` or `data.phone_regions`."""
+    from engine.pii.detect import PII_TYPES
+
+    problems: list[str] = []
+    for name in data.scrub_types:
+        if name.upper() not in PII_TYPES:
+            problems.append(f"data.scrub_types entry {name!r} is not a type{_nearest(name.upper(), list(PII_TYPES))}.")
+    if data.phone_regions:
+        import phonenumbers
+
+        for region in data.phone_regions:
+            if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+                problems.append(f"data.phone_regions entry {region!r} is not a region code; use two-letter "
+                                "codes such as US, GB, DE, IN.")
+    return problems
 
 
 def _check_files(spec: RunSpec, problems: list[str]) -> None:

@@ -325,7 +325,8 @@ class NewRunScreen(Screen[None]):
 
     def data_request(self) -> DataRequest | None:
         """What the data check should read, or None while the dataset or model fields have problems."""
-        if any(problem_field(p) in ("data.path", "model.name", "data.max_length", "data.shape", "data.overlength")
+        if any(problem_field(p) in ("data.path", "model.name", "data.max_length", "data.shape", "data.overlength",
+                                    "data.scrub_types", "data.phone_regions")
                for p in self.problems):
             return None
         data = self.raw.get("data", {})
@@ -340,7 +341,10 @@ class NewRunScreen(Screen[None]):
                            else str(data["path"]), tokenizer=entry.hub_id if entry is not None else model,
                            max_length=int(data.get("max_length", 1024)), shape=str(data.get("shape", "auto")),
                            format=str(data.get("format", "auto")), split=str(data.get("split_name", "train")),
-                           overlength=str(data.get("overlength", "truncate")), map=mapping)
+                           overlength=str(data.get("overlength", "truncate")), map=mapping,
+                           scrub=str(data.get("scrub", "auto")),
+                           scrub_types=tuple(str(t) for t in data.get("scrub_types") or ()),
+                           phone_regions=tuple(str(r) for r in data.get("phone_regions") or ()))
 
     def _schedule_data_check(self) -> None:
         request = self.data_request()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from slmtui.engine_proc import run_engine_json
+from slmtui.scrub_report import change_summary, scrub_warning
 
 #: The data check reads the whole file and tokenises it; a stuck one is given up on after this long.
 DATA_CHECK_TIMEOUT_S = 300.0
@@ -29,6 +30,9 @@ class DataRequest:
     split: str = "train"
     overlength: str = "truncate"
     map: tuple[tuple[str, str], ...] = ()
+    scrub: str = "auto"
+    scrub_types: tuple[str, ...] = ()
+    phone_regions: tuple[str, ...] = ()
 
     def argv(self) -> list[str]:
         """The engine's `data-check` arguments."""
@@ -38,6 +42,11 @@ class DataRequest:
             args += ["--tokenizer", self.tokenizer]
         if self.map:
             args += ["--map", ",".join(f"{field}={column}" for field, column in self.map)]
+        args += ["--scrub", self.scrub]
+        if self.scrub_types:
+            args += ["--scrub-types", ",".join(self.scrub_types)]
+        if self.phone_regions:
+            args += ["--phone-regions", ",".join(self.phone_regions)]
         return args
 
 
@@ -61,6 +70,8 @@ class DataSummary:
     scrub: str
     shape: str
     tokenizer_note: str = ""
+    scrub_changed: str = ""
+    scrub_warning: str = ""
 
     @classmethod
     def from_report(cls, report: Mapping[str, Any]) -> DataSummary:
@@ -79,6 +90,7 @@ class DataSummary:
             pii={str(k): int(v) for k, v in (report.get("pii") or {}).items()},
             pii_rows=int(report.get("pii_rows", 0)), scrub=str(report.get("scrub", "")),
             shape=str(report.get("shape", "")), tokenizer_note=str(tokenizer.get("note", "")),
+            scrub_changed=change_summary(report), scrub_warning=scrub_warning(report),
         )
 
     def lines(self) -> list[str]:
@@ -90,6 +102,8 @@ class DataSummary:
             f"tokens p50 {self.p50}, p99 {self.p99}, longest {self.longest}",
             f"{self.over_max_length} over max length {self.max_length}",
             f"personal data in {self.pii_rows} rows: {found} (scrub {self.scrub})",
+            *([f"scrubbing: {self.scrub_changed}"] if self.scrub_changed else []),
+            *([f"warning: {self.scrub_warning}"] if self.scrub_warning else []),
         ]
 
 

@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from engine.data.options import OVERLENGTH, SCRUB, SHAPES, DataError, DataOptions, parse_map
+from engine.data.options import OVERLENGTH, SCRUB, SHAPES, DataError, DataOptions, parse_list, parse_map
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--template", choices=("auto", "default"), default="auto")
     p.add_argument("--system-prompt", default="")
     p.add_argument("--scrub", choices=SCRUB, default="auto")
+    p.add_argument("--scrub-types", default="", help="comma-separated personal-data types to scrub (default all)")
+    p.add_argument("--phone-regions", default="", help="comma-separated regions for national phone formats")
     p.add_argument("--preview", type=int, default=5, help="rows to show formatted (default 5)")
     return p
 
@@ -61,7 +63,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     opts: DataOptions = coerce(DataOptions(
         path=args.dataset, format=args.format, split_name=args.split, shape=args.shape, map=parse_map(args.map),
         template=args.template, system_prompt=args.system_prompt, max_length=args.max_length,
-        overlength=args.policy, scrub=args.scrub, label_column=args.label_column, invalid="skip",
+        overlength=args.policy, scrub=args.scrub, scrub_types=parse_list(args.scrub_types),
+        phone_regions=parse_list(args.phone_regions), label_column=args.label_column, invalid="skip",
     ))
     tokenizer, info = load_tokenizer(args.tokenizer)
     result = analyse(opts, tokenizer, strict=False, preview=args.preview)

@@ -18,7 +18,7 @@ from engine.data.format import Formatter, Rendered, segments
 from engine.data.load import Invalid, load_source
 from engine.data.options import DataError, DataOptions
 from engine.data.shape import Row, columns_of, detect_label_column, detect_shape, to_rows
-from engine.pii import PII_TYPES, Scrubber
+from engine.pii import PII_TYPES, PiiSettings, Scrubber, ScrubChanges
 
 MAX_INVALID_LISTED = 1000
 _BATCH = 1000
@@ -52,15 +52,31 @@ def _row_key(row: Row) -> str:
                            digest_size=12).hexdigest()
 
 
-def _scrub(row: Row) -> tuple[Row, Counter[str]]:
-    scrubber = Scrubber()
+#: Canonical fields whose text is trained (the loss covers them) unless train_on_prompt trains everything.
+_TRAINED_FIELDS = ("output", "completion", "text")
+
+
+def _trained_text(row: Row, train_on_prompt: bool) -> list[str]:
+    if train_on_prompt:
+        return [m["content"] for m in row.fields.get("messages", [])] + [
+            v for k, v in row.fields.items() if k != "messages"]
+    trained = [m["content"] for m in row.fields.get("messages", []) if m["role"] == "assistant"]
+    return trained + [row.fields[k] for k in _TRAINED_FIELDS if k in row.fields]
+
+
+def _scrub(row: Row, settings: PiiSettings, changes: ScrubChanges, train_on_prompt: bool) -> tuple[Row, Counter[str]]:
+    scrubber = Scrubber(settings)
     fields: dict[str, Any] = {}
     for name, value in row.fields.items():
         if name == "messages":
             fields[name] = [{"role": m["role"], "content": scrubber.scrub(m["content"])} for m in value]
         else:
             fields[name] = scrubber.scrub(value)
-    return Row(row.line, fields, row.label), scrubber.counts
+    clean = Row(row.line, fields, row.label)
+    before, after = _trained_text(row, train_on_prompt), _trained_text(clean, train_on_prompt)
+    changes.add(changed=bool(scrubber.replaced), has_response=any(before), response_changed=before != after,
+                replaced=scrubber.replaced)
+    return clean, scrubber.counts
 
 
 def _fail_on_invalid(invalid: list[Invalid], opts: DataOptions) -> None:
@@ -116,8 +132,10 @@ def analyse(opts: DataOptions, tokenizer: Any, *, strict: bool, log: Callable[[s
     pii: Counter[str] = Counter()
     pii_rows = 0
     scrubbed: list[Row] = []
+    settings = PiiSettings.of(opts.scrub_types, opts.phone_regions)
+    changes = ScrubChanges()
     for row in rows:
-        clean, counts = _scrub(row)
+        clean, counts = _scrub(row, settings, changes, opts.train_on_prompt)
         pii.update(counts)
         pii_rows += bool(counts)
         scrubbed.append(clean)
@@ -180,18 +198,22 @@ def analyse(opts: DataOptions, tokenizer: Any, *, strict: bool, log: Callable[[s
         "overlength_action": overlength_action,
         "label_balance": dict(Counter(r.label for r in rows if r.label is not None).most_common())
         if label_column else {},
-        "pii": {t: pii.get(t, 0) for t in PII_TYPES},
+        "pii": {t: pii.get(t, 0) for t in PII_TYPES if t in settings.types},
         "pii_rows": pii_rows,
         "scrub": "on" if scrub_on else "off",
+        "scrub_changes": changes.as_dict(settings) if scrub_on else None,
         "preview": _preview(rows, scrubbed, shape, fmt, opts, preview),
     }
     description = [
         f"Read {report['rows']} rows from {opts.path} ({loaded.format}); shape {shape}"
         + (" (detected)" if opts.shape == "auto" else "") + f", columns mapped {canon}.",
         f"{len(invalid)} invalid rows skipped, {loaded.empty} empty lines, {duplicates} exact duplicates.",
-        (f"Scrubbed personal data in {pii_rows} rows ({', '.join(f'{t} {n}' for t, n in pii.items())})."
+        (f"Scrubbed personal data in {pii_rows} rows ({pii_rows / max(1, len(rows)):.1%}), "
+         f"{changes.responses_changed} of them in trained responses "
+         f"({', '.join(f'{t} {n}' for t, n in pii.items())})."
          if scrub_on and pii_rows else "No personal data found." if not pii_rows
          else f"Personal data found in {pii_rows} rows but scrubbing is off."),
+        *([changes.warning(settings)] if scrub_on and changes.warning(settings) else []),
         f"Formatted with {fmt.template_name}; loss on "
         + ("every token." if opts.train_on_prompt else "responses only, EOS included."),
         f"Token lengths p50 {token_lengths['p50']}, max {token_lengths['max']}; {overlength_action}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-from engine.spec import DataSpec
+from engine.spec import DataSpec, scrub_setting_problems
 
 FORMATS = ("auto", "jsonl", "json", "csv", "parquet", "disk", "hub")
 SHAPES = ("auto", "instruction", "chat", "prompt_completion", "text")
@@ -32,6 +32,9 @@ def check(opts: DataOptions) -> DataOptions:
             raise DataError(f"data.{name} is {value!r}; use one of {', '.join(choices)}.")
     if not opts.path:
         raise DataError("data.path is empty; give a file, a save_to_disk folder or a hub id.")
+    problems = scrub_setting_problems(opts)
+    if problems:
+        raise DataError(problems[0])
     if opts.max_length < 8:
         raise DataError(f"data.max_length is {opts.max_length}; use at least 8 tokens.")
     if not (0 <= opts.val_fraction < 1 and 0 <= opts.test_fraction < 1
@@ -53,7 +56,14 @@ def coerce(spec: Any) -> DataOptions:
     else:
         values = {n: getattr(spec, n) for n in names if hasattr(spec, n)}
     values["map"] = dict(values.get("map") or {})
+    values["scrub_types"] = list(values.get("scrub_types") or [])
+    values["phone_regions"] = list(values.get("phone_regions") or [])
     return check(DataOptions(**values))
+
+
+def parse_list(text: str | None) -> list[str]:
+    """`EMAIL,PHONE` -> ["EMAIL", "PHONE"] (blank parts dropped)."""
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
 def parse_map(text: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ policy, the scrub setting, the split fractions and seed, and the subset: the sam
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import tempfile
@@ -73,9 +74,12 @@ def code_digest() -> str:
     """A digest of the code and word lists that shape prepared data, so a changed pattern is a cache miss."""
     root = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256()
-    for rel in ("pii.py", "data_files/names.txt", "data/load.py", "data/shape.py", "data/format.py",
+    pii_files = sorted(str(p.relative_to(root)) for p in (root / "pii").glob("*.py"))
+    for rel in (*pii_files, "data_files/names.txt", "data/load.py", "data/shape.py", "data/format.py",
                 "data/analyse.py", "data/split.py"):
         digest.update((root / rel).read_bytes())
+    for package in ("phonenumbers", "python-stdnum"):  # their metadata and rules decide what is scrubbed
+        digest.update(importlib.metadata.version(package).encode())
     return digest.hexdigest()[:24]
 
 

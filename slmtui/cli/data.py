@@ -6,11 +6,13 @@ import argparse
 from typing import Any
 
 from slmtui.cli._common import UserError, print_json
+from slmtui.scrub_report import change_summary, replaced_lines, scrub_warning
 
 #: Options passed through to the engine unchanged: (flag, dest).
 _PASSTHROUGH = (("--tokenizer", "tokenizer"), ("--max-length", "max_length"), ("--map", "map"),
                 ("--policy", "policy"), ("--shape", "shape"), ("--format", "format"), ("--split", "split"),
-                ("--label-column", "label_column"), ("--template", "template"), ("--scrub", "scrub"))
+                ("--label-column", "label_column"), ("--template", "template"), ("--scrub", "scrub"),
+                ("--scrub-types", "scrub_types"), ("--phone-regions", "phone_regions"))
 
 
 def register(sub: Any) -> None:
@@ -33,6 +35,9 @@ def register(sub: Any) -> None:
     check.add_argument("--label-column", help="label column (default: label/category when present)")
     check.add_argument("--template", choices=("auto", "default"), help="chat template to format with")
     check.add_argument("--scrub", choices=("auto", "on", "off"))
+    check.add_argument("--scrub-types", help="personal-data types to scrub, e.g. EMAIL,NAME,ADDRESS (default all)")
+    check.add_argument("--phone-regions", help="regions whose national phone formats count, e.g. US,GB,IN "
+                       "(default: a list of 22; numbers with + count everywhere)")
     check.add_argument("--json", action="store_true", help="print the report as one JSON object")
     check.set_defaults(handler=_check)
 
@@ -73,6 +78,7 @@ def _print_report(r: dict[str, Any]) -> None:
         ("token lengths", "  ".join(f"{k} {v}" for k, v in r["token_lengths"].items())),
         ("over max length", f"{r['over_max_length']}: {r['overlength_action']}"),
         ("personal data", f"{r['pii_rows']} rows, scrubbing {r['scrub']}"),
+        ("scrubbing changed", change_summary(r) or "nothing"),
     ):
         summary.add_row(key, str(value))
     console.print(summary)
@@ -82,9 +88,13 @@ def _print_report(r: dict[str, Any]) -> None:
     pii = Table()
     pii.add_column("type")
     pii.add_column("found", justify="right")
+    pii.add_column("replaced most (masked)")
+    replaced = {line.split(": ", 1)[0]: line.split(": ", 1)[1] for line in replaced_lines(r)}
     for kind, count in r["pii"].items():
-        pii.add_row(kind, str(count))
+        pii.add_row(kind, str(count), replaced.get(kind, ""))
     console.print(pii)
+    if scrub_warning(r):
+        console.print(Text(f"Warning: {scrub_warning(r)}", style="bold yellow"))
     if r.get("label_balance"):
         console.print(Text(f"Label balance ({r['label_column']})", style="bold"))
         labels = Table()
