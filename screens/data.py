@@ -28,6 +28,7 @@ from slmtui.data_report import (
     run_data_check,
     save_options,
 )
+from slmtui.scrub_report import scrub_warning
 from slmtui.ui.shell import ShellScreen
 from slmtui.ui.themes import stylesheet
 
@@ -182,7 +183,9 @@ class DataScreen(ShellScreen):
         r = message.report
         self._status(f"Checked {r.get('rows', 0):,} rows in {_now() - self._started:.0f} s: "
                      f"{r.get('invalid_rows_total', 0):,} invalid, {r.get('pii_rows', 0):,} with personal data, "
-                     f"{r.get('over_max_length', 0):,} over the limit.  ctrl+s keeps these settings for the next run.")
+                     f"{r.get('over_max_length', 0):,} over the limit"
+                     + ("; scrubbing changed many trained responses (see the warning)" if scrub_warning(r) else "")
+                     + ".  ctrl+s keeps these settings for the next run.")
 
     def on_data_screen_check_failed(self, message: CheckFailed) -> None:
         self.checking = False

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.spec import DATA_MAP_FIELDS
+from slmtui.scrub_report import change_summary
 from slmtui.store import Store
 
 SETTINGS_KEY = "data_settings"
@@ -202,6 +203,7 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
         ("token lengths", "  ".join(f"{k} {v}" for k, v in lengths.items()) or "–"),
         ("over max length", str(report.get("overlength_action") or report.get("over_max_length", 0))),
         ("personal data", f"{report.get('pii_rows', 0):,} rows; scrubbing {report.get('scrub', '?')}"),
+        ("scrub changed", change_summary(report) or "–"),
         ("template", str(report.get("template", ""))),
         ("tokenizer", str(tokenizer.get("name", "")) + (" (the demo's)" if tokenizer.get("default_demo") else "")),
     ]

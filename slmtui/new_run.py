@@ -33,7 +33,7 @@ class FormField:
     table: str  # "" for top-level keys
     key: str
     label: str
-    kind: str  # text | int | float | choice | bool | modules
+    kind: str  # text | int | float | choice | bool | modules | list
     help: str = ""
 
     @property
@@ -58,6 +58,8 @@ SECTIONS: tuple[tuple[str, tuple[FormField, ...]], ...] = (
         FormField("data", "shape", "Shape", "choice"),
         FormField("data", "max_length", "Max length", "int", "tokens per example"),
         FormField("data", "overlength", "Over max", "choice"),
+        FormField("data", "scrub", "Scrub", "choice", "personal data: auto and on scrub, off keeps it"),
+        FormField("data", "scrub_types", "Scrub types", "list", "blank: all; or e.g. EMAIL, NAME, ADDRESS"),
     )),
     ("Method", (
         FormField("method", "kind", "Method", "choice"),
@@ -150,9 +152,11 @@ def convert(field: FormField, text: str | bool) -> Any:
             return float(text)
     except ValueError:
         return text
+    parts = [p.strip() for p in text.split(",") if p.strip()]
     if field.kind == "modules":
-        parts = [p.strip() for p in text.split(",") if p.strip()]
         return parts[0] if len(parts) == 1 and parts[0] == "all-linear" else parts
+    if field.kind == "list":
+        return parts
     return text
 
 

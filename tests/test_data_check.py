@@ -59,3 +59,51 @@ def test_user_errors_are_one_sentence(cli: Cli, tmp_path: Path, tiny_model_dir: 
     ok = cli.json("data", "check", str(src), "--tokenizer", str(tiny_model_dir), "--map",
                   "prompt=question,response=answer", "--json")
     assert ok["shape"] == "prompt_completion" and ok["rows"] == 1
+
+
+def _numeric_qa(path: Path, rows: int = 600) -> None:
+    import random
+
+    r = random.Random(3)
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(rows):
+            a, b = r.randint(10**6, 10**10), r.uniform(-1e4, 1e4)
+            question, answer = r.choice([
+                (f"What is {a} + {b:.6f}?", f"{a + b:.6f}"), (f"Round {b:.8f} to 4 dps.", f"{b:.4f}"),
+                (f"What is {a} * {i + 3}?", str(a * (i + 3))), (f"Subtract {a} from {-a - i}.", str(-2 * a - i)),
+                (f"How many seconds are in {a} ms?", f"{a / 1000:.3f} s"), (f"Expand (x + {i})^2.", f"x^2 + {2 * i}x + {i * i}"),
+            ])
+            fh.write(json.dumps({"question": question, "answer": answer}) + "\n")
+
+
+def test_numeric_data_is_left_alone(cli: Cli, tmp_path: Path, tiny_model_dir: Path) -> None:
+    src = tmp_path / "maths.jsonl"
+    _numeric_qa(src)
+    report = cli.json("data", "check", str(src), "--tokenizer", str(tiny_model_dir), "--map",
+                      "prompt=question,response=answer", "--json")
+    assert report["pii_rows"] == 0 and sum(report["pii"].values()) == 0
+    assert report["scrub_changes"]["rows_changed"] == 0 and report["scrub_changes"]["warning"] == ""
+
+
+def test_a_scrub_that_changes_many_responses_says_so_and_names_the_setting(cli: Cli, tmp_path: Path,
+                                                                         tiny_model_dir: Path) -> None:
+    src = tmp_path / "support.jsonl"
+    with src.open("w", encoding="utf-8") as fh:
+        for i in range(100):
+            reply = f"Call our desk on +44 20 7946 {i:04d}." if i % 10 == 0 else "We will look into it."
+            fh.write(json.dumps({"prompt": f"Ticket {i}: my parcel is late.", "completion": reply}) + "\n")
+    args = ("data", "check", str(src), "--tokenizer", str(tiny_model_dir))
+    report = cli.json(*args, "--json")
+    changes = report["scrub_changes"]
+    assert changes["rows_changed"] == 10 and changes["responses_changed"] == 10
+    assert changes["responses_changed_share"] == 0.1 and changes["top_replaced"]["PHONE"][0]["count"] == 1
+    assert "+44 20 7946 0010" not in json.dumps(report)  # the replaced strings are masked
+    assert "data.scrub_types = [" in changes["warning"] and '"PHONE"' not in changes["warning"].split("[")[1]
+    text = cli(*args, check=True).stdout
+    assert "Warning: Scrubbing changed the trained responses of 10 of 100 rows (10.0%)" in " ".join(text.split())
+    assert "10 rows changed (10.0%), 10 trained responses (10.0%)" in text
+    chosen = cli.json(*args, "--scrub-types", "EMAIL,NAME", "--json")
+    assert chosen["pii_rows"] == 0 and chosen["scrub_changes"]["warning"] == ""
+    assert set(chosen["pii"]) == {"EMAIL", "NAME"}
+    bad = cli(*args, "--scrub-types", "PHONES")
+    assert bad.returncode == 1 and "did you mean 'PHONE'" in bad.stderr and bad.stderr.count("\n") == 1

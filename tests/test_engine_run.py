@@ -48,6 +48,8 @@ def test_a_lora_run_reports_everything(tmp_path: Path, tiny_model_dir: Path) -> 
     assert 0 < started["params_trainable"] < started["params_total"]
     assert started["env"]["torch"] and started["env"]["transformers"] and started["env"]["peft"]
     assert len(started["data"]["fingerprint"]) >= 16 and started["data"]["train"] > 30
+    scrubbed = started["data"]["scrub_changes"]
+    assert scrubbed["rows"] >= started["data"]["train"] and scrubbed["rows_changed"] == 0 and scrubbed["warning"] == ""
     metrics = by_type["metrics"]
     assert [m["step"] for m in metrics] == list(range(1, 13))
     assert metrics[-1]["loss"] < metrics[0]["loss"] - 0.5

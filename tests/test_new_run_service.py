@@ -44,7 +44,9 @@ def test_form_text_round_trips_and_bad_numbers_stay_text(home: Path) -> None:
     assert apply_form(raw, {"method.target_modules": "all-linear"})["method"]["target_modules"] == "all-linear"
     spec, problems = validate(changed)
     assert spec is None and "train.micro_batch must be a whole number, not str 'x1'." in problems
-    assert {f.kind for f in FIELDS} == {"text", "int", "float", "choice", "bool", "modules"}
+    assert {f.kind for f in FIELDS} == {"text", "int", "float", "choice", "bool", "modules", "list"}
+    assert apply_form(raw, {"data.scrub_types": "EMAIL, NAME"})["data"]["scrub_types"] == ["EMAIL", "NAME"]
+    assert apply_form(raw, {"data.scrub_types": " "})["data"]["scrub_types"] == []
     assert FIELDS_BY_PATH["method.kind"].choices == ("lora", "full", "qlora", "dora", "qdora")
 
 

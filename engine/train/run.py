@@ -49,6 +49,7 @@ def _data_summary(prepared: Any) -> dict[str, Any]:
         "fingerprint": prepared.fingerprint,
         "report": prepared.report,
         "description": prepared.description,
+        "scrub_changes": prepared.report.get("scrub_changes"),
         "train": len(prepared.train),
         "validation": len(prepared.validation),
         "test": len(prepared.test),

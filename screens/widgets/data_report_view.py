@@ -15,6 +15,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from slmtui.data_report import Bar, count_bars, length_bars, summary_lines
+from slmtui.scrub_report import replaced_lines, scrub_warning
 
 TABS = ("overview", "lengths", "invalid", "preview")
 
@@ -42,7 +43,9 @@ class BarChart(Widget):
         return 1 + max(1, len(self.bars))
 
     def render(self) -> Text:
-        out = Text(self.title + "\n", style=self.get_component_rich_style("bar-chart--title"), no_wrap=True)
+        width = max(2, self.size.width)
+        title = self.title if len(self.title) <= width else self.title[: width - 1] + "…"  # one line, always
+        out = Text(title + "\n", style=self.get_component_rich_style("bar-chart--title"), no_wrap=True)
         if not self.bars:
             return out + Text(self.empty)
         label_w = max(len(b.label) for b in self.bars)
@@ -90,6 +93,7 @@ class DataReportView(Vertical):
                 yield Static("Press ctrl+r to check the dataset.", id="report-summary")
                 with VerticalScroll(id="report-counts").set_styles("display: none;"):
                     yield BarChart("Personal data found (scrubbed)", "none", id="report-pii")
+                    yield Static("", id="report-replaced", markup=False)
                     yield BarChart("Label balance", "no label column", id="report-labels")
             with TabPane("Lengths", id="lengths"), VerticalScroll():
                 yield BarChart("Tokens per row", "no rows", id="report-lengths")
@@ -107,6 +111,8 @@ class DataReportView(Vertical):
             return
         width = max(len(name) for name, _ in summary_lines(report))
         summary = Text()
+        if scrub_warning(report):  # first, where even a small window shows it
+            summary.append(f"Warning: {scrub_warning(report)}\n\n", style="bold")
         for name, value in summary_lines(report):
             summary.append(f"{name:>{width}}  ", style="bold")
             summary.append(value + "\n")
@@ -116,6 +122,9 @@ class DataReportView(Vertical):
         self.query_one("#report-summary", Static).update(summary)
         self.query_one("#report-counts").display = True
         self.query_one("#report-pii", BarChart).bars = tuple(count_bars(report.get("pii")))
+        replaced = replaced_lines(report)
+        self.query_one("#report-replaced", Static).update(
+            "Replaced most often (masked):\n" + "\n".join(replaced) if replaced else "")
         self.query_one("#report-labels", BarChart).bars = tuple(count_bars(report.get("label_balance")))
         lengths = self.query_one("#report-lengths", BarChart)
         lengths.title = f"Tokens per row (max length {report.get('max_length')}; over it in the warning colour)"
