@@ -15,8 +15,9 @@ _CURRENCY_WORDS = frozenset(["usd", "eur", "gbp", "jpy", "chf", "cny", "inr", "b
 #: Words after a number that make it a quantity (lower-cased, compared without a trailing period).
 UNITS = frozenset(["km", "m", "cm", "mm", "µm", "um", "nm", "mi", "ft", "in", "yd", "kg", "g", "mg", "µg", "ug", "t", "lb", "lbs", "oz", "st", "l", "ml", "dl", "cl", "gal", "s", "sec", "secs", "ms", "µs", "us", "ns", "min", "mins", "h", "hr", "hrs", "d", "yr", "yrs", "hz", "khz", "mhz", "ghz", "b", "kb", "mb", "gb", "tb", "pb", "kib", "mib", "gib", "tib", "bit", "bits", "bps", "kbps", "mbps", "gbps", "w", "kw", "mw", "gw", "kwh", "wh", "mah", "v", "mv", "kv", "a", "ma", "ohm", "ohms", "k", "°c", "°f", "°k", "c", "f", "pa", "kpa", "mpa", "hpa", "bar", "psi", "atm", "mol", "mmol", "j", "kj", "cal", "kcal", "n", "nm", "dpi", "px", "pt", "em", "rpm", "fps", "ppm", "ppb", "db", "x", "times", "bytes", "tokens", "steps", "rows", "items", "units", "pcs", "people", "visitors", "users", "views", "points", "pts", "votes", "words", "pages", "seconds", "minutes", "hours", "days", "weeks", "months", "years", "km/h", "mph", "m/s", "km²", "m²", "m³", "ha", "acres", "tonnes", "tons", "calories", "samples", "epochs", "parameters", "params", "records", "lines", "files", "downloads", "stars", "likes", "km2", "m2", "m3", "ml/min"])
 _WORD_AFTER = re.compile(r"\s?([^\s,;:!?()\[\]{}\"']{1,12})")
-_WORD_BEFORE = re.compile(r"([A-Za-z]{1,12})\s*[:#]?\s*$")
-_VERSION_WORDS = frozenset(("v", "ver", "version", "build", "release", "firmware", "revision", "rev", "patch"))
+_WORD_BEFORE = re.compile(r"([A-Za-z§]{1,12})\s*[:#\"'(\[]?\s*$")
+_VERSION_WORDS = frozenset(("v", "ver", "version", "build", "release", "firmware", "revision", "rev", "patch",
+                            "section", "sections", "chapter", "clause", "figure", "fig", "table", "§", "rfc"))
 _OPERAND = re.compile(r"[\w)\]]")
 
 

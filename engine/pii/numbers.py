@@ -17,19 +17,20 @@ from stdnum import luhn as std_luhn
 
 from engine.pii.context import in_arithmetic, not_personal, version_like, word_near, words_pattern
 
-#: (lowest prefix, highest prefix, allowed lengths) of each issuer's range.
-_ISSUERS: tuple[tuple[int, int, frozenset[int]], ...] = (
-    (4, 4, frozenset((13, 16, 19))),                      # Visa
-    (51, 55, frozenset((16,))), (2221, 2720, frozenset((16,))),  # Mastercard
-    (34, 34, frozenset((15,))), (37, 37, frozenset((15,))),  # American Express
-    (6011, 6011, frozenset(range(16, 20))), (644, 649, frozenset(range(16, 20))),
-    (65, 65, frozenset(range(16, 20))),                   # Discover
-    (300, 305, frozenset(range(14, 20))), (36, 36, frozenset(range(14, 20))),
-    (38, 39, frozenset(range(14, 20))),                   # Diners Club
-    (35, 35, frozenset(range(16, 20))), (1800, 1800, frozenset((15,))),
-    (2131, 2131, frozenset((15,))),                       # JCB
-    (62, 62, frozenset(range(16, 20))),                   # UnionPay
-    (50, 50, frozenset(range(12, 20))), (56, 69, frozenset(range(12, 20))),  # Maestro
+#: (lowest prefix, highest prefix, allowed lengths) of each issuer's range; prefixes compare as strings.
+_ISSUERS: tuple[tuple[str, str, frozenset[int]], ...] = (
+    ("4", "4", frozenset((13, 16, 19))),                          # Visa
+    ("51", "55", frozenset((16,))), ("2221", "2720", frozenset((16,))),  # Mastercard
+    ("34", "34", frozenset((15,))), ("37", "37", frozenset((15,))),  # American Express
+    ("6011", "6011", frozenset(range(16, 20))), ("644", "649", frozenset(range(16, 20))),
+    ("65", "65", frozenset(range(16, 20))),                       # Discover
+    ("300", "305", frozenset(range(14, 20))), ("36", "36", frozenset(range(14, 20))),
+    ("38", "39", frozenset(range(14, 20))),                       # Diners Club
+    ("35", "35", frozenset(range(16, 20))), ("1800", "1800", frozenset((15,))),
+    ("2131", "2131", frozenset((15,))),                           # JCB
+    ("62", "62", frozenset(range(16, 20))),                       # UnionPay
+    ("50", "50", frozenset(range(12, 20))), ("56", "69", frozenset(range(12, 20))),
+    ("0604", "0604", frozenset(range(12, 20))),                   # Maestro
 )
 CARD_WORDS = words_pattern(
     r"card|cards|credit|debit|visa|mastercard|amex|american express|discover|maestro|jcb|diners|cc|"
@@ -37,7 +38,7 @@ CARD_WORDS = words_pattern(
     r"kortti|kortnummer"
 )
 _CARD = re.compile(
-    r"(?<![\w.,/-])(?:[1-6]\d{11,18}|[2-6]\d{3}([ -])\d{4}\1\d{4}\1\d{1,7}|3\d{3}([ -])\d{6}\2\d{4,5})(?![\d.,/-]?\d)"
+    r"(?<![\w.,/-])(?:0604\d{8,15}|[1-6]\d{11,18}|[2-6]\d{3}([ -])\d{4}\1\d{4}\1\d{1,7}|3\d{3}([ -])\d{6}\2\d{4,5})(?![\d.,/-]?\d)"
 )
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
 _IPV4 = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w]|\.\d)")
@@ -51,11 +52,7 @@ def luhn_ok(digits: str) -> bool:
 
 def issuer_ok(digits: str) -> bool:
     """True when the number lies in a card issuer's range with one of its lengths."""
-    for low, high, lengths in _ISSUERS:
-        prefix = int(digits[: len(str(low))])
-        if low <= prefix <= high and len(digits) in lengths:
-            return True
-    return False
+    return any(low <= digits[: len(low)] <= high and len(digits) in lengths for low, high, lengths in _ISSUERS)
 
 
 def iban_ok(iban: str) -> bool:
@@ -109,6 +106,6 @@ def find_ips(text: str) -> list[tuple[int, int, str]]:
             out.append((m.start(), m.end(), m.group(0)))
     if text.count(":") >= 2:
         for m in _IPV6.finditer(text):
-            if _global(m.group(0)):
+            if _global(m.group(0)) and len(re.findall(r"[0-9A-Fa-f]+", m.group(0))) >= 3:
                 out.append((m.start(), m.end(), m.group(0)))
     return out

@@ -84,6 +84,8 @@ def _shape_ok(text: str, start: int, end: int, raw: str) -> bool:
         return True
     number = re.split(r"\s*(?:x|ext\.?|extension)\s*\d+$", raw)[0]
     groups = re.split(r"[ ()\-./]+", number.strip("()"))
+    if [len(g) for g in groups] == [5, 4]:
+        return False  # a US ZIP+4 code, 02110-1301
     if len(groups) < 2 or "  " in number or len(groups[-1]) < 2:
         return False  # a bare run of digits, a column of figures, or a code such as 72814-31-8
     if "--" in number or ".." in number or ("/" in number and not number.startswith("0")):
@@ -109,13 +111,12 @@ def find_phones(text: str, regions: tuple[str, ...]) -> list[tuple[int, int, str
         lo, hi = max(0, run.start() - 2), min(len(text), run.end() + 2)
         near_word = (word_near(text, run.start(), run.end(), PHONE_WORDS, before=_WORD_REACH, after=0)
                      or word_near(text, run.start(), run.end(), NUMBER_WORDS, before=_WORD_REACH, after=0))
+        # VALID first; beside a phone word POSSIBLE too, and the longest reading wins, so "+49(0) 380141269"
+        # is replaced whole rather than leaving its country code behind.
+        spans: list[tuple[int, int, str]] = []
         for leniency in (pn.Leniency.VALID, pn.Leniency.POSSIBLE) if near_word else (pn.Leniency.VALID,):
-            spans = sorted(((s + lo, e + lo, raw) for s, e, raw in _matches(text[lo:hi], regions, leniency)),
-                           key=lambda span: span[0] - span[1])  # the longest reading first
-            accepted = [(s, e, raw) for s, e, raw in spans if _shape_ok(text, s, e, raw)]
-            for start, end, raw in accepted:
-                if all(e <= start or end <= s for s, e, _ in found):
-                    found.append((start, end, raw))
-            if accepted:
-                break
+            spans += [(s + lo, e + lo, raw) for s, e, raw in _matches(text[lo:hi], regions, leniency)]
+        for start, end, raw in sorted(spans, key=lambda span: span[0] - span[1]):
+            if _shape_ok(text, start, end, raw) and all(e <= start or end <= s for s, e, _ in found):
+                found.append((start, end, raw))
     return found
