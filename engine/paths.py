@@ -13,8 +13,19 @@ HOME_ENV = "SLMTUI_HOME"
 RUNS_ENV = "SLMTUI_RUNS"
 
 
+class HomeError(Exception):
+    """HOME or the runs folder cannot be used (a file in its place, a read-only disk), as one sentence."""
+
+
 def _owner_only_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise HomeError(f"{exc.filename or path} is a file, not a folder, so slmtui cannot keep its things in "
+                        f"{path}; move the file aside or set {HOME_ENV} (or {RUNS_ENV}) to a folder.") from None
+    except OSError as exc:
+        raise HomeError(f"slmtui cannot create its folder {path} ({exc.strerror or exc}); make that place "
+                        f"writable or set {HOME_ENV} to a writable folder.") from None
     with contextlib.suppress(OSError):  # a folder we do not own (a shared runs disk): leave its mode alone
         path.chmod(0o700)
     return path
