@@ -15,11 +15,12 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
+from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tinydb import Query, TinyDB
 from tinydb.storages import Storage
@@ -27,6 +28,8 @@ from tinydb.table import Document
 
 from engine.paths import HomeError, slmtui_home
 from slmtui import store_backup
+
+_R = TypeVar("_R")
 
 SCHEMA_VERSION = 1
 STORE_FILE = "slmtui.json"
@@ -558,6 +561,22 @@ def _check_kind(kind: str) -> str:
     return kind
 
 
+def _record_kind(what: str) -> Callable[[Callable[[Any], _R]], Callable[[Any], _R]]:
+    """A record converter that turns a record of the wrong types (edited by hand) into one `StoreError` sentence."""
+    def wrap(convert: Callable[[Any], _R]) -> Callable[[Any], _R]:
+        @wraps(convert)
+        def checked(doc: Any) -> _R:
+            doc_id = getattr(doc, "doc_id", None) or (doc.get("__id") if isinstance(doc, dict) else None)
+            try:
+                return convert(doc)
+            except (TypeError, ValueError, AttributeError) as exc:
+                raise StoreError(f"The store {STORE_FILE} holds {what} {doc_id} of the wrong shape ({exc}); fix it "
+                                 "in the file, or restore a backup with `slmtui doctor --restore-store`.") from None
+        return checked
+    return wrap
+
+
+@_record_kind('journal entry')
 def _entry(doc: Any) -> JournalEntry:
     doc_id = doc.pop("__id", None) if isinstance(doc, dict) and "__id" in doc else getattr(doc, "doc_id", 0)
     return JournalEntry(
@@ -572,6 +591,7 @@ def _entry(doc: Any) -> JournalEntry:
     )
 
 
+@_record_kind('evaluation result')
 def _eval(doc: Any) -> EvalResult:
     doc_id = doc.pop("__id", None) if isinstance(doc, dict) and "__id" in doc else getattr(doc, "doc_id", 0)
     return EvalResult(
@@ -589,6 +609,7 @@ def _eval(doc: Any) -> EvalResult:
     )
 
 
+@_record_kind('run index record')
 def _run(doc: dict[str, Any]) -> RunRecord:
     known = {f for f in RunRecord.__dataclass_fields__}
     data = {k: v for k, v in doc.items() if k in known}

@@ -150,6 +150,15 @@ def test_a_store_or_home_that_cannot_be_used_is_one_sentence(
     assert store_problems()[0]["severity"] == "error"
 
 
+def test_a_record_with_a_field_of_the_wrong_type_is_one_sentence(home: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Was: `ValueError: could not convert string to float` from `journal list`."""
+    home.mkdir(parents=True)
+    (home / "slmtui.json").write_text('{"journal": {"1": {"text": "x", "created": "yesterday"}}}')
+    code, _, err = run_cli(capsys, "journal", "list")
+    assert_one_line(code, err, "holds journal entry 1 of the wrong shape", "slmtui doctor --restore-store")
+
+
 def _add(store: Store, n: int) -> None:
     for i in range(n):
         store.add_entry(f"entry {i}")
@@ -182,7 +191,7 @@ def test_doctor_notices_an_emptied_store_and_restores_it(home: Path, cli: Cli) -
     assert cli("journal", "list", check=True).stdout.startswith("The journal is empty")
     cli("journal", "add", "after the slip", check=True)
     [warning] = store_problems()
-    assert warning["severity"] == "warning" and "holds 1 records" in warning["problem"]
+    assert warning["severity"] == "warning" and "holds 1 record (" in warning["problem"]
     assert "slmtui doctor --restore-store" in warning["fix"]
     proc = cli("doctor", "--restore-store", check=True)
     assert "Restored backup" in proc.stdout and "kept as" in proc.stdout

@@ -100,8 +100,8 @@ def store_problems() -> list[dict[str, str]]:
     if fuller is None:
         return []
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(fuller.written))
-    return problem("warning", f"the store {store.path} holds {records} records (journal entries, evaluations, "
-                   f"settings) but its backup {fuller.path.name} from {when} holds {fuller.records}",
+    return problem("warning", f"the store {store.path} holds {_records(records)} (journal entries, evaluations, "
+                   f"settings) but its backup {fuller.path.name} from {when} holds {_records(fuller.records or 0)}",
                    f"if they were not removed on purpose, run `slmtui doctor --restore-store {fuller.generation}` "
                    "(the current store is moved aside, not deleted)")
 
@@ -122,5 +122,9 @@ def restore_store(generation: int) -> int:
         raise UserError(str(exc)) from None
     records = next((b.records for b in found if b.generation == generation), None)
     kept = f"; the store it replaced is kept as {aside}" if aside else ""
-    print(f"Restored backup {generation} ({records} records) as {store.path}{kept}.")
+    print(f"Restored backup {generation} ({_records(records or 0)}) as {store.path}{kept}.")
     return 0
+
+
+def _records(n: int) -> str:
+    return f"{n} record" if n == 1 else f"{n} records"
