@@ -122,7 +122,10 @@ def restore(store: Path, generation: int) -> Path | None:
         while aside.exists():
             n += 1
             aside = aside.with_name(f"{store.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
-        os.rename(store, aside)
+        if store.is_dir() and not store.is_symlink():
+            os.rename(store, aside)  # a folder in the store's place: moved aside whole
+        else:
+            os.link(store, aside)  # the store stays in place until the backup replaces it in one rename
     tmp = store.with_name(f".{store.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:

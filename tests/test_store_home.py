@@ -207,3 +207,15 @@ def test_a_restore_of_a_backup_that_does_not_exist_is_one_sentence(home: Path,
     _add(Store(home), 2)
     code, _, err = run_cli(capsys, "doctor", "--restore-store", "3")
     assert_one_line(code, err, "There is no backup 3")
+
+
+def test_a_store_that_is_a_folder_can_be_restored_from_a_backup(home: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    store = Store(home)
+    _add(store, 2)
+    store.path.unlink()
+    store.path.mkdir()
+    code, out, _ = run_cli(capsys, "doctor", "--restore-store")
+    assert code == 0 and "Restored backup 1 (1 record)" in out, out
+    assert [e.text for e in store.entries()] == ["entry 0"]
+    assert [p.is_dir() for p in home.iterdir() if ".replaced-" in p.name] == [True]
