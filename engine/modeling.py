@@ -83,7 +83,7 @@ def load_tokenizer(spec: ModelSpec) -> Any:
             spec.name, revision=spec.revision or None, trust_remote_code=spec.trust_remote_code
         )
     except (OSError, ValueError) as exc:
-        raise ModelError(_not_found(spec, exc)) from exc
+        raise ModelError(_unknown_architecture(spec, exc) or _not_found(spec, exc)) from exc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -98,8 +98,48 @@ def _not_found(spec: ModelSpec, exc: Exception) -> str:
         where = "folder"
     else:
         where = "hub id (or it is not downloaded and the hub is offline)"
-    first = str(exc).strip().splitlines()[0][:160].rstrip(".") if str(exc).strip() else type(exc).__name__
-    return f"model.name {spec.name!r} could not be loaded as a {where} ({first}); check the name."
+    return f"model.name {spec.name!r} could not be loaded as a {where} ({first_sentence(exc)}); check the name."
+
+
+def first_sentence(exc: BaseException, limit: int = 160) -> str:
+    """An error's first sentence for a one-line message, cut at a word (never mid-word) when it is long."""
+    text = str(exc).strip().splitlines()[0].strip() if str(exc).strip() else type(exc).__name__
+    text = text.split(". ")[0].rstrip(".")
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " …"
+    return text
+
+
+def _unknown_architecture(spec: ModelSpec, exc: Exception) -> str | None:
+    """The sentence for a config whose model type this transformers does not know, else None."""
+    import re
+
+    import transformers
+
+    found = re.search(r"model type `([^`]*)` but Transformers does not recognize", str(exc))
+    if found is None:
+        return None
+    return (f"model.name {spec.name!r} is a {found.group(1)!r} model, which transformers {transformers.__version__} "
+            "does not know; upgrade transformers, or set model.trust_remote_code = true if the model ships its "
+            "own code and you trust it.")
+
+
+def _damaged_weights(spec: ModelSpec, exc: Exception) -> str:
+    """The sentence for weights safetensors cannot read, naming the file when it can be found."""
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    folder = Path(spec.name).expanduser()
+    for file in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
+        try:
+            with safe_open(str(file), framework="pt"):
+                pass
+        except Exception as bad:  # safetensors raises its own error and OSError for a damaged file
+            return (f"model.name {spec.name!r} has a damaged weights file {file.name} ({first_sentence(bad)}); "
+                    "download or copy the model again.")
+    return (f"model.name {spec.name!r} has damaged safetensors weights ({first_sentence(exc)}); download or copy "
+            "the model again.")
 
 
 #: Methods that load the base in 4 bits through bitsandbytes.
@@ -163,6 +203,7 @@ def _random_quantised(spec: RunSpec, precision: Precision, kwargs: dict[str, Any
 
 def load_base_model(spec: RunSpec, precision: Precision, device: torch.device | None = None) -> Any:
     """The base causal LM: pretrained weights, or random weights from its config (`init = "random"`)."""
+    from safetensors import SafetensorError
     from transformers import AutoConfig, AutoModelForCausalLM
 
     kwargs = base_load_kwargs(spec, precision, device)
@@ -189,7 +230,9 @@ def load_base_model(spec: RunSpec, precision: Precision, device: torch.device | 
         if "trust_remote_code" in str(exc):
             raise ModelError(f"model.name {spec.model.name!r} needs its own code; set "
                              "model.trust_remote_code = true only if you trust it.") from exc
-        raise ModelError(_not_found(spec.model, exc)) from exc
+        raise ModelError(_unknown_architecture(spec.model, exc) or _not_found(spec.model, exc)) from exc
+    except SafetensorError as exc:
+        raise ModelError(_damaged_weights(spec.model, exc)) from exc
     return model
 
 

@@ -6,18 +6,45 @@ Shared by the console and the engine (stdlib and platformdirs only), so both agr
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 from pathlib import Path
 
 HOME_ENV = "SLMTUI_HOME"
 RUNS_ENV = "SLMTUI_RUNS"
 
 
+class HomeError(Exception):
+    """HOME or the runs folder cannot be used (a file in its place, a read-only disk), as one sentence."""
+
+
 def _owner_only_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise HomeError(f"{exc.filename or path} is a file, not a folder, so slmtui cannot keep its things in "
+                        f"{path}; move the file aside or set {HOME_ENV} (or {RUNS_ENV}) to a folder.") from None
+    except OSError as exc:
+        raise HomeError(f"slmtui cannot create its folder {path} ({exc.strerror or exc}); make that place "
+                        f"writable or set {HOME_ENV} to a writable folder.") from None
     with contextlib.suppress(OSError):  # a folder we do not own (a shared runs disk): leave its mode alone
         path.chmod(0o700)
     return path
+
+
+def special_file(path: Path | str) -> str | None:
+    """What `path` is when it exists but is neither a regular file nor a folder (a named pipe, a device, a
+    symbolic link that loops), in words; None otherwise."""
+    try:
+        mode = os.stat(Path(path).expanduser()).st_mode
+    except OSError as exc:
+        return "a symbolic link that loops back on itself" if exc.errno == errno.ELOOP else None
+    for test, words in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+                        (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return words
+    return None
 
 
 def slmtui_home(create: bool = True) -> Path:

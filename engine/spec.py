@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import tomllib
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_origin, get_type_hints
 
 import tomli_w
+
+from engine.paths import special_file
 
 
 class SpecError(ValueError):
@@ -302,7 +305,11 @@ def _check_files(spec: RunSpec, problems: list[str]) -> None:
     must_be_local = spec.data.format in (*_FILE_FORMATS, "disk") or (
         spec.data.format == "auto" and (looks_local(data) or data.lower().endswith(_FILE_SUFFIXES))
     )
-    if must_be_local and not Path(data).expanduser().exists():
+    what = special_file(data) if must_be_local else None
+    if what:
+        problems.append(f"data.path {data!r} is {what}, not a dataset; give a JSONL, JSON, CSV or Parquet file "
+                        "or a saved dataset folder.")
+    elif must_be_local and not Path(data).expanduser().exists():
         problems.append(f"data.path {data!r} does not exist; fix the path (relative paths are from the spec file).")
 
 
@@ -345,7 +352,10 @@ def _resolve_paths(spec: RunSpec, base_dir: Path) -> None:
     for holder, attr in ((spec.model, "name"), (spec.data, "path")):
         value = getattr(holder, attr)
         if value.startswith(("./", "../")) or (value and not value.startswith(("/", "~")) and (base_dir / value).exists()):
-            setattr(holder, attr, str((base_dir / value).resolve()))
+            try:
+                setattr(holder, attr, str((base_dir / value).resolve()))
+            except (OSError, RuntimeError):  # a symbolic link loop: `_check_files` says so
+                setattr(holder, attr, os.path.normpath(base_dir / value))
 
 
 def load_spec(path: Path, check_files: bool = True) -> RunSpec:
@@ -358,7 +368,7 @@ def load_spec(path: Path, check_files: bool = True) -> RunSpec:
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError([f"The spec file {str(path)!r} cannot be read ({exc})."]) from None
     try:
-        raw = tomllib.loads(text)
+        raw = tomllib.loads(text.removeprefix("\ufeff"))  # a BOM some editors write (TOML allows none)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError([f"The spec file {str(path)!r} is not valid TOML ({exc}); fix its syntax."]) from None
     return parse_spec(raw, base_dir=path.resolve().parent, check_files=check_files)

@@ -269,7 +269,7 @@ class JournalScreen(ShellScreen):
         if self.view == "runs" and self.runs_panel is not None and self.runs_panel.current is not None:
             run = self.runs_panel.current.id
         draft = EntryDraft(text="", kind=self.kind_filter or "note", run=run, step=None)
-        self.app.push_screen(EntryEditor("New journal entry", draft, JOURNAL_KINDS), self._save_new)
+        self.app.push_screen(EntryEditor("New journal entry", draft, JOURNAL_KINDS, save=self._write_new))
 
     def action_edit(self) -> None:
         """Open the editor on the highlighted entry."""
@@ -280,11 +280,11 @@ class JournalScreen(ShellScreen):
             return
         draft = EntryDraft(text=entry.text, kind=entry.kind, run=entry.run, step=entry.step)
 
-        def save(result: EntryDraft | None) -> None:
-            if result is not None and result != draft:
-                self._update_entry(entry.id, result)
+        def save(result: EntryDraft) -> None:
+            if result != draft:
+                self._write_update(entry.id, result)
 
-        self.app.push_screen(EntryEditor(f"Edit entry {entry.id}", draft, JOURNAL_KINDS), save)
+        self.app.push_screen(EntryEditor(f"Edit entry {entry.id}", draft, JOURNAL_KINDS, save=save))
 
     def action_delete(self) -> None:
         """Delete the highlighted entry, after asking."""
@@ -316,18 +316,13 @@ class JournalScreen(ShellScreen):
 
     # ------------------------------------------------------------------ writes (in workers)
 
-    def _save_new(self, draft: EntryDraft | None) -> None:
-        if draft is not None:
-            self._add_entry(draft)
+    # The editor runs these in its own thread worker and stays open, with the reason, when they raise.
 
-    @work(thread=True, exit_on_error=False, group="journal-write", name="Saving the entry")
-    def _add_entry(self, draft: EntryDraft) -> None:
-        # Not exclusive: a second quick save must not mark the first as cancelled; writes are serialised by the store.
+    def _write_new(self, draft: EntryDraft) -> None:
         entry = self.store.add_entry(draft.text, kind=draft.kind, run=draft.run, step=draft.step)
         self.post_message(self.EntryAdded(entry))
 
-    @work(thread=True, exit_on_error=False, group="journal-write", name="Saving the entry")
-    def _update_entry(self, entry_id: int, draft: EntryDraft) -> None:
+    def _write_update(self, entry_id: int, draft: EntryDraft) -> None:
         entry = self.store.update_entry(entry_id, text=draft.text, kind=draft.kind, run=draft.run, step=draft.step)
         self.post_message(self.EntryUpdated(entry))
 

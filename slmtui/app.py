@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -12,6 +13,7 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.theme import Theme
@@ -76,6 +78,8 @@ class SlmtuiApp(App[None]):
         registry: ScreenRegistry | None = None,
     ) -> None:
         super().__init__()
+        self._shown_until: dict[str, float] = {}
+        """Error toasts on screen now, and when they go (`notify_once`)."""
         self.home: Path = home if home is not None else slmtui_home()
         self.store: Store = Store(self.home)
         self.registry: ScreenRegistry = registry if registry is not None else default_registry()
@@ -197,4 +201,13 @@ class SlmtuiApp(App[None]):
         message, is_bug = describe_failure(worker)
         if is_bug:
             self.log.error(worker.error)
-        self.notify(message, severity="error", timeout=8)
+        self.notify_once(message, severity="error", timeout=8)
+
+    def notify_once(self, message: str, *, severity: SeverityLevel = "information", timeout: float = 8) -> None:
+        """Notify, unless the same message is still on screen: a poll failing each second shows one toast."""
+        now = time.monotonic()
+        self._shown_until = {text: until for text, until in self._shown_until.items() if until > now}
+        if message in self._shown_until:
+            return
+        self._shown_until[message] = now + timeout
+        self.notify(message, severity=severity, timeout=timeout)

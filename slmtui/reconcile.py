@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from engine.paths import HomeError
 from engine.protocol import EVENTS_FILE, EventFollower
 from slmtui.runs import RunInfo, list_runs
 from slmtui.store import RunRecord, Store
@@ -116,6 +117,6 @@ def reconcile_home(infos: Iterable[RunInfo] | None = None) -> str | None:
 
     try:
         reconcile(Store(slmtui_home()), runs_dir(), infos)
-    except StoreError as exc:
+    except (StoreError, HomeError) as exc:  # a read-only HOME can still be listed
         return str(exc)
     return None

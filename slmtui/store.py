@@ -2,28 +2,34 @@
 
 The only module that touches tinydb. One JSON file, `HOME/slmtui.json`, with a schema version. Every call is
 one transaction: take the cross-process lock (`slmtui.json.lock`), read the file, change it, write a temp
-file, fsync it, keep the previous version as `slmtui.json.bak` (a hard link, no copy) and rename the temp
-file over the store. A crash at any moment leaves either the old or the new file, never a torn one, and a
-file that cannot be read is never replaced: the error names it and its backup.
+file, fsync it, keep the previous version as `slmtui.json.bak` (a hard link, no copy; older generations in
+`slmtui.store_backup`) and rename the temp file over the store. A crash at any moment leaves either the old or
+the new file, never a torn one, and a file that cannot be read (or is not shaped as a store) is never replaced:
+the error names it and its backup. A store or HOME that cannot be written is one `StoreError` sentence.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
+from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document
 
-from engine.paths import slmtui_home
+from engine.paths import HomeError, slmtui_home
+from slmtui import store_backup
+
+_R = TypeVar("_R")
 
 SCHEMA_VERSION = 1
 STORE_FILE = "slmtui.json"
@@ -129,46 +135,76 @@ class _AtomicJSONStorage(Storage):
     def __init__(self, path: Path) -> None:
         self.path = path
 
+    def _unreadable(self, why: str) -> StoreError:
+        backup = store_backup.backup_path(self.path, 1)
+        hint = f"the previous version is kept in {backup}" if backup.exists() else "no backup exists yet"
+        how = "restore it with `slmtui doctor --restore-store`" if backup.exists() else "move it aside"
+        return StoreError(f"The store {self.path} cannot be read ({why}); it was left untouched and {hint}: {how}.")
+
     def read(self) -> dict[str, dict[str, Any]] | None:
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
             return None
+        except IsADirectoryError:
+            raise self._unreadable("it is a folder, not a file") from None
+        except OSError as exc:
+            raise self._unreadable(exc.strerror or str(exc)) from None
         try:
             data = json.loads(raw.decode("utf-8"))
             if not isinstance(data, dict):
-                raise ValueError("not an object")
+                raise ValueError(f"a JSON {type(data).__name__}, not an object")
         except (ValueError, UnicodeDecodeError) as exc:
-            backup = self.path.with_name(self.path.name + ".bak")
-            hint = f"the previous version is kept in {backup}" if backup.exists() else "no backup exists yet"
-            raise StoreError(
-                f"The store {self.path} cannot be read ({exc}); it was left untouched and {hint}: "
-                "restore it or move it aside."
-            ) from exc
+            raise self._unreadable(str(exc)) from exc
+        problem = _shape_problem(data)
+        if problem:
+            raise self._unreadable(problem)
         return data
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, separators=(",", ":"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        if self.path.exists():
-            bak_tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.bak")
-            with suppress(OSError):
-                os.unlink(bak_tmp)
-            os.link(self.path, bak_tmp)
-            os.replace(bak_tmp, self.path.with_name(self.path.name + ".bak"))
-        os.replace(tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
         try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(data, fh, ensure_ascii=False, separators=(",", ":"))
+                fh.flush()
+                os.fsync(fh.fileno())
+            store_backup.rotate(self.path)
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            with suppress(OSError):
+                os.unlink(tmp)
+            raise _unwritable(self.path, exc) from None
+        with suppress(OSError):  # the rename is done; a folder that cannot be synced loses nothing more
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
 
     def close(self) -> None:
         pass
+
+
+def _unwritable(path: Path, exc: OSError) -> StoreError:
+    """The sentence for a store that cannot be written (read-only or full disk, a folder in its way)."""
+    why = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        fix = f"free some space on the disk holding {path.parent}"
+    else:
+        fix = f"make {path.parent} writable or set SLMTUI_HOME to a writable folder"
+    return StoreError(f"The store {path} could not be written ({why}), so nothing was changed; {fix}.")
+
+
+def _shape_problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with a parsed store's shape (tables of numbered objects), or None."""
+    for name, docs in data.items():
+        if not isinstance(docs, dict):
+            return f"its table {name!r} is a JSON {type(docs).__name__}, not an object"
+        for doc_id, doc in docs.items():
+            if not doc_id.isdigit() or not isinstance(doc, dict):
+                return f"its table {name!r} holds {doc_id!r}, not a numbered object"
+    return None
 
 
 class _Keep:
@@ -182,19 +218,43 @@ class Store:
     """The facade every console screen and CLI command uses; returns dataclasses, never rows."""
 
     def __init__(self, home: Path | None = None) -> None:
-        self.home = Path(home) if home is not None else slmtui_home()
-        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self.home = Path(home) if home is not None else slmtui_home()
+            self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except HomeError as exc:
+            raise StoreError(str(exc)) from None
+        except OSError as exc:
+            raise StoreError(f"The store's folder {home} cannot be used ({exc.strerror or exc}); set SLMTUI_HOME "
+                             "to a writable folder.") from None
         self.path = self.home / STORE_FILE
         self._lock_path = self.home / (STORE_FILE + ".lock")
 
     # ------------------------------------------------------------------ transactions
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[TinyDB]:
-        """One locked read (and write) of the whole file. tinydb writes through the storage on each change."""
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    def _locked(self, write: bool) -> Iterator[None]:
+        """Hold the cross-process lock: exclusive to write, shared to read. A HOME where the lock file cannot be
+        created (read-only) can still be read, unlocked: nobody can be writing there."""
+        try:
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            if write:
+                raise _unwritable(self.path, exc) from None
+            try:
+                fd = os.open(self._lock_path, os.O_RDONLY)
+            except OSError:
+                yield
+                return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[TinyDB]:
+        """One locked read (and write) of the whole file. tinydb writes through the storage on each change."""
+        with self._locked(write):
             storage = _AtomicJSONStorage(self.path)
             data = storage.read()
             if data is not None:
@@ -207,11 +267,31 @@ class Store:
                 out = buffered.data
                 out.setdefault(_META, {})["1"] = {"schema": SCHEMA_VERSION, "written": time.time()}
                 storage.write(out)
-        finally:
-            os.close(fd)  # closing releases the flock
+
+    def records(self) -> int:
+        """How many records (journal entries, evaluation results, settings, ...) the store holds."""
+        with self._transaction(write=False) as db:
+            buffered = db.storage
+            assert isinstance(buffered, _BufferedStorage)
+            return store_backup.count_records(buffered.data)
+
+    def backups(self) -> list[store_backup.Backup]:
+        """The store's backup generations, newest first."""
+        return store_backup.backups(self.path)
+
+    def restore_backup(self, generation: int) -> Path | None:
+        """Put backup `generation` in place of the store, even an unreadable one; returns where the replaced store
+        was moved (None when there was none)."""
+        with self._locked(write=True):
+            try:
+                return store_backup.restore(self.path, generation)
+            except ValueError as exc:
+                raise StoreError(str(exc)) from None
+            except OSError as exc:
+                raise _unwritable(self.path, exc) from None
 
     def _check_schema(self, data: dict[str, Any]) -> None:
-        meta = data.get(_META, {}).get("1", {})
+        meta = data.get(_META, {}).get("1", {})  # the shape was checked on reading
         schema = meta.get("schema", SCHEMA_VERSION) if isinstance(meta, dict) else SCHEMA_VERSION
         if isinstance(schema, int) and schema > SCHEMA_VERSION:
             raise StoreError(
@@ -481,6 +561,22 @@ def _check_kind(kind: str) -> str:
     return kind
 
 
+def _record_kind(what: str) -> Callable[[Callable[[Any], _R]], Callable[[Any], _R]]:
+    """A record converter that turns a record of the wrong types (edited by hand) into one `StoreError` sentence."""
+    def wrap(convert: Callable[[Any], _R]) -> Callable[[Any], _R]:
+        @wraps(convert)
+        def checked(doc: Any) -> _R:
+            doc_id = getattr(doc, "doc_id", None) or (doc.get("__id") if isinstance(doc, dict) else None)
+            try:
+                return convert(doc)
+            except (TypeError, ValueError, AttributeError) as exc:
+                raise StoreError(f"The store {STORE_FILE} holds {what} {doc_id} of the wrong shape ({exc}); fix it "
+                                 "in the file, or restore a backup with `slmtui doctor --restore-store`.") from None
+        return checked
+    return wrap
+
+
+@_record_kind('journal entry')
 def _entry(doc: Any) -> JournalEntry:
     doc_id = doc.pop("__id", None) if isinstance(doc, dict) and "__id" in doc else getattr(doc, "doc_id", 0)
     return JournalEntry(
@@ -495,6 +591,7 @@ def _entry(doc: Any) -> JournalEntry:
     )
 
 
+@_record_kind('evaluation result')
 def _eval(doc: Any) -> EvalResult:
     doc_id = doc.pop("__id", None) if isinstance(doc, dict) and "__id" in doc else getattr(doc, "doc_id", 0)
     return EvalResult(
@@ -512,6 +609,7 @@ def _eval(doc: Any) -> EvalResult:
     )
 
 
+@_record_kind('run index record')
 def _run(doc: dict[str, Any]) -> RunRecord:
     known = {f for f in RunRecord.__dataclass_fields__}
     data = {k: v for k, v in doc.items() if k in known}

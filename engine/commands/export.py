@@ -79,6 +79,8 @@ def export(run_dir: Path, out: Path, do_merge: bool, dtype_name: str = "auto") -
     from engine.modeling import ModelError, load_tokenizer
     from engine.spec import SpecError, load_spec
 
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"{out} is a file, and the export writes a folder; choose a new folder.")
     if out.exists() and any(out.iterdir()):
         raise ExportError(f"{out} exists and is not empty; choose a new folder.")
     try:

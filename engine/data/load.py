@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.data.options import DataError
+from engine.paths import special_file
 
 #: One row larger than this is reported instead of read (a runaway line, a file without newlines).
 MAX_ROW_BYTES = 4 * 1024 * 1024
@@ -63,6 +64,10 @@ def detect_format(path: str, fmt: str = "auto") -> str:
                 return fmt_name
         raise DataError(f"cannot tell the format of {p.name}; rename it to .jsonl, .json, .csv or .parquet "
                         "or pass the format.")
+    what = special_file(p)
+    if what:
+        raise DataError(f"{path} is {what}, not a dataset; give a JSONL, JSON, CSV or Parquet file or a "
+                        "save_to_disk folder.")
     if _HUB_ID.match(path) and not path.startswith((".", "/")):
         return "hub"
     raise DataError(f"no file or folder at {path}; check the path.")
@@ -113,8 +118,29 @@ def load_source(path: str, fmt: str = "auto", split_name: str = "train") -> Load
         loaded = _disk(Path(path).expanduser(), split_name)
     else:
         loaded = _hub(path, split_name)
+    if fmt != "jsonl":  # JSONL lines were measured as they were split
+        _set_aside_oversized(loaded)
+    if not loaded.rows and loaded.invalid:
+        first = loaded.invalid[0]
+        raise DataError(f"no readable rows in {path} ({len(loaded.invalid)} invalid, {loaded.empty} empty; line "
+                        f"{first.line}: {first.reason}); check the file's format.")
     loaded.format = fmt
     return loaded
+
+
+def _set_aside_oversized(loaded: Loaded) -> None:
+    """Rows over `MAX_ROW_BYTES` become `Invalid` (a JSON array, Parquet or a dataset has no lines to measure)."""
+    kept = []
+    for line, row in loaded.rows:
+        chars = sum(len(v) for v in row.values() if isinstance(v, str | bytes))
+        size = chars
+        if chars * 4 > MAX_ROW_BYTES:  # only then worth measuring exactly
+            size = len(json.dumps(row, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass"))
+        if size > MAX_ROW_BYTES:
+            loaded.invalid.append(_too_big_size(size, line))
+        else:
+            kept.append((line, row))
+    loaded.rows = kept
 
 
 def _decode(raw: bytes, line: int) -> tuple[str | None, Invalid | None]:
@@ -125,9 +151,12 @@ def _decode(raw: bytes, line: int) -> tuple[str | None, Invalid | None]:
 
 
 def _too_big(raw: bytes, line: int) -> Invalid | None:
-    if len(raw) > MAX_ROW_BYTES:
-        return Invalid(line, f"row is {len(raw) / 2**20:.1f} MiB, over the {MAX_ROW_BYTES // 2**20} MiB limit")
-    return None
+    return _too_big_size(len(raw), line) if len(raw) > MAX_ROW_BYTES else None
+
+
+def _too_big_size(size: int, line: int) -> Invalid:
+    return Invalid(line, f"row is {size / 2**20:.1f} MiB, over the {MAX_ROW_BYTES // 2**20} MiB limit per row; "
+                         "split or shorten it")
 
 
 def _jsonl(data: bytes) -> Loaded:
@@ -228,7 +257,9 @@ def _csv(data: bytes, delimiter: str = ",") -> Loaded:
         except StopIteration:
             break
         except csv.Error as exc:
-            out.invalid.append(Invalid(reader.line_num, f"unreadable CSV: {exc}"))
+            over = "field larger than field limit" in str(exc)
+            out.invalid.append(Invalid(reader.line_num, f"a field is over the {MAX_ROW_BYTES // 2**20} MiB limit "
+                                       "per row; split or shorten it" if over else f"unreadable CSV: {exc}"))
             line = reader.line_num + 1
             continue
         start, line = line, reader.line_num + 1
@@ -243,7 +274,8 @@ def _csv(data: bytes, delimiter: str = ",") -> Loaded:
         if any(_has_surrogates(c) for c in record):
             out.invalid.append(Invalid(start, "not UTF-8 text"))
         elif sum(len(c) for c in record) > MAX_ROW_BYTES:
-            out.invalid.append(Invalid(start, f"row is over the {MAX_ROW_BYTES // 2**20} MiB limit"))
+            out.invalid.append(Invalid(start, f"row is over the {MAX_ROW_BYTES // 2**20} MiB limit per row; "
+                                              "split or shorten it"))
         elif len(record) != len(header):
             out.invalid.append(Invalid(start, f"has {len(record)} fields, the header has {len(header)}"))
         else:

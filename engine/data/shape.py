@@ -112,6 +112,17 @@ def _text(value: Any) -> str | None:
     return None
 
 
+def _json_type(value: Any) -> str:
+    """A value's type as the data's author knows it (JSON names; a Parquet list column is a list too)."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, bytes | bytearray):
+        return "bytes"
+    return f"a {type(value).__name__}"
+
+
 def _messages(value: Any) -> list[dict[str, str]] | str:
     """Messages normalised to role/content, or the reason they cannot be."""
     if not isinstance(value, list) or not value:
@@ -150,11 +161,13 @@ def to_rows(rows: list[tuple[int, dict[str, Any]]], shape: str, canon: dict[str,
                 fields[name] = msgs
                 continue
             text = _text(value)
+            if text is None and value is not None:  # a list, an object: never silently an empty field
+                reason = f"field {col!r} is {_json_type(value)}, not text; give it a string"
+                break
             if text is None or (name in required and not text.strip()):
                 if name in required:
                     has = names([str(k) for k, v in raw.items() if v not in (None, "")])
-                    reason = (f"field {col or name!r} is missing or empty (row has: {has})" if text is None
-                              or not text.strip() else f"field {col!r} is not text")
+                    reason = f"field {col or name!r} is missing or empty (row has: {has})"
                     break
                 text = ""
             fields[name] = text

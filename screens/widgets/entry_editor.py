@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -10,6 +12,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
+from textual.worker import Worker, WorkerState
+
+from slmtui.ui.workers import describe_failure
 
 
 @dataclass(frozen=True)
@@ -34,18 +39,26 @@ def parse_step(text: str) -> int | None:
 
 
 class EntryEditor(ModalScreen[EntryDraft | None]):
-    """Edits a draft; ctrl+s saves (dismisses with the draft), escape cancels (dismisses with None)."""
+    """Edits a draft; ctrl+s saves (dismisses with the draft), escape cancels (dismisses with None).
+
+    With a `save` function the editor writes the draft itself (in a thread) and closes only once it is written:
+    an entry that cannot be saved (an unreadable store, a read-only disk) stays in the editor with the reason.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", id="editor.save", tooltip="Save the entry"),
         Binding("escape", "cancel", "Cancel", id="editor.cancel", tooltip="Close without saving"),
     ]
 
-    def __init__(self, title: str, draft: EntryDraft, kinds: tuple[str, ...]) -> None:
+    def __init__(self, title: str, draft: EntryDraft, kinds: tuple[str, ...],
+                 save: Callable[[EntryDraft], object] | None = None) -> None:
         super().__init__()
         self._title = title
         self._draft = draft
         self._kinds = kinds
+        self._save = save
+        self._saving: EntryDraft | None = None
+        """The draft being written, while a write is in flight."""
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="editor"):
@@ -95,7 +108,27 @@ class EntryEditor(ModalScreen[EntryDraft | None]):
         except ValueError as exc:
             self.query_one("#editor-error", Static).update(str(exc))
             return
-        self.dismiss(draft)
+        if self._save is None:
+            self.dismiss(draft)
+        elif self._saving is None:  # one write at a time: a second ctrl+s while saving would add the entry twice
+            self._saving = draft
+            self.query_one("#editor-error", Static).update("Saving…")
+            self.run_worker(partial(self._save, draft), thread=True, exclusive=True, exit_on_error=False,
+                            group="editor-save", name="Saving the entry")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The write finished: close on success, else keep the text and say why it was not saved."""
+        if event.worker.group != "editor-save" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+            return
+        event.stop()
+        saved, self._saving = self._saving, None
+        if event.state == WorkerState.SUCCESS:
+            self.dismiss(saved)
+            return
+        message, is_bug = describe_failure(event.worker)
+        if is_bug:
+            self.log.error(event.worker.error)
+        self.query_one("#editor-error", Static).update(f"Not saved: {message} Your text is still here.")
 
     def action_cancel(self) -> None:
         """Close without saving."""

@@ -49,5 +49,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args) or 0)
     except UserError as exc:
         return fail(str(exc))
+    except Exception as exc:  # a HOME or store problem any command can meet is one sentence too
+        if not _is_home_or_store_error(exc):
+            raise
+        return fail(str(exc))
     except KeyboardInterrupt:
         return 130
+
+
+def _is_home_or_store_error(exc: BaseException) -> bool:
+    """Whether `exc` is a HOME or store problem (checked without importing the store for every command)."""
+    from engine.paths import HomeError
+
+    store = sys.modules.get("slmtui.store")
+    return isinstance(exc, HomeError) or (store is not None and isinstance(exc, store.StoreError))

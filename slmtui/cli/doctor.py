@@ -14,16 +14,24 @@ def register(sub: argparse._SubParsersAction) -> None:
                             "CUDA and bf16, a 4-bit (bitsandbytes) layer smoke test, disk space, and known "
                             "incompatible versions, each problem with what to do. Exits 0 whenever it ran.")
     doctor.add_argument("--json", action="store_true", help="print one JSON object")
+    doctor.add_argument("--restore-store", nargs="?", type=int, const=0, metavar="N",
+                        help="put backup N of the store in its place (default: the one with the most records), "
+                        "after moving the current store aside; runs no other check")
     doctor.set_defaults(handler=cmd_doctor)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from slmtui.engine_proc import EngineError, run_engine_json
 
+    if args.restore_store is not None:
+        return restore_store(args.restore_store)
+    home_problems = store_problems()
     try:
         report = run_engine_json("doctor", timeout=300)
     except EngineError as exc:
         raise UserError(f"The engine could not run its checks ({exc}); reinstall the ML stack.") from exc
+    report["problems"] = home_problems + report["problems"]
+    report["ok"] = report["ok"] and not any(p["severity"] == "error" for p in home_problems)
     if args.json:
         print_json(report)
     else:
@@ -56,3 +64,67 @@ def print_report(r: dict[str, Any]) -> None:
         console.print("No problems found.")
     for p in r["problems"]:
         console.print(f"{p['severity']}: {p['problem']}\n  fix: {p['fix']}")
+
+
+def store_problems() -> list[dict[str, str]]:
+    """HOME and the store: usable, writable, readable, and not smaller than one of its backups."""
+    import os
+    import tempfile
+    import time
+
+    from engine.paths import HomeError, slmtui_home
+    from slmtui.store import Store, StoreError
+    from slmtui.store_backup import shrunk_since
+
+    def problem(severity: str, text: str, fix: str) -> list[dict[str, str]]:
+        return [{"severity": severity, "problem": text, "fix": fix}]
+
+    try:
+        home = slmtui_home()
+    except HomeError as exc:
+        return problem("error", str(exc), "set SLMTUI_HOME to a folder you can write")
+    try:
+        fd, probe = tempfile.mkstemp(dir=home, prefix=".doctor-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return problem("error", f"HOME {home} is not writable ({exc.strerror or exc}), so the journal, checklist "
+                       "and new runs cannot be saved", "make it writable or set SLMTUI_HOME to a writable folder")
+    try:
+        store = Store(home)
+        records = store.records()
+    except StoreError as exc:
+        return problem("error", str(exc), "run `slmtui doctor --restore-store` to put the newest backup back "
+                       "(the current file is moved aside), or move the file aside to start afresh")
+    fuller = shrunk_since(store.path, records)
+    if fuller is None:
+        return []
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(fuller.written))
+    return problem("warning", f"the store {store.path} holds {_records(records)} (journal entries, evaluations, "
+                   f"settings) but its backup {fuller.path.name} from {when} holds {_records(fuller.records or 0)}",
+                   f"if they were not removed on purpose, run `slmtui doctor --restore-store {fuller.generation}` "
+                   "(the current store is moved aside, not deleted)")
+
+
+def restore_store(generation: int) -> int:
+    """`slmtui doctor --restore-store [N]`: backup N (0: the one with the most records) back in place."""
+    from slmtui.store import Store, StoreError
+
+    store = Store()
+    found = [b for b in store.backups() if b.records is not None]
+    if not found:
+        raise UserError(f"The store {store.path} has no readable backup to restore; nothing was changed.")
+    if generation == 0:
+        generation = max(found, key=lambda b: (b.records or 0, -b.generation)).generation
+    try:
+        aside = store.restore_backup(generation)
+    except StoreError as exc:
+        raise UserError(str(exc)) from None
+    records = next((b.records for b in found if b.generation == generation), None)
+    kept = f"; the store it replaced is kept as {aside}" if aside else ""
+    print(f"Restored backup {generation} ({_records(records or 0)}) as {store.path}{kept}.")
+    return 0
+
+
+def _records(n: int) -> str:
+    return f"{n} record" if n == 1 else f"{n} records"

@@ -217,3 +217,42 @@ def test_index_filter_and_small_helpers() -> None:
             continue
         raise AssertionError(bad)
     assert first_line("one\ntwo") == "one …" and first_line("x" * 100, 10) == "x" * 9 + "…"
+
+
+async def test_an_entry_that_cannot_be_saved_stays_in_the_editor_with_the_reason(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Was: with the store unreadable, ctrl+s closed the editor and the text was lost, and the journal's poll
+    stacked one identical toast a second."""
+    from textual.worker import Worker, WorkerState
+
+    seed(home, [("note", "kept")])
+    monkeypatch.setattr(JournalScreen, "POLL_SECONDS", 0.05)
+    messages: list[Message] = []
+    app = SlmtuiApp(home=home, start_screen="Journal")
+    async with app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
+        await open_journal(pilot, 1)
+        store_file = home / "slmtui.json"
+        good = store_file.read_bytes()
+        store_file.write_text("{not json")
+
+        def failed_loads() -> int:
+            return sum(1 for m in messages if isinstance(m, Worker.StateChanged) and m.state == WorkerState.ERROR
+                       and m.worker.group == "journal-load")
+
+        await wait_for(pilot, lambda: failed_loads() >= 4, what="the poll to fail a few times")
+        toasts = [n for n in app._notifications if "cannot be read" in str(n.message)]
+        assert len(toasts) == 1, [n.message for n in toasts]
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, EntryEditor), what="the editor")
+        editor = app.screen
+        await pilot.press(*"precious words", "ctrl+s")
+        error = editor.query_one("#editor-error", Static)
+        await wait_for(pilot, lambda: "Not saved" in str(error.render()), what="the reason in the editor")
+        assert "cannot be read" in str(error.render()) and app.screen is editor
+        assert editor.query_one("#editor-text", TextArea).text == "precious words"
+
+
+        store_file.write_bytes(good)  # the user fixed the store: the same ctrl+s now saves
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, JournalScreen), what="the editor to close")
+    assert [e.text for e in Store(home).entries()] == ["kept", "precious words"]

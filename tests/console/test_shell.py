@@ -139,9 +139,15 @@ async def test_theme_key_switches_theme_and_the_store_remembers_it(home: Path) -
         assert again.current_theme.dark is False
 
 
-async def test_an_unreadable_store_is_one_sentence_not_a_crash(home: Path) -> None:
+@pytest.mark.parametrize("damage", ["not JSON", "a folder", "wrong shape"])
+async def test_an_unreadable_store_is_one_sentence_not_a_crash(damage: str, home: Path) -> None:
+    """Was: a store that is a folder (`IsADirectoryError`) or JSON of the wrong shape (`AttributeError`) killed
+    the console at start."""
     home.mkdir(parents=True, exist_ok=True)
-    (home / "slmtui.json").write_text("{not json")
+    if damage == "a folder":
+        (home / "slmtui.json").mkdir()
+    else:
+        (home / "slmtui.json").write_text("{not json" if damage == "not JSON" else '{"meta": "x"}')
     app = SlmtuiApp(home=home, start_screen="journal")
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: any("cannot be read" in str(n.message) for n in app._notifications),
