@@ -46,6 +46,9 @@ _YEARS = re.compile(r"(?:(?:19|20)\d\d[\s,/–-]+)+(?:19|20)\d\d")
 #: How far before a number a phone word may stand (a long name fits between "Reach" and the number).
 _WORD_REACH = 48
 _DECIMAL = re.compile(r"[+-]?\d+[.,]\d+")
+#: A position in ISO 6709 (latitude and longitude as signed degrees and minutes): +4953-09709.
+_ISO6709 = re.compile(r"[+-](?:[0-8]\d|90)[0-5]\d(?:[0-5]\d[+-](?:0\d\d|1[0-7]\d|180)[0-5]\d[0-5]\d"
+                      r"|[+-](?:0\d\d|1[0-7]\d|180)[0-5]\d)")
 _NANP_SPACED = re.compile(r"1? ?\d{3} \d{3} \d{4}")
 
 
@@ -71,7 +74,8 @@ def _matches(window: str, regions: tuple[str, ...], leniency: Any) -> Iterator[t
 def _shape_ok(text: str, start: int, end: int, raw: str) -> bool:
     """Whether `raw` (at `start:end` of `text`) can be a phone number at all, before and after libphonenumber."""
     digits = sum(ch.isdigit() for ch in raw)
-    if digits < 7 or _DATE.fullmatch(raw.strip("()")) or _YEARS.fullmatch(raw) or _DECIMAL.fullmatch(raw):
+    if (digits < 7 or _DATE.fullmatch(raw.strip("()")) or _YEARS.fullmatch(raw) or _DECIMAL.fullmatch(raw)
+            or _ISO6709.fullmatch(raw)):
         return False
     if not_personal(text, start, end):
         return False
@@ -86,6 +90,8 @@ def _shape_ok(text: str, start: int, end: int, raw: str) -> bool:
     groups = re.split(r"[ ()\-./]+", number.strip("()"))
     if [len(g) for g in groups] == [5, 4]:
         return False  # a US ZIP+4 code, 02110-1301
+    if len(groups) == 2 and len(groups[0]) == 1:
+        return False  # a range, 0-999999
     if len(groups) < 2 or "  " in number or len(groups[-1]) < 2:
         return False  # a bare run of digits, a column of figures, or a code such as 72814-31-8
     if "--" in number or ".." in number or ("/" in number and not number.startswith("0")):
