@@ -163,6 +163,7 @@ class MonitorScreen(ShellScreen):
                         yield MetricSparks(id="monitor-sparks").data_bind(view=MonitorScreen.view)
 
     def on_body_mounted(self) -> None:
+        self.watch(self.app, "active_run", self._follow_active_run, init=False)
         self._update_chart_title()
         self._run_feed()
         self._list_timer = self.set_interval(self.LIST_SECONDS, self.list_runs)
@@ -266,6 +267,11 @@ class MonitorScreen(ShellScreen):
         self.query_one(LossChart).focus()
 
     # ------------------------------------------------------------------ state
+
+    def _follow_active_run(self, run_id: str | None) -> None:
+        """A run made active elsewhere (launched from New run, say) is shown, even over one chosen here."""
+        if run_id and run_id != self.selected:
+            self.select_run(run_id)
 
     def select_run(self, run_id: str) -> None:
         """Show `run_id` (following it, from its first event, if not yet followed)."""

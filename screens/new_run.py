@@ -174,7 +174,7 @@ class NewRunScreen(Screen[None]):
     def _control(self, field: FormField, value: str | bool) -> Input | Select[str] | Checkbox:
         tip = f"{field.path}: {field.help}" if field.help else field.path
         if field.kind == "bool":
-            return Checkbox(field.help or "on", bool(value), id=_control_id(field), tooltip=tip, compact=True)
+            return Checkbox(field.states[bool(value)], bool(value), id=_control_id(field), tooltip=tip, compact=True)
         if field.kind == "choice":
             options = list(field.choices)
             if value and value not in options:  # a bad value from a spec file stays visible, and is flagged
@@ -214,6 +214,10 @@ class NewRunScreen(Screen[None]):
             self._revalidate()
 
     def _revalidate(self) -> None:
+        for field in FIELDS:
+            if field.kind == "bool":  # a switch says what its state means, not only an X
+                box = self.query_one(f"#{_control_id(field)}", Checkbox)
+                box.label = field.states[box.value]
         self.raw = apply_form(self._base, self.form_values())
         self.spec, problems = validate(self.raw)
         self.problems = tuple(problems)
@@ -438,7 +442,10 @@ class NewRunScreen(Screen[None]):
         kind = "Pilot run" if message.pilot else "Run"
         notes = " ".join(message.notes)
         self.app.notify(f"{kind} {message.run_id} started; it keeps training if the console closes. {notes}".strip())
+        app = self.app
         self.dismiss()
+        if hasattr(app, "action_show_screen"):
+            app.action_show_screen("Monitor")  # the Monitor follows the active run
 
     def action_save(self) -> None:
         """Write the spec as TOML to a path (asked for, HOME/specs/NAME.toml by default)."""

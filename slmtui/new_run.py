@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.paths import demo_dir
+from engine.paths import slmtui_home
 from engine.spec import CHOICES, RunSpec, SpecError, dump_spec, parse_spec, slug
+from slmtui.demo import demo_spec
 from slmtui.fit import FitError, resolve_shape
 from slmtui.gpu import Inventory
 from slmtui.preflight import launch_checks
@@ -35,6 +36,8 @@ class FormField:
     label: str
     kind: str  # text | int | float | choice | bool | modules | list
     help: str = ""
+    #: A switch's words when off and when on (short: the form's value column is narrow at 80 columns).
+    states: tuple[str, str] = ("off", "on")
 
     @property
     def path(self) -> str:
@@ -53,7 +56,8 @@ SECTIONS: tuple[tuple[str, tuple[FormField, ...]], ...] = (
     ("Model and data", (
         FormField("model", "name", "Model", "text", "a local folder, a catalog name or a hub id"),
         FormField("model", "trust_remote_code", "Remote code", "bool",
-                  "ON runs Python code from the model's repository: only for models you trust"),
+                  "ticked, the model repository's own Python code runs: only for models you trust",
+                  states=("off (safe)", "ON: its code runs")),
         FormField("data", "path", "Dataset", "text", "a JSONL/CSV/Parquet file, a saved dataset or a hub id"),
         FormField("data", "shape", "Shape", "choice"),
         FormField("data", "max_length", "Max length", "int", "tokens per example"),
@@ -83,7 +87,8 @@ SECTIONS: tuple[tuple[str, tuple[FormField, ...]], ...] = (
         FormField("train", "save_every", "Save every", "int", "steps; 0 never"),
         FormField("train", "seed", "Seed", "int"),
         FormField("train", "precision", "Precision", "choice"),
-        FormField("train", "gradient_checkpointing", "Checkpointing", "bool", "recompute activations"),
+        FormField("train", "gradient_checkpointing", "Checkpointing", "bool", "recompute activations to save memory",
+                  states=("off", "on (saves memory)")),
         FormField("train", "on_oom", "On OOM", "choice"),
     )),
 )
@@ -96,17 +101,10 @@ _UNKNOWN_KEY = re.compile(r"^Unknown key '([^']+)' in \[([a-z_]+)\]")
 
 def default_raw(home: Path | None = None) -> dict[str, Any]:
     """A new spec: the engine's defaults, with the demo's model and data when HOME/demo is built."""
-    raw: dict[str, Any] = _plain(RunSpec())
-    # The demo's layout (engine.demo.demo_paths); engine.demo itself is off limits to console processes.
-    root = demo_dir(home)
-    data, model = root / "data" / "tickets.jsonl", root / "model"
-    if data.is_file() and (model / "config.json").is_file():
-        raw["name"] = "demo"
-        raw["model"]["name"] = str(model)
-        raw["data"]["path"] = str(data)
-        raw["data"]["max_length"] = 256
-        raw["train"].update(micro_batch=8, eval_every=20, save_every=50, max_steps=60, precision="auto")
-    return raw
+    demo = demo_spec(home or slmtui_home())
+    if Path(demo.data.path).is_file() and (Path(demo.model.name) / "config.json").is_file():
+        return _plain(demo)  # the settings `slmtui demo` trains with, which are known to learn
+    return _plain(RunSpec())
 
 
 def _plain(spec: RunSpec) -> dict[str, Any]:

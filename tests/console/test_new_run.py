@@ -113,6 +113,8 @@ async def test_defaults_are_the_demo_when_it_is_built(home: Path) -> None:
         assert field(screen, "model.name").value == str(model)
         assert field(screen, "data.path").value == str(data)
         assert field(screen, "name").value == "demo"
+        # the settings `slmtui demo` trains with (known to learn), not the engine's bare defaults
+        assert field(screen, "train.lr").value == "0.002" and field(screen, "train.max_steps").value == "600"
 
 
 async def test_an_invalid_value_shows_its_one_sentence_and_fixing_it_clears_it(
@@ -245,6 +247,11 @@ async def test_data_report_then_launch_starts_a_run_folder(home: Path, rows: Pat
         run_id = launched.run_id  # type: ignore[attr-defined]
         assert launched.pilot is False and app.active_run == run_id  # type: ignore[attr-defined]
         await wait_for(pilot, lambda: not isinstance(app.screen, NewRunScreen), what="the editor closed")
+        from screens.monitor import MonitorScreen
+
+        # the Monitor opens on the new run, and follows it
+        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.selected == run_id,
+                       timeout=10, what="the Monitor on the new run")
     run_dir = home / "runs" / run_id
     assert run_id.endswith("-editor-test") and load_spec(run_dir / "spec.toml") == parse_spec(
         valid_spec(tiny_model_dir, rows))
@@ -307,3 +314,15 @@ async def test_a_run_that_exceeds_the_gpu_here_asks_before_launching(home: Path,
         await pilot.press("n")
         await wait_for(pilot, lambda: app.screen is screen, what="back in the editor")
         assert not of_type(messages, NewRunScreen.Launched) and not list((home / "runs").glob("*"))
+
+
+async def test_a_switch_says_what_its_state_means(home: Path) -> None:
+    app = SlmtuiApp(home=home, start_screen="journal")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_editor(pilot)
+        remote = field(screen, "model.trust_remote_code")
+        assert str(remote.label) == "off (safe)" and remote.value is False
+        remote.focus()
+        await pilot.press("space")
+        await wait_for(pilot, lambda: str(remote.label) == "ON: its code runs", what="the label to follow the switch")
+        assert screen.raw["model"]["trust_remote_code"] is True
