@@ -11,11 +11,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Input, Label, Select, Static
 
+from engine.safe_text import visible, visible_line
 from screens.widgets.data_report_view import DataReportView
 from slmtui.data_report import (
     OVERLENGTH,
@@ -127,11 +129,11 @@ class DataScreen(ShellScreen):
         self.query_one("#data-map", Input).value = map_text(options.map)
 
     def _set_recent(self, recent: list[str]) -> None:
-        self.query_one("#data-recent", Select).set_options([(p, p) for p in recent])
+        self.query_one("#data-recent", Select).set_options([(Content(visible_line(p)), p) for p in recent])
 
     def _status(self, text: str, error: bool = False) -> None:
         status = self.query_one("#data-status", Static)
-        status.update(text)
+        status.update(Content(visible(text)))  # it may quote a path or an engine message: plain text
         status.set_class(error, "-error")
 
     def options(self) -> DataCheckOptions:
