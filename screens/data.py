@@ -122,11 +122,11 @@ class DataScreen(ShellScreen):
         self._status("Press ctrl+r (or enter in the dataset field) to check the dataset.")
 
     def _fill(self, options: DataCheckOptions) -> None:
-        self.query_one("#data-path", Input).value = options.path
-        self.query_one("#data-tokenizer", Input).value = options.tokenizer
+        self.query_one("#data-path", Input).value = visible_line(options.path)
+        self.query_one("#data-tokenizer", Input).value = visible_line(options.tokenizer)
         self.query_one("#data-max-length", Input).value = str(options.max_length)
         self.query_one("#data-overlength", Select).value = options.overlength
-        self.query_one("#data-map", Input).value = map_text(options.map)
+        self.query_one("#data-map", Input).value = visible_line(map_text(options.map))
 
     def _set_recent(self, recent: list[str]) -> None:
         self.query_one("#data-recent", Select).set_options([(Content(visible_line(p)), p) for p in recent])

@@ -20,7 +20,7 @@ from textual.widgets import Checkbox, Footer, Header, Input, Label, Select, Stat
 from textual.worker import get_current_worker
 
 from engine.paths import runs_dir
-from engine.safe_text import visible
+from engine.safe_text import visible, visible_line
 from engine.spec import RunSpec, SpecError
 from screens.widgets.dialogs import ConfirmDialog, PathDialog
 from slmtui.data_service import DataRequest, DataSummary, check_data
@@ -62,6 +62,11 @@ def _control_id(field: FormField) -> str:
 
 def _error_id(field: FormField) -> str:
     return "e-" + field.path.replace(".", "-")
+
+
+def _choices(options: list[str]) -> list[tuple[Content, str]]:
+    """A choice field's options; a bad value read from a spec file shows as typed, never as markup."""
+    return [(Content(visible_line(c)), c) for c in options]
 
 
 class NewRunScreen(Screen[None]):
@@ -181,9 +186,10 @@ class NewRunScreen(Screen[None]):
             options = list(field.choices)
             if value and value not in options:  # a bad value from a spec file stays visible, and is flagged
                 options.append(str(value))
-            return Select([(c, c) for c in options], value=str(value) if value else options[0], allow_blank=False,
+            return Select(_choices(options), value=str(value) if value else options[0], allow_blank=False,
                           id=_control_id(field), tooltip=tip, compact=True)
-        return Input(str(value), id=_control_id(field), tooltip=tip, placeholder=field.help, compact=True)
+        # A value read from a spec file is shown (and then used) with its control characters visible.
+        return Input(visible_line(value), id=_control_id(field), tooltip=tip, placeholder=field.help, compact=True)
 
     def on_mount(self) -> None:
         self.title = "New run"
@@ -248,10 +254,10 @@ class NewRunScreen(Screen[None]):
                     control.value = bool(value)
                 elif isinstance(control, Select):
                     options = list(field.choices) + ([str(value)] if value and value not in field.choices else [])
-                    control.set_options([(c, c) for c in options])
+                    control.set_options(_choices(options))
                     control.value = str(value) if value else options[0]
                 elif isinstance(control, Input):
-                    control.value = str(value)
+                    control.value = visible_line(value)
         self._revalidate()
 
     # ------------------------------------------------------------------ memory estimate

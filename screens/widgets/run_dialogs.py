@@ -125,7 +125,7 @@ class TagDialog(ModalScreen[str | None]):
         with Vertical(classes="dialog"):
             yield Label(Content(visible_line(f"Tags of {self.run_id}")), classes="dialog-title")
             yield Static("Words separated by spaces or commas; empty removes every tag.")
-            yield Input(" ".join(self.tags), id="tags-input", tooltip="enter saves, escape cancels")
+            yield Input(visible_line(" ".join(self.tags)), id="tags-input", tooltip="enter saves, escape cancels")
 
     def on_mount(self) -> None:
         field = self.query_one(Input)

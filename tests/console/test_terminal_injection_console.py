@@ -192,3 +192,22 @@ async def test_playground_streams_tokens_as_text(home: Path) -> None:
         await pilot.pause()
         drawn_text = assert_inert(app)
     assert "␛]52;c;cHduZWQ=␇ [/]x\\x9b2J" in drawn_text and MARKUP[1] in drawn_text and MARKUP[0] in drawn_text
+
+
+async def test_new_run_shows_a_hostile_spec_as_text(home: Path, tmp_path: Path) -> None:
+    """A spec file (or a suggested fix) with markup and escapes in its values: the fields, the problems
+    that quote them and the choice lists show them as typed."""
+    from screens.new_run import NewRunScreen
+    from slmtui.gpu import Nvml
+    from tests.gpu_fakes import FakeNvml
+
+    spec = {"name": "x", "model": {"name": f"{MARKUP[0]}{ATTACKS[0]}"},
+            "data": {"path": str(tmp_path / f"d{MARKUP[1]}.jsonl")}, "method": {"kind": f"lora{MARKUP[0]}"}}
+    app = SlmtuiApp(home=home, start_screen="Journal")
+    async with app.run_test(size=(160, 50)) as pilot:
+        screen = NewRunScreen(spec, nvml=Nvml(FakeNvml(count=0).module))
+        await app.push_screen(screen)
+        await wait_for(pilot, lambda: app.screen is screen and screen.problems, what="the problems")
+        await pilot.pause()
+        drawn_text = assert_inert(app)
+    assert f"lora{MARKUP[0]}" in drawn_text
