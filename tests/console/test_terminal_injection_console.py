@@ -211,3 +211,29 @@ async def test_new_run_shows_a_hostile_spec_as_text(home: Path, tmp_path: Path) 
         await pilot.pause()
         drawn_text = assert_inert(app)
     assert f"lora{MARKUP[0]}" in drawn_text
+
+
+async def test_runs_view_shows_entries_and_tags_about_a_run_as_text(home: Path) -> None:
+    """The runs view lists a run's journal entries and tags beside it: `[/]x` there once killed the view."""
+    from textual.widgets import Static
+
+    from screens.widgets.runs_panel import RunsPanel
+    from slmtui.reconcile import reconcile_home
+    from tests.run_fixtures import make_run
+
+    run_id = "20261126-070000-base"
+    make_run(home / "runs", run_id)
+    reconcile_home()  # index the run, as `slmtui runs` would
+    store = Store(home)
+    store.add_entry(f"{MARKUP[0]} {ATTACKS[0]}", kind="aha", run=run_id)
+    store.set_run_meta(run_id, tags=[MARKUP[2], "x\x9b"])
+    app = SlmtuiApp(home=home, start_screen="Journal")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, JournalScreen) and bool(app.screen.query("#journal-table")))
+        await pilot.press("r")
+        await wait_for(pilot, lambda: bool(app.screen.query(RunsPanel)), what="the runs view")
+        beside = app.screen.query_one("#run-entries", Static)
+        await wait_for(pilot, lambda: MARKUP[0] in str(beside.render()), what="the entry beside the run")
+        await pilot.pause()
+        drawn_text = assert_inert(app)
+    assert f"{MARKUP[0]} {SHOWN[0]}" in drawn_text and MARKUP[2] in drawn_text
