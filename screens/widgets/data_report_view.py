@@ -133,7 +133,7 @@ class DataReportView(Vertical):
             table.add_row(Text(str(row.get("line", "?"))), Text(str(row.get("reason", ""))))
         shown = f" (the first {len(invalid)} listed)" if total > len(invalid) else ""
         note = f"{total:,} invalid row{'s' if total != 1 else ''}{shown}; the policy is to {report.get('invalid_policy', 'skip')} them."
-        self.query_one("#report-invalid-note", Static).update(note if total else "No invalid rows.")
+        self.query_one("#report-invalid-note", Static).update(Content(note) if total else "No invalid rows.")
         self.query_one("#report-preview", Static).update(preview_content(report.get("preview") or []))
 
     def next_tab(self) -> None:
