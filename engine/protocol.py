@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.safe_text import safe_json_dumps
+
 VERSION = 1
 
 EVENTS_FILE = "events.jsonl"
@@ -86,7 +88,7 @@ def _json_safe(value: Any) -> Any:
 
 def encode(event: Mapping[str, Any]) -> str:
     """One event as one line of JSON, newline included."""
-    return json.dumps(_json_safe(event), ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
+    return safe_json_dumps(_json_safe(event), separators=(",", ":"), default=str) + "\n"
 
 
 def _log_event(text: str, raw: str) -> dict[str, Any]:

@@ -11,11 +11,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Input, Label, Select, Static
 
+from engine.safe_text import visible, visible_line
 from screens.widgets.data_report_view import DataReportView
 from slmtui.data_report import (
     OVERLENGTH,
@@ -121,18 +123,18 @@ class DataScreen(ShellScreen):
         self._status("Press ctrl+r (or enter in the dataset field) to check the dataset.")
 
     def _fill(self, options: DataCheckOptions) -> None:
-        self.query_one("#data-path", Input).value = options.path
-        self.query_one("#data-tokenizer", Input).value = options.tokenizer
+        self.query_one("#data-path", Input).value = visible_line(options.path)
+        self.query_one("#data-tokenizer", Input).value = visible_line(options.tokenizer)
         self.query_one("#data-max-length", Input).value = str(options.max_length)
         self.query_one("#data-overlength", Select).value = options.overlength
-        self.query_one("#data-map", Input).value = map_text(options.map)
+        self.query_one("#data-map", Input).value = visible_line(map_text(options.map))
 
     def _set_recent(self, recent: list[str]) -> None:
-        self.query_one("#data-recent", Select).set_options([(p, p) for p in recent])
+        self.query_one("#data-recent", Select).set_options([(Content(visible_line(p)), p) for p in recent])
 
     def _status(self, text: str, error: bool = False) -> None:
         status = self.query_one("#data-status", Static)
-        status.update(text)
+        status.update(Content(visible(text)))  # it may quote a path or an engine message: plain text
         status.set_class(error, "-error")
 
     def options(self) -> DataCheckOptions:

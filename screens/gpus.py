@@ -11,11 +11,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Label, Select, Static
 
 from engine.estimate import FitRow
+from engine.safe_text import visible, visible_line
 from screens.widgets.gpu_card import SERIES, GpuCard, gib, na, series_value
 from slmtui.fit import FIT_LENGTHS, FIT_METHODS, catalog_gpus, fit_table
 from slmtui.gpu import GIB, GpuSampler, Inventory, Nvml
@@ -178,7 +180,8 @@ class GpusScreen(ShellScreen):
         status = self.query_one("#gpus-status", Static)
         status.set_class(inv.error is not None, "gpus-error")
         if inv.error is not None:
-            status.update(f"No GPU to show. {inv.error}\nThe estimates below are for a GPU you pick from the catalog.")
+            status.update(Content(visible(f"No GPU to show. {inv.error}\n"
+                                          "The estimates below are for a GPU you pick from the catalog.")))
         else:
             count = len(inv.gpus)
             status.update(f"{count} GPU{'s' if count != 1 else ''} · driver {na(inv.driver_version)} · "
@@ -205,9 +208,10 @@ class GpusScreen(ShellScreen):
             if not isinstance(gpu.processes, tuple):
                 table.add_row(str(gpu.index), "n/a", "", "", "the driver cannot list this GPU's processes")
                 continue
-            for proc in gpu.processes:
-                table.add_row(str(gpu.index), str(proc.pid), na(proc.user), f"{gib(proc.gpu_memory)} GiB" if isinstance(proc.gpu_memory, int) else "n/a",
-                              na(proc.command)[:120])
+            for proc in gpu.processes:  # a command line is anyone's text: shown plain, controls visible
+                table.add_row(str(gpu.index), str(proc.pid), Content(visible_line(na(proc.user))),
+                              f"{gib(proc.gpu_memory)} GiB" if isinstance(proc.gpu_memory, int) else "n/a",
+                              Content(visible_line(na(proc.command)[:120])))
         if not table.row_count:
             table.add_row("", "", "", "", "no compute processes" if inv.gpus else "no GPU")
 

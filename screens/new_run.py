@@ -11,6 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -19,6 +20,7 @@ from textual.widgets import Checkbox, Footer, Header, Input, Label, Select, Stat
 from textual.worker import get_current_worker
 
 from engine.paths import runs_dir
+from engine.safe_text import visible, visible_line
 from engine.spec import RunSpec, SpecError
 from screens.widgets.dialogs import ConfirmDialog, PathDialog
 from slmtui.data_service import DataRequest, DataSummary, check_data
@@ -60,6 +62,11 @@ def _control_id(field: FormField) -> str:
 
 def _error_id(field: FormField) -> str:
     return "e-" + field.path.replace(".", "-")
+
+
+def _choices(options: list[str]) -> list[tuple[Content, str]]:
+    """A choice field's options; a bad value read from a spec file shows as typed, never as markup."""
+    return [(Content(visible_line(c)), c) for c in options]
 
 
 class NewRunScreen(Screen[None]):
@@ -179,9 +186,10 @@ class NewRunScreen(Screen[None]):
             options = list(field.choices)
             if value and value not in options:  # a bad value from a spec file stays visible, and is flagged
                 options.append(str(value))
-            return Select([(c, c) for c in options], value=str(value) if value else options[0], allow_blank=False,
+            return Select(_choices(options), value=str(value) if value else options[0], allow_blank=False,
                           id=_control_id(field), tooltip=tip, compact=True)
-        return Input(str(value), id=_control_id(field), tooltip=tip, placeholder=field.help, compact=True)
+        # A value read from a spec file is shown (and then used) with its control characters visible.
+        return Input(visible_line(value), id=_control_id(field), tooltip=tip, placeholder=field.help, compact=True)
 
     def on_mount(self) -> None:
         self.title = "New run"
@@ -232,12 +240,12 @@ class NewRunScreen(Screen[None]):
         for field in FIELDS:
             label = self.query_one(f"#{_error_id(field)}", Static)
             text = " ".join(by_field.get(field.path, ()))
-            label.update(text)
+            label.update(Content(visible(text)))  # problems quote what was typed: plain text, never markup
             label.display = bool(text)
             self.query_one(f"#{_control_id(field)}").set_class(bool(text), "nr-invalid")
         panel = self.query_one("#nr-problems", Static)
         panel.set_class(bool(problems), "nr-has-problems")
-        panel.update("\n".join(f"• {p}" for p in problems) if problems else "None: ready to launch.")
+        panel.update(Content(visible("\n".join(f"• {p}" for p in problems) if problems else "None: ready to launch.")))
 
     def refill(self, raw: dict[str, Any]) -> None:
         """Show another spec (the last run's, a suggested fix) in every field and check it."""
@@ -250,10 +258,10 @@ class NewRunScreen(Screen[None]):
                     control.value = bool(value)
                 elif isinstance(control, Select):
                     options = list(field.choices) + ([str(value)] if value and value not in field.choices else [])
-                    control.set_options([(c, c) for c in options])
+                    control.set_options(_choices(options))
                     control.value = str(value) if value else options[0]
                 elif isinstance(control, Input):
-                    control.value = str(value)
+                    control.value = visible_line(value)
         self._revalidate()
 
     # ------------------------------------------------------------------ memory estimate
@@ -318,12 +326,12 @@ class NewRunScreen(Screen[None]):
         panel = self.query_one("#nr-estimate", Static)
         panel.remove_class("fits", "tight", "exceeds")
         if message.estimate is None:
-            panel.update(message.error or "")
+            panel.update(Content(visible(message.error or "")))
             return
         est = message.estimate
         panel.add_class(est.verdict)
         parts = sorted(((v, k) for k, v in est.estimate.breakdown.items() if v >= 0.05), reverse=True)[:4]
-        panel.update(f"{est.sentence()}\n" + ", ".join(f"{k} {v:.1f}" for v, k in parts) + " GiB")
+        panel.update(Content(visible(f"{est.sentence()}\n" + ", ".join(f"{k} {v:.1f}" for v, k in parts) + " GiB")))
 
     # ------------------------------------------------------------------ data report
 
@@ -383,7 +391,8 @@ class NewRunScreen(Screen[None]):
             return  # an answer for what the fields said a while ago
         self.data_summary = message.summary
         panel = self.query_one("#nr-data", Static)
-        panel.update("\n".join(message.summary.lines()) if message.summary else f"Data check: {message.error}")
+        panel.update(Content(visible("\n".join(message.summary.lines()) if message.summary
+                                     else f"Data check: {message.error}")))
 
     # ------------------------------------------------------------------ actions
 

@@ -13,12 +13,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
 
+from engine.safe_text import visible, visible_line
 from slmtui.playground import GenerationFailed, GenerationRequest, Pair, stream_generation
 from slmtui.ui.themes import stylesheet
 
@@ -26,7 +28,8 @@ SIDES = ("left", "right")
 
 
 class AnswerPane(Vertical):
-    """One model's answer: its name and speed on top, the streamed text below."""
+    """One model's answer: its name and speed on top, the streamed text below; model output is shown as plain
+    text with its control characters visible, never as markup or terminal commands."""
 
     text: reactive[str] = reactive("")
     """The answer so far."""
@@ -38,10 +41,10 @@ class AnswerPane(Vertical):
         yield Static("", classes="answer-text")
 
     def watch_text(self, text: str) -> None:
-        self.query_one(".answer-text", Static).update(text)
+        self.query_one(".answer-text", Static).update(Content(visible(text)))
 
     def watch_caption(self, caption: str) -> None:
-        self.query_one(".answer-caption", Static).update(caption)
+        self.query_one(".answer-caption", Static).update(Content(visible_line(caption)))
 
 
 class PlaygroundScreen(Screen[None]):
@@ -95,7 +98,8 @@ class PlaygroundScreen(Screen[None]):
         self.answers: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Playground: {self.pair.left.label}  ·  {self.pair.right.label}", id="playground-title")
+        yield Static(Content(visible_line(f"Playground: {self.pair.left.label}  ·  {self.pair.right.label}")),
+                     id="playground-title")
         yield Input(placeholder="type a prompt and press enter", id="playground-prompt")
         with Horizontal(id="playground-answers"):
             for side in SIDES:

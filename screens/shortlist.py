@@ -12,10 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.suggester import SuggestFromList
@@ -23,6 +25,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input, Select, Static
 from textual.worker import get_current_worker
 
+from engine.safe_text import visible, visible_line
 from slmtui import evals, shortlist
 from slmtui.shortlist import GpuTarget, ShortlistRow
 from slmtui.ui.shell import ShellHost, ShellScreen
@@ -55,16 +58,16 @@ def format_number(value: float | None, spec: str) -> str:
 
 
 def row_cells(row: ShortlistRow) -> tuple[str, ...]:
-    """One table row: what a person needs to choose a base model."""
+    """One table row: what a person needs to choose a base model (names and licences as plain one-line text)."""
     c, fit, r = row.candidate, row.fit, row.result
     gated = "?" if c.gated is None else ("yes" if c.gated else "no")
     fits = fit.verdict + (f" ×{fit.max_micro_batch}" if fit.max_micro_batch else "")
-    return (c.name if c.source in ("catalog", "hub") else f"{c.name} ({c.source})", format_params(c.params),
+    return tuple(visible_line(cell) for cell in (c.name if c.source in ("catalog", "hub") else f"{c.name} ({c.source})", format_params(c.params),
             format_context(c.context_length), c.license or "?", gated, fits,
             format_number(r.metric("loss") if r else None, ".3f"),
             format_number(r.metric("accuracy") if r else None, ".2f"),
             format_number(r.metric("tokens_per_s") if r else None, ",.0f"),
-            format_number(r.metric("mem_peak_gib") if r else None, ".2f"))
+            format_number(r.metric("mem_peak_gib") if r else None, ".2f")))
 
 
 class ShortlistScreen(ShellScreen):
@@ -243,7 +246,7 @@ class ShortlistScreen(ShellScreen):
         for i, name in enumerate(COLUMNS):
             table.add_column(name, width=max([len(name), *(len(cells[i]) for cells in lines)]))
         for row, cells in zip(rows, lines, strict=True):
-            table.add_row(*cells, key=row.candidate.model)
+            table.add_row(*(Text(cell) for cell in cells), key=row.candidate.model)
         if keep is not None and any(r.candidate.model == keep for r in rows):
             table.move_cursor(row=table.get_row_index(keep))
         self._describe_target()
@@ -253,7 +256,7 @@ class ShortlistScreen(ShellScreen):
         self._describe_target()
 
     def watch_status(self, status: str) -> None:
-        self.query_one("#shortlist-status", Static).update(status)
+        self.query_one("#shortlist-status", Static).update(Content(visible(status)))
 
     def _describe_target(self) -> None:
         target = self.target
@@ -262,8 +265,8 @@ class ShortlistScreen(ShellScreen):
         where = (f"{target.name}, {target.capacity_gib:.1f} GiB" if target.here else
                  f"{target.name} {target.capacity_gib:g} GiB (no GPU here: picked from the catalog)")
         count = len(self.rows)
-        self.query_one("#shortlist-target", Static).update(
-            f"{count} model{'s' if count != 1 else ''} · fit: {self.method_kind}, micro-batch 1 (×largest) on {where}")
+        self.query_one("#shortlist-target", Static).update(Content(visible_line(
+            f"{count} model{'s' if count != 1 else ''} · fit: {self.method_kind}, micro-batch 1 (×largest) on {where}")))
         self.query_one("#shortlist-target", Static).tooltip = target.reason or None
 
     @property

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.content import Content
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
@@ -19,6 +20,7 @@ from textual.screen import Screen
 from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
+from engine.safe_text import visible, visible_line
 from slmtui.home import slmtui_home
 from slmtui.store import Store, StoreError
 from slmtui.ui.registry import ScreenRegistry, default_registry
@@ -114,6 +116,16 @@ class SlmtuiApp(App[None]):
             entry = available[0] if available else None
         if entry is not None:
             self.action_show_screen(entry.slug)
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every toast is plain text with its control characters visible (`markup` is ignored): toasts quote
+        paths, model names, run ids and errors that echo what was typed."""
+        super().notify(visible(message), title=visible_line(title), severity=severity, timeout=timeout, markup=False)
+
+    def format_title(self, title: str, sub_title: str) -> Content:
+        """The header's title and subtitle (HOME's path, the run id) with their control characters visible."""
+        return super().format_title(visible_line(title), visible_line(sub_title))
 
     def watch_active_run(self) -> None:
         self._update_sub_title()

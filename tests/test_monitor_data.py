@@ -143,8 +143,8 @@ def test_memory_text_shows_torch_figures_and_nvml_headroom(tmp_path: Path) -> No
     history.fold([{"type": "started", "seq": 0, "t": 1.0, "device": "cuda:1"},
                    {**_metrics(1, 2.0, 2.0), "mem_allocated_gib": 30.25, "mem_reserved_gib": 34.5,
                     "mem_peak_gib": 36.0}])
-    text = memory_text(history.view(), {"index": 1, "used_gib": 60.0, "total_gib": 80.0})
+    text = str(memory_text(history.view(), {"index": 1, "used_gib": 60.0, "total_gib": 80.0}))
     assert "30.25 alloc · 34.50 reserved · 36.00 peak GiB" in text
     assert "GPU 1" in text and "60.0/80 GiB · headroom 20.0 GiB" in text
-    cpu = memory_text(RunHistory("c", tmp_path).view(), {"error": "No NVIDIA GPU found."})
+    cpu = str(memory_text(RunHistory("c", tmp_path).view(), {"error": "No NVIDIA GPU found."}))
     assert "none reported" in cpu and "no GPU: No NVIDIA GPU found." in cpu

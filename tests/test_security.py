@@ -210,6 +210,6 @@ def test_the_console_shows_trust_remote_code_when_on() -> None:
         started = {"precision": "fp32", "device": "cpu", "spec": {"model": {"name": "m", "trust_remote_code": trust}}}
         return replace(EMPTY_VIEW, run_id="20261126-083000-x", status="running", started=started)
 
-    assert "trust_remote_code is ON" in stats_text(view(True))
-    assert "trust_remote_code" not in stats_text(view(False))
+    assert "trust_remote_code is ON" in str(stats_text(view(True)))
+    assert "trust_remote_code" not in str(stats_text(view(False)))
     assert FIELDS_BY_PATH["model.trust_remote_code"].kind == "bool"

@@ -7,11 +7,11 @@ file, a shape it cannot tell, a tokenizer it cannot load) is one sentence on std
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from engine.data.options import OVERLENGTH, SCRUB, SHAPES, DataError, DataOptions, parse_list, parse_map
+from engine.safe_text import safe_json_dumps, visible
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,9 +77,9 @@ def main(argv: list[str]) -> int:
     try:
         report = run(args)
     except DataError as exc:
-        print(str(exc), file=sys.stderr)
+        print(visible(str(exc)), file=sys.stderr)
         return 1
-    sys.stdout.write(json.dumps(report, ensure_ascii=False) + "\n")
+    sys.stdout.write(safe_json_dumps(report) + "\n")
     return 0
 
 

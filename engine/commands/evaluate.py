@@ -22,6 +22,7 @@ from typing import Any
 from engine.data.options import SCRUB, SHAPES, TEMPLATES
 from engine.paths import evals_dir, new_eval_id
 from engine.protocol import EVENTS_FILE, SPEC_FILE, SUMMARY_FILE, EventWriter, encode, write_json_atomic
+from engine.safe_text import visible
 from engine.spec import DataSpec, SpecError, load_spec
 
 #: Checklist metrics this command can compute, and why it leaves the others to people.
@@ -291,7 +292,7 @@ def main(argv: list[str]) -> int:
         write_json_atomic(eval_dir / SUMMARY_FILE, result)
         writer.emit("finished", status=status, summary=result)
     if status != "completed":
-        print(message, file=sys.stderr)
+        print(visible(message), file=sys.stderr)
         return 1
     sys.stdout.write(encode(result))
     return 0

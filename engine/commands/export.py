@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.protocol import SPEC_FILE
+from engine.safe_text import visible
 
 DTYPES = ("auto", "bf16", "fp16", "fp32")
 
@@ -118,7 +119,7 @@ def main(argv: list[str]) -> int:
             raise ExportError(f"{run_dir} is not a run folder (no {SPEC_FILE}); give a run id or folder.")
         result = export(run_dir, args.out.expanduser().resolve(), args.merge, args.dtype)
     except ExportError as exc:
-        print(str(exc).rstrip(".") + ".", file=sys.stderr)
+        print(visible(str(exc).rstrip(".") + "."), file=sys.stderr)
         return 2
     print(json.dumps(result))
     return 0

@@ -10,13 +10,13 @@ adapter; the tokenizer's chat template otherwise; `--raw` sends the text as it i
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import replace
 from typing import IO, Any
 
 from engine.data.options import TEMPLATES
+from engine.safe_text import safe_json_dumps, visible
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _write(out: IO[str], obj: dict[str, Any]) -> None:
-    out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    out.write(safe_json_dumps(obj) + "\n")
     out.flush()
 
 
@@ -89,7 +89,7 @@ def main(argv: list[str]) -> int:
     try:
         return run(args, sys.stdout)
     except (ModelError, DataError) as exc:
-        print(str(exc), file=sys.stderr)
+        print(visible(str(exc)), file=sys.stderr)
         return 1
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.protocol import EVENTS_FILE, SUMMARY_FILE, EventWriter, encode, make_event, write_json_atomic
+from engine.safe_text import visible
 
 SUMMARY_INTERVAL_S = 2.0
 _SUMMARY_METRICS = ("loss", "lr", "grad_norm", "tokens_per_s", "samples_per_s", "mem_peak_gib", "epoch")
@@ -78,7 +79,7 @@ class Reporter:
     def log(self, text: str, level: str = "info") -> None:
         """A human sentence for the event stream (and engine.log)."""
         if self.write:
-            print(f"[{level}] {text}", flush=True)
+            print(f"[{level}] {visible(text)}", flush=True)
         self.emit("log", level=level, text=text)
 
     def _fold(self, event: dict[str, Any]) -> None:

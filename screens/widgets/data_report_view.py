@@ -1,5 +1,8 @@
 """The data report on screen: key numbers, personal data by type, label balance, the token-length histogram,
-invalid rows with their reasons, and formatted rows with the loss mask visible."""
+invalid rows with their reasons, and formatted rows with the loss mask visible.
+
+Everything in the report can come from the dataset (rows, labels, column names, the path): it is shown as
+plain text with its control characters made visible (engine/safe_text.py), never as markup."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
+from engine.safe_text import visible_tree
 from slmtui.data_report import Bar, count_bars, length_bars, summary_lines
 from slmtui.scrub_report import replaced_lines, scrub_warning
 
@@ -99,16 +103,17 @@ class DataReportView(Vertical):
                 yield BarChart("Tokens per row", "no rows", id="report-lengths")
             with TabPane("Invalid rows", id="invalid"):
                 yield Static("", id="report-invalid-note")
-                table: DataTable[str] = DataTable(id="report-invalid", cursor_type="row", zebra_stripes=True)
+                table: DataTable[Text] = DataTable(id="report-invalid", cursor_type="row", zebra_stripes=True)
                 table.add_column("line", width=8, key="line")
                 table.add_column("reason", key="reason")
                 yield table
             with TabPane("Preview", id="preview"), VerticalScroll(id="report-preview-scroll"):
                 yield Static("", id="report-preview")
 
-    def watch_report(self, report: dict[str, Any] | None) -> None:
-        if report is None:
+    def watch_report(self, raw: dict[str, Any] | None) -> None:
+        if raw is None:
             return
+        report = visible_tree(raw)
         width = max(len(name) for name, _ in summary_lines(report))
         summary = Text()
         if scrub_warning(report):  # first, where even a small window shows it
@@ -134,10 +139,10 @@ class DataReportView(Vertical):
         table = self.query_one("#report-invalid", DataTable)
         table.clear()
         for row in invalid:
-            table.add_row(str(row.get("line", "?")), str(row.get("reason", "")))
+            table.add_row(Text(str(row.get("line", "?"))), Text(str(row.get("reason", ""))))
         shown = f" (the first {len(invalid)} listed)" if total > len(invalid) else ""
         note = f"{total:,} invalid row{'s' if total != 1 else ''}{shown}; the policy is to {report.get('invalid_policy', 'skip')} them."
-        self.query_one("#report-invalid-note", Static).update(note if total else "No invalid rows.")
+        self.query_one("#report-invalid-note", Static).update(Content(note) if total else "No invalid rows.")
         self.query_one("#report-preview", Static).update(preview_content(report.get("preview") or []))
 
     def next_tab(self) -> None:

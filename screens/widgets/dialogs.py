@@ -8,12 +8,16 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from engine.safe_text import visible, visible_line
+
 
 class ConfirmDialog(ModalScreen[bool]):
-    """Asks one question; dismisses with True (y, or the confirm button) or False (n, escape)."""
+    """Asks one question; dismisses with True (y, or the confirm button) or False (n, escape). The title and
+    the question are plain text (they often name a run, a folder or an entry), never markup."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes", tooltip="Confirm"),
@@ -28,8 +32,8 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self._title, classes="dialog-title")
-            yield Static(self._question, id="confirm-question")
+            yield Label(Content(visible_line(self._title)), classes="dialog-title")
+            yield Static(Content(visible(self._question)), id="confirm-question")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel (n)", id="confirm-no")
                 yield Button(f"{self._confirm_label} (y)", id="confirm-yes", variant="error")
@@ -58,9 +62,9 @@ class PathDialog(ModalScreen[Path | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self._title, classes="dialog-title")
+            yield Label(Content(visible_line(self._title)), classes="dialog-title")
             if self._note:
-                yield Static(self._note)
+                yield Static(Content(visible(self._note)))
             yield Input(str(self._default), id="path-input", tooltip="Where to write; enter to confirm")
             yield Static("", id="path-error", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):

@@ -10,10 +10,12 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 from textual.worker import Worker, WorkerState
 
+from engine.safe_text import visible, visible_line
 from slmtui.ui.workers import describe_failure
 
 
@@ -69,14 +71,15 @@ class EntryEditor(ModalScreen[EntryDraft | None]):
                     id="editor-kind", tooltip="What kind of entry this is",
                 )
                 yield Input(
-                    self._draft.run or "", placeholder="run id (optional)", id="editor-run",
+                    visible_line(self._draft.run or ""), placeholder="run id (optional)", id="editor-run",
                     tooltip="The run this entry is about",
                 )
                 yield Input(
                     "" if self._draft.step is None else str(self._draft.step), placeholder="step",
                     id="editor-step", tooltip="The training step this entry is about (optional)",
                 )
-            yield TextArea(self._draft.text, id="editor-text", soft_wrap=True, tab_behavior="focus")
+            # An entry that holds control characters is edited (and saved) with them visible, never raw.
+            yield TextArea(visible(self._draft.text), id="editor-text", soft_wrap=True, tab_behavior="focus")
             yield Static("", id="editor-error", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel (esc)", id="editor-cancel")
@@ -106,7 +109,7 @@ class EntryEditor(ModalScreen[EntryDraft | None]):
         try:
             draft = self.current_draft()
         except ValueError as exc:
-            self.query_one("#editor-error", Static).update(str(exc))
+            self.query_one("#editor-error", Static).update(Content(visible(str(exc))))
             return
         if self._save is None:
             self.dismiss(draft)

@@ -13,6 +13,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
+from engine.safe_text import visible, visible_line
 from slmtui.store import JournalEntry
 
 PAGE_ROWS = 50
@@ -124,10 +125,10 @@ class JournalTable(DataTable[Text]):
             self._by_key[str(entry.id)] = entry
             self.add_row(
                 Text(format_time(entry.created, year=False)),
-                Text(entry.kind, style="bold"),
-                Text(entry.run or "", overflow="ellipsis", no_wrap=True),
+                Text(visible_line(entry.kind), style="bold"),
+                Text(visible_line(entry.run or ""), overflow="ellipsis", no_wrap=True),
                 Text("" if entry.step is None else str(entry.step), justify="right"),
-                Text(first_line(entry.text, 200), no_wrap=True, overflow="ellipsis"),
+                Text(visible_line(first_line(entry.text, 200)), no_wrap=True, overflow="ellipsis"),
                 key=str(entry.id),
             )
         self._shown = upto
@@ -181,4 +182,4 @@ class EntryDetail(Static):
                 "edited" if entry.updated else "",
             ) if part
         )
-        self.update(Text.assemble((where, "bold"), "\n", entry.text))
+        self.update(Text.assemble((visible_line(where), "bold"), "\n", visible(entry.text)))

@@ -16,6 +16,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from engine.safe_text import visible_line
+
 _BRAILLE_BASE = 0x2800
 # The bit of each dot in a braille cell, by (column 0-1, row 0-3).
 _DOTS = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))
@@ -133,5 +135,5 @@ class LineChart(Widget):
         out.append(" " * _AXIS_WIDTH)
         for index, series in enumerate(self.series):
             out.append("━━ ", styles[index % len(styles)])
-            out.append(series.name + ("  (log y)" if self.log_y and index == len(self.series) - 1 else "") + "   ")
+            out.append(visible_line(series.name) + ("  (log y)" if self.log_y and index == len(self.series) - 1 else "") + "   ")
         return out

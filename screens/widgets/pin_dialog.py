@@ -7,8 +7,11 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
+
+from engine.safe_text import visible_line
 
 
 class PinNoteDialog(ModalScreen[str | None]):
@@ -26,7 +29,7 @@ class PinNoteDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="pin-dialog"):
             yield Label(f"Pin an aha note to step {self.step:,}", classes="dialog-title")
-            yield Static(f"Run {self.run_id}. It goes to the journal and shows as a marker on the chart.")
+            yield Static(Content(visible_line(f"Run {self.run_id}. It goes to the journal and shows as a marker on the chart.")))
             yield Input(placeholder="what did you notice?", id="pin-text", tooltip="Enter pins it; escape cancels")
 
     def on_mount(self) -> None:

@@ -8,10 +8,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Static
 
+from engine.safe_text import visible, visible_line
 from screens.widgets.line_chart import LineChart, Series
 from slmtui.run_compare import Curves, SpecChange
 
@@ -33,19 +35,19 @@ class RunDiffScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog run-dialog"):
-            yield Label(f"Spec diff: {self.a}  →  {self.b}", classes="dialog-title")
+            yield Label(Content(visible_line(f"Spec diff: {self.a}  →  {self.b}")), classes="dialog-title")
             if self.env:
-                yield Static("Not comparable, the environments differ: " + "; ".join(self.env), id="diff-env",
-                             classes="dialog-error")
+                yield Static(Content(visible("Not comparable, the environments differ: " + "; ".join(self.env))),
+                             id="diff-env", classes="dialog-error")
             summary = f"{len(self.changes)} setting{'s' if len(self.changes) != 1 else ''} differ."
             yield Static(summary if self.changes else "The two specs are the same.", id="diff-summary")
             table: DataTable[Text] = DataTable(id="diff-table", cursor_type="row", zebra_stripes=True)
             table.add_column("setting", key="key")
-            table.add_column(self.a[-24:], key="a")
-            table.add_column(self.b[-24:], key="b")
+            table.add_column(Text(visible_line(self.a[-24:])), key="a")
+            table.add_column(Text(visible_line(self.b[-24:])), key="b")
             for change in self.changes:
-                table.add_row(Text(change.key, style="bold"), Text(_value(change.a)), Text(_value(change.b)),
-                              key=change.key)
+                table.add_row(Text(visible_line(change.key), style="bold"), Text(visible_line(_value(change.a))),
+                              Text(visible_line(_value(change.b))), key=change.key)
             yield table
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Close (esc)", id="diff-close", variant="primary")
@@ -77,7 +79,8 @@ class RunOverlayScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog run-dialog"):
-            yield Label("Loss, " + "  vs  ".join(c.run for c in self.curves), classes="dialog-title", id="overlay-title")
+            yield Label(Content(visible_line("Loss, " + "  vs  ".join(c.run for c in self.curves))), classes="dialog-title",
+                        id="overlay-title")
             yield LineChart(id="overlay-chart")
             yield Static("", id="overlay-note")
 
@@ -120,9 +123,9 @@ class TagDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(f"Tags of {self.run_id}", classes="dialog-title")
+            yield Label(Content(visible_line(f"Tags of {self.run_id}")), classes="dialog-title")
             yield Static("Words separated by spaces or commas; empty removes every tag.")
-            yield Input(" ".join(self.tags), id="tags-input", tooltip="enter saves, escape cancels")
+            yield Input(visible_line(" ".join(self.tags)), id="tags-input", tooltip="enter saves, escape cancels")
 
     def on_mount(self) -> None:
         field = self.query_one(Input)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Label, Sparkline, Static
 
+from engine.safe_text import visible, visible_line
 from slmtui.monitor_data import EMPTY_VIEW, RunView, format_duration
 
 
@@ -27,13 +28,23 @@ def _bar(fraction: float, width: int = 20) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def stats_text(view: RunView, now: float | None = None) -> str:
+def _v(value: Any) -> str:
+    """A value from the run's files (a status, a device, a message) as one plain line, controls visible."""
+    return visible_line(value)
+
+
+def _lines(lines: list[Content | str]) -> Content:
+    """Lines as one `Content`: never markup, so the text from the run's files shows as it is."""
+    return Content("\n").join(lines)
+
+
+def stats_text(view: RunView, now: float | None = None) -> Content:
     """The figures block: status, progress, loss, validation, lr, grad norm, throughput, ETA."""
     if not view.run_id:
-        return "No run chosen. Pick one from the list (r), or start one with `slmtui demo` or `slmtui train`."
+        return Content("No run chosen. Pick one from the list (r), or start one with `slmtui demo` or `slmtui train`.")
     latest = view.latest
     total = view.total_steps
-    lines = [f"[b]{escape(view.run_id)}[/b]  {view.status}"]
+    lines: list[Content | str] = [Content.assemble((_v(view.run_id), "bold"), f"  {_v(view.status)}")]
     if total:
         lines.append(f"step {view.step:,}/{total:,} {_bar(view.step / total, 12)} {100 * view.step / total:.0f}%")
     else:
@@ -51,78 +62,82 @@ def stats_text(view: RunView, now: float | None = None) -> str:
         lines.append("ETA after a few steps")
     started = view.started or {}
     if started:
-        lines.append(f"{started.get('precision', '?')} on {started.get('device', '?')}, "
+        lines.append(f"{_v(started.get('precision', '?'))} on {_v(started.get('device', '?'))}, "
                      f"{_num(started.get('params_trainable'), ',d')}/{_num(started.get('params_total'), ',d')} trained")
         if ((started.get("spec") or {}).get("model") or {}).get("trust_remote_code"):
-            lines.append("[b $warning]trust_remote_code is ON[/]: this run executes code from the model's repository")
+            lines.append(Content.assemble(("trust_remote_code is ON", "bold $warning"),
+                                          ": this run executes code from the model's repository"))
     if view.message and view.status != "running":
-        lines.append(escape(view.message))
+        lines.append(visible(view.message))
     elif not view.loaded:
         lines.append(f"reading the history... {view.events:,} events")
     elif view.status == "running" and view.last_event_t:
         quiet = (now or time.time()) - view.last_event_t
         if quiet > 30:
             lines.append(f"no event for {format_duration(quiet)}")
-    return "\n".join(lines)
+    return _lines(lines)
 
 
-def memory_text(view: RunView, gpu: dict[str, Any] | None) -> str:
+def memory_text(view: RunView, gpu: dict[str, Any] | None) -> Content:
     """Device memory: the engine's torch figures and NVML's used against total, with the headroom."""
     latest = view.latest
     alloc, reserved, peak = (latest.get(k) for k in ("mem_allocated_gib", "mem_reserved_gib", "mem_peak_gib"))
-    device = str((view.started or {}).get("device", ""))
+    device = _v((view.started or {}).get("device", ""))
+    lines: list[Content | str]
     if any(isinstance(v, int | float) for v in (alloc, reserved, peak)):
         lines = [f"torch {_num(alloc, '.2f')} alloc · {_num(reserved, '.2f')} reserved · {_num(peak, '.2f')} peak GiB"]
     else:
         lines = ["torch memory: none reported" + (f" (on {device})" if device else "")]
     if gpu and isinstance(gpu.get("total_gib"), int | float) and isinstance(gpu.get("used_gib"), int | float):
         used, total = gpu["used_gib"], gpu["total_gib"]
-        lines.append(f"GPU {gpu.get('index', 0)} {_bar(used / total if total else 0, 10)} "
+        lines.append(f"GPU {_v(gpu.get('index', 0))} {_bar(used / total if total else 0, 10)} "
                      f"{used:.1f}/{total:.0f} GiB · headroom {total - used:.1f} GiB")
     elif gpu and gpu.get("error"):
-        lines.append(f"no GPU: {escape(str(gpu['error']).split(':')[0])}")
+        lines.append(f"no GPU: {_v(str(gpu['error']).split(':')[0])}")
     else:
         lines.append("GPU: not read yet")
-    return "\n".join(lines)
+    return _lines(lines)
 
 
-def generations_text(view: RunView) -> str:
+def generations_text(view: RunView) -> Content:
     """The latest evaluation's generations: prompt tail, the model's output, the reference."""
     evaluation = view.last_eval
     if not evaluation:
-        return "No evaluation yet."
-    lines = [f"[b]step {evaluation.get('step')}[/b]: validation loss {_num(evaluation.get('val_loss'))}, "
-             f"perplexity {_num(evaluation.get('perplexity'), '.2f')}"]
+        return Content("No evaluation yet.")
+    lines: list[Content | str] = [Content.assemble(
+        (f"step {_v(evaluation.get('step'))}", "bold"),
+        f": validation loss {_num(evaluation.get('val_loss'))}, perplexity {_num(evaluation.get('perplexity'), '.2f')}")]
     for i, sample in enumerate(evaluation.get("samples") or [], 1):
         if not isinstance(sample, dict):
             continue
         prompt = " ".join(str(sample.get("prompt", "")).split())[-90:]
-        lines.append(f"[b]{i}.[/b] …{escape(prompt)}")
-        lines.append(f"   → {escape(' '.join(str(sample.get('output', '')).split())[:200])}")
+        lines.append(Content.assemble((f"{i}.", "bold"), f" …{_v(prompt)}"))
+        lines.append(f"   → {_v(' '.join(str(sample.get('output', '')).split())[:200])}")
         if sample.get("reference"):
-            lines.append(f"   ✓ {escape(' '.join(str(sample['reference']).split())[:200])}")
-    return "\n".join(lines)
+            lines.append(f"   ✓ {_v(' '.join(str(sample['reference']).split())[:200])}")
+    return _lines(lines)
 
 
-def oom_text(oom: dict[str, Any]) -> str:
+def oom_text(oom: dict[str, Any]) -> Content:
     """The OOM banner: what happened, what the engine did, the post-mortem's ranked changes."""
     raw = oom.get("post_mortem")
     post: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    lines = [f"[b]Out of memory at step {oom.get('step', '?')}[/b]: {escape(str(oom.get('message', '')))}"]
-    facts = [f"batch {oom.get('batch_shape')}" if oom.get("batch_shape") else "",
-             f"longest sequence {oom.get('longest_seq')}" if oom.get("longest_seq") else "",
+    lines: list[Content | str] = [Content.assemble((f"Out of memory at step {_v(oom.get('step', '?'))}", "bold"),
+                                                   f": {_v(oom.get('message', ''))}")]
+    facts = [f"batch {_v(oom.get('batch_shape'))}" if oom.get("batch_shape") else "",
+             f"longest sequence {_v(oom.get('longest_seq'))}" if oom.get("longest_seq") else "",
              f"{oom['mem_at_failure_gib']:.2f} GiB at failure" if isinstance(oom.get("mem_at_failure_gib"), int | float)
-             else "", f"action: {oom.get('action')}" if oom.get("action") else ""]
+             else "", f"action: {_v(oom.get('action'))}" if oom.get("action") else ""]
     if any(facts):
         lines.append("  ".join(f for f in facts if f))
     for change in (post.get("changes") or [])[:4]:
         if isinstance(change, dict):
             saves = change.get("saves_gib")
-            lines.append(f"  • {escape(str(change.get('change', '')))}"
+            lines.append(f"  • {_v(change.get('change', ''))}"
                          + (f" (saves {saves:.2f} GiB)" if isinstance(saves, int | float) else ""))
     if isinstance(post.get("suggested_spec"), dict):
         lines.append("Press n to open the suggested spec in New run.")
-    return "\n".join(lines)
+    return _lines(lines)
 
 
 class RunStats(Static):

@@ -10,6 +10,7 @@ from textual.reactive import reactive
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from engine.safe_text import visible_line
 from slmtui.runs import RunInfo
 
 _MARK = {"running": "▶", "completed": "✓", "stopped": "■", "failed": "✗", "oom": "✗", "crashed": "✗"}
@@ -18,7 +19,7 @@ _MARK = {"running": "▶", "completed": "✓", "stopped": "■", "failed": "✗"
 def run_label(run: RunInfo) -> Text:
     """One line per run: a status mark, the id, the step."""
     total = f"/{run.total_steps:,}" if run.total_steps else ""
-    return Text.assemble(f"{_MARK.get(run.status, '?')} ", (run.id, "bold" if run.status == "running" else ""),
+    return Text.assemble(f"{_MARK.get(run.status, '?')} ", (visible_line(run.id), "bold" if run.status == "running" else ""),
                          f"\n  {run.status} {run.step:,}{total}")
 
 

@@ -11,12 +11,14 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
+from engine.safe_text import visible, visible_line
 from screens.widgets.journal_table import first_line, format_time
 from screens.widgets.run_table import RunTable, run_facts
 from slmtui.run_compare import (
@@ -172,7 +174,7 @@ class RunsPanel(Vertical):
         self.current = message.row
 
     def watch_current(self) -> None:
-        self.query_one("#run-facts", Static).update(run_facts(self.current))
+        self.query_one("#run-facts", Static).update(Content(visible(run_facts(self.current))))
         self._show_entries()
 
     def watch_entries(self) -> None:
@@ -181,9 +183,10 @@ class RunsPanel(Vertical):
     def _show_entries(self) -> None:
         row = self.current
         mine = [e for e in self.entries if row is not None and e.run == row.id]
-        lines = [f"{format_time(e.created, year=False)} {e.kind:<11} {first_line(e.text, 60)}" for e in mine[:20]]
+        lines = [f"{format_time(e.created, year=False)} {visible_line(e.kind):<11} {visible_line(first_line(e.text, 60))}"
+                 for e in mine[:20]]
         title = f"{len(mine)} journal entr{'y' if len(mine) == 1 else 'ies'} about this run" if row else ""
-        self.query_one("#run-entries", Static).update("\n".join([title, *lines]))
+        self.query_one("#run-entries", Static).update(Content("\n".join([title, *lines])))
 
     # ------------------------------------------------------------------ actions
 

@@ -8,6 +8,7 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from engine.safe_text import visible
 from slmtui.checklist import Baseline, Verdict, format_number, label
 
 
@@ -60,7 +61,7 @@ class VerdictPanel(Vertical):
         self.set_class(verdict.overridden, "-overridden")
         lines = [f"✗ {r}" for r in verdict.reasons]
         if verdict.overridden and verdict.note:
-            lines.append(f"your note: {verdict.note}")
+            lines.append(f"your note: {visible(verdict.note)}")
         reasons = self.query_one("#verdict-reasons", Static)
         reasons.update(Content("\n".join(lines)))
         reasons.display = bool(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from slmtui.cli._common import UserError, print_json
+from slmtui.cli._common import UserError, print_json, say
 
 
 def register(sub: Any) -> None:
@@ -30,5 +30,5 @@ def _show(args: argparse.Namespace) -> int:
     if args.json:
         print_json(ck.to_dict(cl))
     else:
-        print("\n".join(ck.describe(cl)))
+        say("\n".join(ck.describe(cl)))
     return 0

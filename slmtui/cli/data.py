@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from slmtui.cli._common import UserError, print_json
+from engine.safe_text import visible_tree
+from slmtui.cli._common import UserError, plain_console, print_json
 from slmtui.scrub_report import change_summary, replaced_lines, scrub_warning
 
 #: Options passed through to the engine unchanged: (flag, dest).
@@ -61,12 +62,12 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_report(r: dict[str, Any]) -> None:
-    from rich.console import Console
+def _print_report(report: dict[str, Any]) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    console = Console()
+    r = visible_tree(report)  # rows, labels, column names and paths come from the dataset: shown, never obeyed
+    console = plain_console()
     tok = r.get("tokenizer", {})
     console.print(Text(f"Data check: {r['source']['path']}", style="bold"))
     summary = Table(show_header=False)

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
-from slmtui.cli._common import UserError, print_json
+from slmtui.cli._common import UserError, print_json, say
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +34,7 @@ def _build_demo() -> None:
 
     if (demo_dir(home) / "model" / "config.json").is_file():
         return
-    print(f"Building the demo under {demo_dir(home)} (once)...", file=sys.stderr)
+    say(f"Building the demo under {demo_dir(home)} (once)...", err=True)
     try:
         run_engine_json("make-demo", "--json", home=home, timeout=600)
     except EngineError as exc:
@@ -60,11 +59,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     training = [r for r in list_runs(runs) if r.status == "running" and r.name == DEMO_NAME]
     if training and not args.headless and args.steps is None:
         info = training[-1]
-        print(f"The demo run {info.id} is still training; opening it.", file=sys.stderr)
+        say(f"The demo run {info.id} is still training; opening it.", err=True)
     else:
         info = launch(demo_spec(home, args.steps), runs, home=home)
         if not args.json:
-            print(f"Started the demo run {info.id}.", file=sys.stderr)
+            say(f"Started the demo run {info.id}.", err=True)
     if not args.headless:
         from slmtui.cli.console import open_console
 

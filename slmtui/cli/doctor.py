@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from slmtui.cli._common import UserError, print_json
+from slmtui.cli._common import UserError, plain_console, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,10 +41,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def print_report(r: dict[str, Any]) -> None:
     """The doctor's findings for people."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = plain_console()
     env, cuda, smoke = r["env"], r["cuda"], r["smoke_4bit"]
     table = Table("what", "state", show_header=False)
     table.add_row("python", f"{env['python']} ({env['executable']})")

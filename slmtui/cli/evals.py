@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from slmtui.cli._common import UserError, print_json
+from slmtui.cli._common import UserError, plain_console, print_json, say
 
 #: Data options passed through to `python -m engine eval` (flag, dest).
 DATA_OPTIONS = ("format", "split-name", "shape", "map", "template", "system-prompt", "max-length", "label-column",
@@ -54,9 +53,9 @@ def _progress(quiet: bool) -> Any:
         kind = event.get("type")
         if kind == "progress" and (model, event.get("phase", "")) not in seen:
             seen.add((model, str(event.get("phase", ""))))
-            print(f"{model}: {event.get('phase')} {event.get('total')} examples", file=sys.stderr)
+            say(f"{model}: {event.get('phase')} {event.get('total')} examples", err=True)
         elif kind == "started":
-            print(f"{model}: loaded on {event.get('device')} ({event.get('precision')})", file=sys.stderr)
+            say(f"{model}: loaded on {event.get('device')} ({event.get('precision')})", err=True)
     return on_event
 
 
@@ -87,7 +86,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     elif ranked:
         _print_table(ranked, "Quick evaluation, best first")
     for model, why in outcome.failures.items():
-        print(f"slmtui: {model}: {why}", file=sys.stderr)
+        say(f"slmtui: {model}: {why}", err=True)
     return 1 if outcome.failures else 0
 
 
@@ -109,7 +108,7 @@ def _eval_run(args: argparse.Namespace, store: Any) -> int:
                     "gain": found.gain})
         return 0
     _print_table([found.fine_tuned, found.base], f"Run {found.run}: fine-tuned against base")
-    print(f"Gain: {describe_gain(found.gain)}")
+    say(f"Gain: {describe_gain(found.gain)}")
     return 0
 
 
@@ -118,7 +117,6 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def _print_table(results: list[Any], title: str) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table("#", "model", "role", "n", *(label for _, label, _ in COLUMNS), title=title)
@@ -126,7 +124,7 @@ def _print_table(results: list[Any], title: str) -> None:
     for i, r in enumerate(results, 1):
         table.add_row(str(i), _short(r.model), r.role or r.details.get("kind", ""), f"{r.examples} {r.split[:3]}",
                       *(_fmt(r.metric(key), spec) for key, _, spec in COLUMNS))
-    Console().print(table)
+    plain_console().print(table)
 
 
 def _short(model: str, width: int = 48) -> str:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from slmtui.cli._common import UserError, print_json
+from slmtui.cli._common import UserError, print_json, say
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +33,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     except RunNotFound as exc:
         raise UserError(str(exc)) from None
     if read_run(run_dir).status == "running":
-        print(f"Run {run_dir.name} is still running; exporting its newest weights so far.", file=sys.stderr)
+        say(f"Run {run_dir.name} is still running; exporting its newest weights so far.", err=True)
     argv = [str(run_dir), str(args.out.expanduser().resolve()), "--dtype", args.dtype]
     try:
         result = run_engine_json("export", *argv, *(["--merge"] if args.merge else []))
@@ -44,7 +43,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         print_json(result)
         return 0
     what = {"merged": "a merged model", "adapter": "the adapter", "model": "the fully fine-tuned model"}[result["kind"]]
-    print(f"Wrote {what} of run {result['run']} to {result['out']} ({result['bytes'] / 1e6:.1f} MB).")
+    say(f"Wrote {what} of run {result['run']} to {result['out']} ({result['bytes'] / 1e6:.1f} MB).")
     if result["kind"] == "adapter":
-        print(f"Load it with peft on top of {result['base_model']}, or pass --merge for a standalone model.")
+        say(f"Load it with peft on top of {result['base_model']}, or pass --merge for a standalone model.")
     return 0

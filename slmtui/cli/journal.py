@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 from pathlib import Path
 from typing import Any
 
-from slmtui.cli._common import UserError, print_json
+from slmtui.cli._common import UserError, plain_console, print_json, say
 
 
 def register(sub: Any) -> None:
@@ -83,13 +82,12 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"entries": [e.to_json() for e in entries]})
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     table = Table("id", "when", "kind", "run", "step", "text", box=None, header_style="bold")
     for e in entries:
         table.add_row(str(e.id), _when(e.created), e.kind, e.run or "", "" if e.step is None else str(e.step), e.text)
-    Console().print(table if entries else "The journal is empty; add an entry with `slmtui journal add TEXT`.")
+    plain_console().print(table if entries else "The journal is empty; add an entry with `slmtui journal add TEXT`.")
     return 0
 
 
@@ -105,7 +103,7 @@ def _export(args: argparse.Namespace) -> int:
         args.md.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UserError(f"Cannot write {args.md} ({exc.strerror}); choose a path in a writable folder.") from exc
-    print(f"wrote {args.md}", file=sys.stderr)
+    say(f"wrote {args.md}", err=True)
     return 0
 
 

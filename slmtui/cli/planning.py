@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from slmtui.cli._common import UserError, print_json
+from slmtui.cli._common import UserError, plain_console, print_json
 
 #: Methods of the what-fits table (slmtui.fit.FIT_METHODS; repeated so this module imports nothing heavy).
 FIT_METHODS = ("full", "lora", "qlora")
@@ -65,10 +65,9 @@ def run_gpus(args: argparse.Namespace) -> int:
 
 
 def _print_gpus(data: dict[str, Any], seq: int) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = plain_console()
     if data["error"]:
         console.print(data["error"])
         return
@@ -182,7 +181,6 @@ def run_estimate(args: argparse.Namespace) -> int:
 
 
 def _print_estimate(out: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     s = out["setup"]
@@ -193,7 +191,7 @@ def _print_estimate(out: dict[str, Any]) -> None:
         if gib:
             table.add_row(name, f"{gib:.2f}")
     table.add_row("total", f"{out['total_gib']:.2f}", style="bold")
-    console = Console()
+    console = plain_console()
     console.print(title)
     console.print(table)
     console.print(f"{out['params_total'] / 1e9:.2f}B parameters, {out['params_trainable'] / 1e6:.1f}M trained; "

@@ -6,12 +6,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from slmtui.cli._common import UserError, print_json
+from engine.safe_text import visible_line
+from slmtui.cli._common import UserError, plain_console, print_json, say
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -107,7 +107,7 @@ def preflight(spec: Any, runs_dir: Path, force: bool, pilot: bool) -> None:
     if disk.refusal:
         raise UserError(disk.refusal)
     for note in gpu.notes:
-        print(note)
+        say(note)
     if gpu.refusal:
         raise UserError(gpu.refusal)
 
@@ -115,17 +115,16 @@ def preflight(spec: Any, runs_dir: Path, force: bool, pilot: bool) -> None:
 def follow_run(run_dir: Path, from_start: bool = True, offset: int | None = None) -> str:
     """Show a run's progress (rich) until it finishes; returns its final status. Ctrl-C propagates.
     `offset`: start at this byte of the event file (a resumed run's new events)."""
-    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from slmtui.runs import follow
 
-    console = Console(stderr=False)
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+    console = plain_console(stderr=False)
+    columns = (TextColumn("{task.description}", style="bold", markup=False), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn())
     status = "crashed"
     with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(run_dir.name, total=None, stats="starting")
+        task = progress.add_task(visible_line(run_dir.name), total=None, stats="starting")
         for event in follow(run_dir, from_start=from_start, offset=offset):
             kind = event.get("type")
             if kind == "started":
@@ -165,7 +164,7 @@ def _follow_or_detach(run_dir: Path, from_start: bool, offset: int | None = None
     try:
         status = follow_run(run_dir, from_start=from_start, offset=offset)
     except KeyboardInterrupt:
-        print(f"\nDetached; the run goes on. Reattach with: slmtui attach {run_dir.name}")
+        say(f"\nDetached; the run goes on. Reattach with: slmtui attach {run_dir.name}")
         return 0
     return 0 if status in ("completed", "stopped") else 1
 
@@ -177,10 +176,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UserError("Give a spec file to start a run, or --resume RUN to continue one.")
     info = launch_spec(args.spec, pilot=args.pilot, force=args.force, rehearse=args.rehearse)
     if args.detach:
-        print(f"Started run {info.id} in {info.dir}; follow it with: slmtui attach {info.id}")
+        say(f"Started run {info.id} in {info.dir}; follow it with: slmtui attach {info.id}")
         print(info.id)
         return 0
-    print(f"Started run {info.id}; Ctrl-C detaches without stopping it.")
+    say(f"Started run {info.id}; Ctrl-C detaches without stopping it.")
     return _follow_or_detach(info.dir, from_start=True)
 
 
@@ -196,10 +195,10 @@ def _resume(args: argparse.Namespace) -> int:
     except ResumeRefused as exc:
         raise UserError(str(exc)) from None
     if args.detach:
-        print(f"Resumed run {info.id}; follow it with: slmtui attach {info.id}")
+        say(f"Resumed run {info.id}; follow it with: slmtui attach {info.id}")
         print(info.id)
         return 0
-    print(f"Resumed run {info.id}; Ctrl-C detaches without stopping it.")
+    say(f"Resumed run {info.id}; Ctrl-C detaches without stopping it.")
     return _follow_or_detach(run_dir, from_start=False, offset=offset_events)
 
 
@@ -210,11 +209,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     runs = list_runs(_runs_dir())
     warning = reconcile_home(runs)
     if warning:
-        print(f"slmtui: {warning}", file=sys.stderr)
+        say(f"slmtui: {warning}", err=True)
     if args.json:
         print_json({"runs": [r.to_json() for r in runs]})
         return 0
-    from rich.console import Console
     from rich.table import Column, Table
 
     if not runs:
@@ -227,7 +225,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         table.add_row(r.id, r.status, f"{r.step}/{r.total_steps or '?'}", fmt(r.latest.get("loss")),
                       fmt(r.latest.get("val_loss")), fmt(r.best.get("val_loss")),
                       time.strftime("%m-%d %H:%M", time.localtime(r.started)) if r.started else "-")
-    Console().print(table)
+    plain_console().print(table)
     return 0
 
 
@@ -249,5 +247,5 @@ def cmd_stop(args: argparse.Namespace) -> int:
     if info.status != "running":
         raise UserError(f"Run {info.id} is not running (it is {info.status}); nothing to stop.")
     request(run_dir, "stop")
-    print(f"Asked run {info.id} to stop after its current step; it saves a checkpoint first.")
+    say(f"Asked run {info.id} to stop after its current step; it saves a checkpoint first.")
     return 0

@@ -61,7 +61,7 @@ async def test_cards_show_every_reading_history_processes_and_what_fits(home: Pa
         assert sparks["spark-power_draw"] and all(p == pytest.approx(123.456) for p in sparks["spark-power_draw"])
         assert "2 GPUs · driver 550.54.15 · CUDA 12.4" in str(screen.query_one("#gpus-status", Static).content)
         procs = screen.query_one("#gpus-processes", DataTable)
-        rows = [procs.get_row_at(i) for i in range(procs.row_count)]
+        rows = [[str(cell) for cell in procs.get_row_at(i)] for i in range(procs.row_count)]
         assert len(rows) == 4 and rows[0][3] == "3.0 GiB" and "python" in rows[0][4].lower()
         assert rows[1][2:] == ["n/a", "n/a", "n/a"]  # a process gone from the process table: n/a, not a crash
         await wait_for(pilot, lambda: screen.fits, what="the what-fits table")
