@@ -21,13 +21,13 @@ from engine.safe_text import visible, visible_line
 from screens.widgets.gpu_card import SERIES, GpuCard, gib, na, series_value
 from slmtui.fit import FIT_LENGTHS, FIT_METHODS, catalog_gpus, fit_table
 from slmtui.gpu import GIB, GpuSampler, Inventory, Nvml
+from slmtui.target_gpu import DEFAULT_TARGET_GPU, set_target_gpu, target_gpu
 from slmtui.ui.shell import ShellScreen
 from slmtui.ui.themes import stylesheet
 
 #: Points of history each sparkline keeps (two minutes at 1 Hz).
 HISTORY_POINTS = 120
 #: The catalog GPU the what-fits table starts on when this machine has none.
-DEFAULT_CATALOG_GPU = "H100-80GB"
 #: Free memory must move this much (GiB) before the what-fits table is computed again.
 REFIT_STEP_GIB = 0.25
 
@@ -60,7 +60,7 @@ class GpusScreen(ShellScreen):
     """The newest inventory (every GPU, or the reason there is none)."""
     seq: reactive[int] = reactive(1024, init=False)
     """Tokens per sequence of the what-fits table."""
-    target: reactive[str] = reactive(f"cat:{DEFAULT_CATALOG_GPU}", init=False)
+    target: reactive[str] = reactive(f"cat:{DEFAULT_TARGET_GPU}", init=False)
     """The what-fits table's GPU: `gpu:N` or `cat:NAME`."""
     fits: reactive[tuple[FitRow, ...]] = reactive(tuple, init=False)
     """The latest what-fits rows."""
@@ -95,6 +95,7 @@ class GpusScreen(ShellScreen):
         self._fit_key: tuple[str, float | None, int] | None = None
         self._gpu_keys: tuple[str, ...] = ()
         self._body_ready = False
+        self._target_picked = False
 
     # ------------------------------------------------------------------ layout
 
@@ -119,6 +120,7 @@ class GpusScreen(ShellScreen):
 
     def on_body_mounted(self) -> None:
         self._body_ready = True
+        self._load_target()
         processes = self.query_one("#gpus-processes", DataTable)
         processes.add_columns("GPU", "pid", "user", "GPU memory", "command")
         fits = self.query_one("#gpus-fits", DataTable)
@@ -227,8 +229,9 @@ class GpusScreen(ShellScreen):
         current = self.target if self.target.startswith("cat:") or self.target in keys else None
         with self.prevent(Select.Changed):
             select.set_options([*here, *self._catalog_options()])
-            select.value = keys[0] if keys and current == f"cat:{DEFAULT_CATALOG_GPU}" else current or (
-                keys[0] if keys else f"cat:{DEFAULT_CATALOG_GPU}")
+            # a GPU here comes first, unless a catalog GPU was picked on this screen
+            select.value = keys[0] if keys and not self._target_picked else current or (
+                keys[0] if keys else f"cat:{DEFAULT_TARGET_GPU}")
         self.target = str(select.value)
 
     def resolve_target(self) -> FitTarget:
@@ -284,8 +287,27 @@ class GpusScreen(ShellScreen):
 
     @on(Select.Changed, "#gpus-target")
     def _target_changed(self, event: Select.Changed) -> None:
-        if isinstance(event.value, str):
+        if isinstance(event.value, str) and event.value != self.target:  # the Select announces its first value
             self.target = event.value
+            self._target_picked = True
+            if event.value.startswith("cat:"):
+                self._save_target(event.value[4:])
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="gpus-target", name="Saving the target GPU")
+    def _save_target(self, name: str) -> None:
+        set_target_gpu(self.store, name)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="gpus-target", name="Reading the target GPU")
+    def _load_target(self) -> None:
+        name = target_gpu(self.store)
+        self.app.call_from_thread(self._target_loaded, f"cat:{name}")
+
+    def _target_loaded(self, target: str) -> None:
+        select = self.query_one("#gpus-target", Select)
+        if not self._target_picked and str(select.value).startswith("cat:") and select.value != target:
+            with self.prevent(Select.Changed):
+                select.value = target
+            self.target = target
 
     @on(Select.Changed, "#gpus-length")
     def _length_changed(self, event: Select.Changed) -> None:

@@ -46,6 +46,7 @@ from slmtui.new_run import (
     validate,
     value_text,
 )
+from slmtui.target_gpu import DEFAULT_TARGET_GPU, set_target_gpu, target_gpu
 from slmtui.ui.themes import stylesheet
 
 #: Quiet time after the last keystroke before the memory estimate is recomputed (seconds).
@@ -53,7 +54,6 @@ ESTIMATE_DEBOUNCE_S = 0.25
 #: Quiet time before the data check (a subprocess that tokenises the whole dataset) is started again.
 DATA_DEBOUNCE_S = 1.0
 #: The catalog GPU estimated for when this machine has none.
-DEFAULT_GPU = "H100-80GB"
 
 
 def _control_id(field: FormField) -> str:
@@ -157,6 +157,8 @@ class NewRunScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         self._base = merge(default_raw(self.home), self._prefill)
+        store = getattr(self.app, "store", None)
+        self._target = target_gpu(store) if store is not None else DEFAULT_TARGET_GPU
         yield Header(icon="≡")
         with Horizontal(id="nr-main"):
             with VerticalScroll(id="nr-form"):
@@ -171,7 +173,7 @@ class NewRunScreen(Screen[None]):
                 yield Label("Problems", classes="nr-section")
                 yield Static("", id="nr-problems")
                 yield Label("Memory", classes="nr-section")
-                yield Select([(f"{n} ({m:g} GiB)", f"cat:{n}") for n, m in catalog_gpus()], value=f"cat:{DEFAULT_GPU}",
+                yield Select([(f"{n} ({m:g} GiB)", f"cat:{n}") for n, m in catalog_gpus()], value=f"cat:{self._target}",
                              allow_blank=False, id="nr-gpu", tooltip="The GPU to estimate for", compact=True)
                 yield Static("Estimating...", id="nr-estimate")
                 yield Label("Data", classes="nr-section")
@@ -289,8 +291,16 @@ class NewRunScreen(Screen[None]):
             self.query_one("#nr-gpu", Select).tooltip = f"No GPU here: {inv.error}"
 
     @on(Select.Changed, "#nr-gpu")
-    def _gpu_changed(self) -> None:
+    def _gpu_changed(self, event: Select.Changed) -> None:
         self._schedule_estimate()
+        if isinstance(event.value, str) and event.value.startswith("cat:"):
+            self._save_target(event.value[4:])
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="new-run-target", name="Saving the target GPU")
+    def _save_target(self, name: str) -> None:
+        store = getattr(self.app, "store", None)
+        if store is not None:
+            set_target_gpu(store, name)
 
     def gpu_target(self) -> tuple[str, float]:
         """(name, GiB) the estimate is judged against: a GPU here (free memory) or a catalog GPU."""

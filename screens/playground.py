@@ -167,7 +167,9 @@ class PlaygroundScreen(Screen[None]):
     def on_playground_screen_answer_finished(self, message: AnswerFinished) -> None:
         self.answers[message.side] = message.text
         pane = self.pane(message.side)
-        pane.text = message.text or "(no visible text: only blank or special tokens)"
+        pane.text = message.text if message.text.strip() else (
+            f"(nothing visible: its {message.tokens} tokens were only blank or special tokens; an untrained or "
+            "very small model often answers so)")
         pane.caption = f"{self.request(message.side).label}: {message.tokens} tokens, {message.tokens_per_s:,.0f} tok/s"
 
     def on_playground_screen_answer_failed(self, message: AnswerFailed) -> None:

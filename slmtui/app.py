@@ -173,6 +173,21 @@ class SlmtuiApp(App[None]):
         """Open the New run editor with the defaults."""
         self.open_new_run()
 
+    def action_playground(self) -> None:
+        """Open the playground on the active run (else the newest trained one) against its base."""
+        from engine.paths import runs_dir
+        from screens.playground import PlaygroundScreen
+        from slmtui.playground import default_pair
+        from slmtui.shortlist import models
+
+        runs = runs_dir(self.home, create=False)
+        active = str(runs / self.active_run) if self.active_run else None
+        pair = default_pair("", active, models(self.store), runs)
+        if pair is None:
+            self.notify("Train a run, or shortlist two models, to compare answers.", severity="warning")
+            return
+        self.push_screen(PlaygroundScreen(pair))
+
     # ------------------------------------------------------------------ themes
 
     def action_next_theme(self) -> None:
@@ -197,6 +212,8 @@ class SlmtuiApp(App[None]):
                 partial(self.action_show_screen, entry.slug),
             )
         yield SystemCommand("New run", "Edit a run spec and launch it (n)", self.action_new_run)
+        yield SystemCommand("Playground", "The fine-tuned model and its base answer a prompt side by side "
+                            "(p on the Shortlist)", self.action_playground)
         yield SystemCommand("Theme: next", "Switch to the next colour theme (ctrl+t)", self.action_next_theme)
         for name in self.theme_names:
             yield SystemCommand(f"Theme: {name}", f"Use the {name} theme", partial(setattr, self, "theme", name))

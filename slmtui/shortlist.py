@@ -18,11 +18,11 @@ from engine.catalog import ModelShape, count_params, load_catalog, shape_from_co
 from engine.estimate import TrainSetup, estimate_peak_memory, largest_micro_batch, verdict
 from engine.protocol import SPEC_FILE
 from slmtui.store import EvalResult, Store
+from slmtui.target_gpu import target_gpu
 
 METHODS = ("lora", "qlora", "dora", "qdora", "full")
 #: Settings keys (Store.setting) the shortlist keeps.
-METHOD_KEY, GPU_KEY, DATA_KEY, SUBSET_KEY = "shortlist.method", "shortlist.gpu", "shortlist.data", "shortlist.subset"
-DEFAULT_GPU = "RTX-4090"
+METHOD_KEY, DATA_KEY, SUBSET_KEY = "shortlist.method", "shortlist.data", "shortlist.subset"
 #: Tokens per sequence the verdict assumes (or the model's context, when shorter).
 VERDICT_SEQ = 1024
 
@@ -190,7 +190,7 @@ def gpu_target(store: Store, inventory: Any | None = None) -> GpuTarget:
     if isinstance(free, int):
         return GpuTarget(f"GPU 0 {inventory.gpus[0].name} (free now)", free / GIB, True)
     catalog = load_catalog()
-    picked = catalog.gpu(str(store.setting(GPU_KEY, DEFAULT_GPU))) or catalog.gpu(DEFAULT_GPU) or catalog.gpus[0]
+    picked = catalog.gpu(target_gpu(store)) or catalog.gpus[0]
     reason = inventory.error or "no NVIDIA GPU is visible"
     return GpuTarget(picked.name, picked.memory_gib, False, reason)
 

@@ -14,6 +14,7 @@ from tests.conftest import Cli, cli_env
 def test_demo_check_finds_and_scrubs_personal_data_with_the_demo_tokenizer(cli: Cli, home: Path) -> None:
     report = cli.json("data", "check", str(SHIPPED_DATASET), "--json")
     assert report["tokenizer"]["default_demo"] is True and "demo tokenizer" in report["tokenizer"]["note"]
+    assert "--tokenizer" not in report["tokenizer"]["note"]  # the console shows it too, where there is no flag
     assert (home / "demo" / "model" / "tokenizer.json").is_file()
     assert report["rows"] == 3000 and report["duplicates"] > 0 and report["invalid_rows"] == []
     assert report["shape"] == "instruction" and report["label_column"] == "category"

@@ -46,8 +46,8 @@ def load_tokenizer(name: str | None) -> tuple[Any, dict[str, Any]]:
         ensure_demo(log=lambda m: print(m, file=sys.stderr))
         path = demo_paths()[1]
         name = str(path)
-        info.update(name=name, note="no --tokenizer given: token counts use the demo tokenizer, "
-                                    "which differs from your model's")
+        info.update(name=name, note="no tokenizer was given, so the token counts use the demo tokenizer, "
+                                    "which differs from your model's: give your model's tokenizer")
     try:
         return AutoTokenizer.from_pretrained(name), info
     except Exception as exc:  # missing folder, unknown id, offline: one message to the user

@@ -18,8 +18,11 @@ from textual.widgets import DataTable, Footer, ProgressBar, Select, Sparkline, S
 from screens.gpus import GpusScreen
 from screens.new_run import NewRunScreen
 from screens.widgets.gpu_card import GpuCard
+from slmtui import shortlist
 from slmtui.app import SlmtuiApp
-from slmtui.gpu import Nvml
+from slmtui.gpu import Inventory, Nvml
+from slmtui.store import Store
+from slmtui.target_gpu import target_gpu
 from slmtui.ui.registry import default_registry
 from tests.gpu_fakes import DEVICE_CALLS, GIB, FakeNvml
 
@@ -140,7 +143,7 @@ async def test_without_a_gpu_it_says_why_and_estimates_for_a_catalog_gpu(home: P
         status = str(screen.query_one("#gpus-status", Static).content)
         reason = "no NVIDIA GPU or driver" if setup == "no driver" else "reports no devices"
         assert status.startswith("No GPU to show.") and reason in status
-        assert not screen.query(GpuCard) and screen.target == "cat:H100-80GB"
+        assert not screen.query(GpuCard) and screen.target == "cat:RTX-4090"  # the one target-GPU setting
         await pilot.press("l")
         await wait_for(pilot, lambda: any(m.seq == 2048 for m in of_type(messages, GpusScreen.FitsComputed)),  # type: ignore[attr-defined]
                        what="fits at the next length")
@@ -148,6 +151,14 @@ async def test_without_a_gpu_it_says_why_and_estimates_for_a_catalog_gpu(home: P
         await wait_for(pilot, lambda: of_type(messages, GpusScreen.FitsComputed)[-1].target.key == "cat:T4",  # type: ignore[attr-defined]
                        what="fits on a T4")
         t4 = {(r.model, r.method): r for r in screen.fits}
+        # the choice is the console's target GPU: New run and the Shortlist plan for it too
+        await wait_for(pilot, lambda: target_gpu(Store(home)) == "T4", what="the target saved")
+        assert shortlist.gpu_target(Store(home), Inventory(time=0.0, error="no driver")).name == "T4"
+        app.open_new_run()
+        await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen) and app.screen.is_mounted,
+                       what="New run")
+        assert app.screen.query_one("#nr-gpu", Select).value == "cat:T4"
+        await pilot.press("escape")
         assert t4[("qwen2.5-7b", "full")].verdict == "exceeds" and t4[("smollm2-135m", "qlora")].verdict == "fits"
         assert len(of_type(messages, GpusScreen.Sampled)) == 1  # no driver: sampled once, then left alone
 

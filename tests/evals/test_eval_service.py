@@ -10,6 +10,7 @@ import pytest
 from slmtui import evals, playground, shortlist
 from slmtui.gpu import GIB, GpuSnapshot, Inventory
 from slmtui.store import EvalResult, Store, StoreError
+from slmtui.target_gpu import set_target_gpu
 
 
 def _result(store: Store, model: str, run: str | None = None, role: str | None = None, **metrics: Any) -> EvalResult:
@@ -114,7 +115,9 @@ def test_the_verdict_is_against_this_gpu_or_a_catalog_gpu(home: Path) -> None:
     none = Inventory(time=0.0, error="NVML cannot start: no NVIDIA driver")
     target = shortlist.gpu_target(store, none)
     assert (target.name, target.here) == ("RTX-4090", False) and "driver" in target.reason
-    store.set_setting(shortlist.GPU_KEY, "H100-80GB")
+    store.set_setting("shortlist.gpu", "A100-40GB")  # the Shortlist's own setting before there was one target
+    assert shortlist.gpu_target(store, none).name == "A100-40GB"
+    set_target_gpu(store, "H100-80GB")  # chosen on the GPUs screen or in New run: the Shortlist follows
     assert shortlist.gpu_target(store, none).capacity_gib == pytest.approx(79.6)
     here = Inventory(time=0.0, gpus=(GpuSnapshot(index=0, name="NVIDIA L4", memory_free=int(10 * GIB)),))
     target = shortlist.gpu_target(store, here)
