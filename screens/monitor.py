@@ -8,7 +8,7 @@ posts `RunUpdated`, which replaces any not yet handled, and each one paints a sn
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -227,8 +227,17 @@ class MonitorScreen(ShellScreen):
 
     # ------------------------------------------------------------------ messages
 
+    def _with_live_steps(self, runs: tuple[RunInfo, ...]) -> tuple[RunInfo, ...]:
+        """The runs with the step the feed has seen where it is ahead of the summary (written every 2 s)."""
+        out = []
+        for run in runs:
+            history = self.feed.history(run.id)
+            step = history.view().step if history is not None else 0
+            out.append(replace(run, step=step) if step > run.step else run)
+        return tuple(out)
+
     def on_monitor_screen_runs_listed(self, message: RunsListed) -> None:
-        self.runs = message.runs
+        self.runs = self._with_live_steps(message.runs)
         for run in message.runs:
             if run.status == "running":
                 self.feed.watch(run.dir)  # reattach to every run still training
@@ -243,6 +252,9 @@ class MonitorScreen(ShellScreen):
     def on_monitor_screen_run_updated(self, message: RunUpdated) -> None:
         if message.run_id == self.selected:
             self._repaint()
+            listed = next((run for run in self.runs if run.id == message.run_id), None)
+            if listed is not None and listed.step != self.view.step and listed.status == "running":
+                self.runs = self._with_live_steps(self.runs)  # the list says the step the figures say
 
     def on_monitor_screen_notes_loaded(self, message: NotesLoaded) -> None:
         if message.run_id == self.selected:

@@ -54,6 +54,7 @@ def test_a_lora_run_reports_everything(tmp_path: Path, tiny_model_dir: Path) -> 
     assert [m["step"] for m in metrics] == list(range(1, 13))
     assert metrics[-1]["loss"] < metrics[0]["loss"] - 0.5
     assert metrics[0]["mem_peak_gib"] is None  # the CPU has no torch memory figures
+    assert 0.05 < metrics[-1]["rss_gib"] <= metrics[-1]["rss_peak_gib"] < 64  # but the engine's own RAM
     assert [e["step"] for e in by_type["eval"]] == [5, 10, 12]
     assert by_type["eval"][-1]["samples"] and by_type["eval"][-1]["perplexity"] > 1
     assert any("tensorboard" in e["text"] for e in by_type["log"] if e["level"] == "warning")

@@ -146,5 +146,19 @@ def test_memory_text_shows_torch_figures_and_nvml_headroom(tmp_path: Path) -> No
     text = str(memory_text(history.view(), {"index": 1, "used_gib": 60.0, "total_gib": 80.0}))
     assert "30.25 alloc · 34.50 reserved · 36.00 peak GiB" in text
     assert "GPU 1" in text and "60.0/80 GiB · headroom 20.0 GiB" in text
-    cpu = str(memory_text(RunHistory("c", tmp_path).view(), {"error": "No NVIDIA GPU found."}))
-    assert "none reported" in cpu and "no GPU: No NVIDIA GPU found." in cpu
+    empty = str(memory_text(RunHistory("c", tmp_path).view(), {"error": "No NVIDIA GPU found."}))
+    assert "not reported yet" in empty and "no GPU: No NVIDIA GPU found." in empty
+    cpu_run = RunHistory("cpu", tmp_path)
+    cpu_run.fold([{"type": "started", "seq": 0, "t": 1.0, "device": "cpu"},
+                  {**_metrics(1, 2.0, 2.0), "mem_allocated_gib": None, "rss_gib": 1.234, "rss_peak_gib": 1.5}])
+    cpu = str(memory_text(cpu_run.view(), {"error": "No NVIDIA GPU found."}))
+    assert "engine RAM 1.23 GiB · peak 1.50 GiB" in cpu and "torch" not in cpu
+
+
+def test_the_figures_say_what_was_trained_in_words(tmp_path: Path) -> None:
+    from screens.widgets.run_panels import stats_text
+
+    history = RunHistory("r", tmp_path)
+    history.fold([{"type": "started", "seq": 0, "t": 1.0, "device": "cpu", "precision": "fp32",
+                   "params_trainable": 65536, "params_total": 623232}])
+    assert "fp32 on the CPU; trains 10.5% of 623,232 weights" in str(stats_text(history.view()))

@@ -56,12 +56,29 @@ def environment_fingerprint(device: torch.device) -> dict[str, Any]:
     }
 
 
+def process_memory() -> dict[str, float | None]:
+    """The engine process's resident memory now and at its peak, in GiB (what a CPU run is limited by)."""
+    import resource
+
+    import psutil
+
+    try:
+        rss = psutil.Process().memory_info().rss
+    except psutil.Error:
+        rss = None
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return {"rss_gib": round(rss / GIB, 3) if rss is not None else None, "rss_peak_gib": round(peak_kib * 1024 / GIB, 3)}
+
+
 def memory_stats(device: torch.device) -> dict[str, float | None]:
-    """Allocated, reserved and peak GPU memory in GiB; None on the CPU (torch does not track it there)."""
+    """Allocated, reserved and peak GPU memory in GiB (None on the CPU: torch does not track it there), and the
+    engine process's resident memory."""
+    host = process_memory()
     if device.type != "cuda":
-        return {"mem_allocated_gib": None, "mem_reserved_gib": None, "mem_peak_gib": None}
+        return {"mem_allocated_gib": None, "mem_reserved_gib": None, "mem_peak_gib": None, **host}
     return {
         "mem_allocated_gib": round(torch.cuda.memory_allocated(device) / GIB, 3),
         "mem_reserved_gib": round(torch.cuda.memory_reserved(device) / GIB, 3),
         "mem_peak_gib": round(torch.cuda.max_memory_allocated(device) / GIB, 3),
+        **host,
     }

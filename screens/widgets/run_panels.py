@@ -33,6 +33,18 @@ def _v(value: Any) -> str:
     return visible_line(value)
 
 
+def _device_words(device: Any) -> str:
+    return "the CPU" if device == "cpu" else _v(device or "?")
+
+
+def _params_trained(trainable: Any, total: Any) -> str:
+    """`trains 10.5% of 623,232 weights` (short enough for the Monitor at 80 columns)."""
+    if not (isinstance(trainable, int) and isinstance(total, int) and total):
+        return "trains -"
+    share = trainable / total
+    return f"trains {share:.{1 if share >= 0.01 else 2}%} of {total:,} weights"
+
+
 def _lines(lines: list[Content | str]) -> Content:
     """Lines as one `Content`: never markup, so the text from the run's files shows as it is."""
     return Content("\n").join(lines)
@@ -62,8 +74,8 @@ def stats_text(view: RunView, now: float | None = None) -> Content:
         lines.append("ETA after a few steps")
     started = view.started or {}
     if started:
-        lines.append(f"{_v(started.get('precision', '?'))} on {_v(started.get('device', '?'))}, "
-                     f"{_num(started.get('params_trainable'), ',d')}/{_num(started.get('params_total'), ',d')} trained")
+        lines.append(f"{_v(started.get('precision', '?'))} on {_device_words(started.get('device'))}; "
+                     f"{_params_trained(started.get('params_trainable'), started.get('params_total'))}")
         if ((started.get("spec") or {}).get("model") or {}).get("trust_remote_code"):
             lines.append(Content.assemble(("trust_remote_code is ON", "bold $warning"),
                                           ": this run executes code from the model's repository"))
@@ -79,15 +91,19 @@ def stats_text(view: RunView, now: float | None = None) -> Content:
 
 
 def memory_text(view: RunView, gpu: dict[str, Any] | None) -> Content:
-    """Device memory: the engine's torch figures and NVML's used against total, with the headroom."""
+    """Memory: the engine's torch figures (GPUs), its resident RAM (what a CPU run is bounded by), and NVML's
+    used against total, with the headroom."""
     latest = view.latest
     alloc, reserved, peak = (latest.get(k) for k in ("mem_allocated_gib", "mem_reserved_gib", "mem_peak_gib"))
     device = _v((view.started or {}).get("device", ""))
-    lines: list[Content | str]
+    rss, rss_peak = latest.get("rss_gib"), latest.get("rss_peak_gib")
+    lines: list[Content | str] = []
     if any(isinstance(v, int | float) for v in (alloc, reserved, peak)):
-        lines = [f"torch {_num(alloc, '.2f')} alloc · {_num(reserved, '.2f')} reserved · {_num(peak, '.2f')} peak GiB"]
-    else:
-        lines = ["torch memory: none reported" + (f" (on {device})" if device else "")]
+        lines.append(f"torch {_num(alloc, '.2f')} alloc · {_num(reserved, '.2f')} reserved · {_num(peak, '.2f')} peak GiB")
+    if isinstance(rss, int | float):
+        lines.append(f"engine RAM {rss:.2f} GiB · peak {_num(rss_peak, '.2f')} GiB")
+    if not lines:
+        lines.append("memory: not reported yet" + (f" (on {device})" if device else ""))
     if gpu and isinstance(gpu.get("total_gib"), int | float) and isinstance(gpu.get("used_gib"), int | float):
         used, total = gpu["used_gib"], gpu["total_gib"]
         lines.append(f"GPU {_v(gpu.get('index', 0))} {_bar(used / total if total else 0, 10)} "

@@ -65,6 +65,9 @@ async def test_reattaches_to_the_running_run_then_follows_it_live(home: Path) ->
                 append_metrics(writer, step, 1_795_677_000.0)
         await wait_for(pilot, lambda: screen.view.step == 450, what="the new steps")
         assert len(screen.view.loss) == 450 and chart.border_title == "loss · steps 1–450"
+        # the run list says the step the figures say, not the summary's (written every 2 s)
+        await wait_for(pilot, lambda: screen.runs[0].step == 450, what="the list at the live step")
+        assert "running 450/1,000" in str(screen.query_one(RunPicker).get_option_at_index(0).prompt)
         updates = of_type(messages, MonitorScreen.RunUpdated)
         assert updates and all(m.run_id == LIVE for m in updates)  # type: ignore[attr-defined]
 
@@ -182,12 +185,13 @@ async def test_layout_at_80x24_keeps_every_panel_on_screen(home: Path) -> None:
         screen = await monitor(pilot, LIVE, 200)
         await pilot.pause()
         assert screen.has_class("-narrow")
-        for selector in ("#monitor-runs", "#monitor-chart", "#monitor-stats", "#monitor-memory"):
+        for selector in ("#monitor-runs", "#monitor-chart", "#monitor-stats", "#monitor-memory", "#monitor-sparks"):
             region = screen.query_one(selector).region
             assert region.width > 0 and region.height > 0, selector
             assert region.right <= 80 and region.bottom <= 23, selector  # above the footer
         assert screen.query_one("#monitor-chart").region.height >= 6
         assert screen.query_one("#monitor-stats").region.height >= 6
-        assert not screen.query_one("#monitor-sparks").display
+        assert screen.query_one("#monitor-sparks").display  # the sparklines stay at 80 × 24
+        assert screen.query_one("#monitor-stats").region.width >= 52  # the longest figures line fits
         chart = screen.query_one(LossChart)
         assert all(sum(len(text) for text, _ in row) == chart.size.width for row in chart.rows())
