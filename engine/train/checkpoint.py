@@ -57,7 +57,8 @@ def save_checkpoint(run_dir: Path, step: int, model: Any, optimizer: torch.optim
     folder = run_dir / "checkpoints" / f"step-{step:06d}"
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp.parent.mkdir(exist_ok=True)  # never the run folder itself: a deleted run stays deleted
+    tmp.mkdir()
     save_weights(model, tmp)
     torch.save(
         {
