@@ -312,6 +312,8 @@ def ended_without_event(run_dir: Path) -> dict[str, Any]:
     info = read_run(run_dir)
     status = info.status if info.status in FINISHED_STATUSES else "crashed"
     message = info.message if status != "crashed" else CRASHED_MESSAGE
+    if not (run_dir / SPEC_FILE).is_file():
+        message = f"The run folder {run_dir} was deleted, and its engine with it."
     return {"v": 1, "type": "finished", "seq": -1, "t": time.time(), "run": run_dir.name, "status": status,
             "summary": {"message": message or f"The run {status}."}}
 
