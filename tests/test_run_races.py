@@ -280,3 +280,18 @@ def test_a_run_folder_made_unwritable_ends_in_one_sentence(tmp_path: Path, tiny_
     info = read_run(run_dir)
     assert (info.status, info.message) == ("failed", message)
 
+
+
+@pytest.mark.parametrize(("exc", "unwritable"), [
+    (PermissionError(errno.EACCES, "Permission denied", "/runs/r/summary.json"), True),
+    (OSError(errno.EROFS, "Read-only file system", "/runs/r/checkpoints/step-000004.tmp"), True),
+    (PermissionError(errno.EACCES, "Permission denied"), True),  # a library that dropped the file name
+    (PermissionError(errno.EACCES, "Permission denied", "/models/m/model.safetensors"), False),  # a model
+    (OSError(errno.ENOSPC, "No space left on device", "/runs/r/summary.json"), False),  # the disk-full path's
+])
+def test_an_unwritable_run_folder_is_told_from_other_errors(exc: OSError, unwritable: bool) -> None:
+    from engine.train.diskfull import is_unwritable
+
+    wrapped = RuntimeError("while saving")
+    wrapped.__cause__ = exc
+    assert is_unwritable(exc, Path("/runs/r")) is unwritable and is_unwritable(wrapped, Path("/runs/r")) is unwritable

@@ -38,25 +38,30 @@ def is_disk_full(exc: BaseException) -> bool:
     return False
 
 
-def is_unwritable(exc: BaseException) -> bool:
-    """Whether an exception (or one it was raised from) is a write refused by permissions or a read-only
-    filesystem (the run folder made unwritable, or its filesystem remounted read-only, mid-run)."""
+def _refused_write(exc: BaseException, run_dir: Path) -> OSError | None:
+    """The error in `exc`'s chain (itself or one it was raised from) that refused a write into `run_dir` for
+    its permissions or a read-only filesystem; one naming no file counts too (a library that dropped it)."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, OSError) and seen.errno in _UNWRITABLE:
-            return True
+            name = seen.filename
+            if name is None or Path(os.fsdecode(name)).is_relative_to(run_dir):
+                return seen
         seen = seen.__cause__ or seen.__context__
-    return False
+    return None
+
+
+def is_unwritable(exc: BaseException, run_dir: Path) -> bool:
+    """Whether an exception is the run folder refusing a write (made unwritable, or its filesystem remounted
+    read-only, mid-run). A model or dataset that cannot be read is not this."""
+    return _refused_write(exc, run_dir) is not None
 
 
 def unwritable_message(run_dir: Path, exc: BaseException) -> str:
     """One sentence: the run folder became unwritable; what to do."""
-    seen: BaseException | None = exc
-    while seen is not None and not (isinstance(seen, OSError) and seen.errno in _UNWRITABLE):
-        seen = seen.__cause__ or seen.__context__
-    reason = seen.strerror if isinstance(seen, OSError) and seen.strerror else "permission denied"
-    return (f"The run folder {run_dir} became unwritable ({reason.lower()}), so the run stopped; fix its "
-            "permissions and resume it.")
+    refused = _refused_write(exc, run_dir)
+    reason = (refused.strerror if refused is not None and refused.strerror else "permission denied").lower()
+    return f"The run folder {run_dir} became unwritable ({reason}), so the run stopped; fix its permissions and resume it."
 
 
 def disk_full_message(run_dir: Path) -> str:

@@ -94,7 +94,7 @@ def execute(run_dir: Path, stop: StopFlag, resume: bool = False, pilot: float | 
             reserve.release()
             drop_partial_checkpoints(run_dir)
             message = disk_full_message(run_dir)
-        elif is_unwritable(exc):
+        elif is_unwritable(exc, run_dir):
             message = unwritable_message(run_dir, exc)
         else:
             traceback.print_exc()
