@@ -317,10 +317,11 @@ def fit(trainer: Trainer, reporter: Reporter, run_dir: Path, stop: StopFlag) -> 
             if not math.isfinite(loss):
                 reporter.log(f"The loss is {loss} at step {trainer.step}; lower train.lr.", level="error")
                 return "failed"
-        polled = {e["command"] for e in inbox.poll() if e["command"] in CONTROL_COMMANDS} if trainer.dist.is_main \
-            else set()
-        if trainer.dist.is_main and run_folder_gone(run_dir):
-            polled.add("gone")
+        polled: set[str] = set()
+        if trainer.dist.is_main:  # rank 0 reads the control file, and sees whether its run folder is still there
+            polled = {e["command"] for e in inbox.poll() if e["command"] in CONTROL_COMMANDS}
+            if run_folder_gone(run_dir):
+                polled.add("gone")
         commands = trainer.dist.agree(polled, stop.requested, trainer.device)
         if "gone" in commands:
             raise RunFolderGone(run_dir)  # stop at once: no checkpoint, no final weights, nothing recreated
