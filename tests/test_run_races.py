@@ -185,6 +185,47 @@ def test_an_engine_whose_run_folder_is_deleted_stops_at_once(cli: Cli, home: Pat
         kill_quietly(pid)
 
 
+@pytest.mark.slow
+def test_a_run_folder_deleted_while_the_model_loads_is_never_recreated(tmp_path: Path, tiny_model_dir: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The resume case: `rm -rf RUN` lands while the engine is still loading (before its first step)."""
+    import torch
+
+    import engine.train.run as run
+    from engine.spec import RunSpec, dump_spec
+    from engine.train.loop import StopFlag
+
+    spec = RunSpec(name="vanishing")
+    spec.model.name = str(tiny_model_dir)
+    spec.data.path = str(tmp_path / "rows.jsonl")
+    write_jsonl_rows(tmp_path / "rows.jsonl")
+    spec.train.device, spec.train.micro_batch, spec.train.max_steps, spec.train.save_every = "cpu", 4, 6, 2
+    run_dir = tmp_path / "20260101-000000-vanishing"
+    run_dir.mkdir()
+    (run_dir / "spec.toml").write_text(dump_spec(spec))
+    real_load = run.load_for_training
+
+    def load_then_vanish(*args: object, **kwargs: object) -> object:
+        loaded = real_load(*args, **kwargs)  # type: ignore[arg-type]
+        shutil.rmtree(run_dir)
+        return loaded
+
+    monkeypatch.setattr(run, "load_for_training", load_then_vanish)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert run.execute(run_dir, StopFlag(), resume=True) == "gone"
+    finally:
+        torch.set_num_threads(threads)
+    assert not run_dir.exists()
+
+
+def write_jsonl_rows(path: Path) -> None:
+    from tests.train_helpers import instruction_rows, write_jsonl
+
+    write_jsonl(path, instruction_rows(40))
+
+
 # ---------------------------------------------------------------- wrongly "crashed"
 
 
