@@ -9,7 +9,8 @@ A second engine on the same folder (two resumes started at once) fails to take i
 
 The folder: a run folder (or its spec) deleted under a running engine (`rm -rf RUN`) stops the engine at its
 next control poll (`RunFolderGone`), and it writes nothing more: an engine that recreated the folder would
-train on invisible to `runs` and `stop`.
+train on invisible to `runs` and `stop`. Writes that make their parent folders go through `writing_into`,
+which takes back what they recreated when the folder vanished under them.
 
 Light on purpose (stdlib only): the CLI reads the holder's pid to say who has the run.
 """
@@ -19,6 +20,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from engine.protocol import SPEC_FILE
@@ -47,6 +50,56 @@ class RunFolderGone(Exception):
 def run_folder_gone(run_dir: Path) -> bool:
     """Whether the run folder or its spec has disappeared."""
     return not (run_dir / SPEC_FILE).is_file()
+
+
+@contextlib.contextmanager
+def writing_into(run_dir: Path, *created: Path) -> Iterator[None]:
+    """Around a write that creates `created` (paths under the run folder) through code that makes missing
+    parent folders (`save_pretrained`, `mkdir(parents=True)`). Raises `RunFolderGone` before it when the
+    folder is gone already; when the folder went away during it (it is missing, another folder stands in its
+    place, or its spec went), takes back what the write recreated (the paths, then the folders left empty up
+    to the run folder: `rmdir`, which removes nothing else) and raises `RunFolderGone`."""
+    try:
+        before = _folder_state(run_dir)
+    except OSError:
+        raise RunFolderGone(run_dir) from None
+
+    def went() -> bool:
+        try:
+            now = _folder_state(run_dir)
+        except OSError:
+            return True
+        return now[:2] != before[:2] or (before[2] and not now[2])
+
+    try:
+        yield
+    finally:
+        if went():
+            _take_back(run_dir, created)
+    if went():
+        raise RunFolderGone(run_dir)
+
+
+def _folder_state(run_dir: Path) -> tuple[int, int, bool]:
+    """The folder's identity (device, inode) and whether its spec is there."""
+    st = os.stat(run_dir)
+    return st.st_dev, st.st_ino, (run_dir / SPEC_FILE).is_file()
+
+
+def _take_back(run_dir: Path, created: tuple[Path, ...]) -> None:
+    for path in created:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        folder = path.parent
+        while folder.is_relative_to(run_dir):
+            try:
+                folder.rmdir()  # only an empty folder: one this engine recreated
+            except OSError:
+                break
+            folder = folder.parent
 
 
 def under_torchrun() -> bool:

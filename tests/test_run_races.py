@@ -179,10 +179,40 @@ def test_an_engine_whose_run_folder_is_deleted_stops_at_once(cli: Cli, home: Pat
         run_dir.rename(trash)
         shutil.rmtree(trash)
         wait_gone(pid, timeout=60)
-        assert not run_dir.exists()  # nothing recreated: no checkpoints/, no summary.json
+        assert not run_dir.exists(), sorted(run_dir.rglob("*"))  # nothing recreated (checkpoints/, summary.json)
         assert cli.json("runs", "--json")["runs"] == []
     finally:
         kill_quietly(pid)
+
+
+def test_a_write_that_recreated_a_deleted_run_folder_is_taken_back(tmp_path: Path) -> None:
+    """The window a control poll cannot close: the folder goes while a save that makes its parent folders
+    (save_pretrained) is under way. What the save recreated goes; anything else stays."""
+    from engine.runlock import RunFolderGone, writing_into
+
+    run_dir = tmp_path / "20260101-000000-window"
+    step = run_dir / "checkpoints" / "step-000004.tmp"
+    for someone_else in (False, True):
+        run_dir.mkdir()
+        (run_dir / "spec.toml").write_text('name = "x"\n')
+        with pytest.raises(RunFolderGone), writing_into(run_dir, step):
+            shutil.rmtree(run_dir)
+            if someone_else:  # a new folder of the same name, made by the user meanwhile
+                run_dir.mkdir()
+                (run_dir / "notes.txt").write_text("mine")
+            (step / "adapter").mkdir(parents=True)  # what save_pretrained does
+            (step / "adapter" / "adapter_model.safetensors").write_bytes(b"weights")
+        if someone_else:
+            assert sorted(p.name for p in run_dir.rglob("*")) == ["notes.txt"]
+            shutil.rmtree(run_dir)
+        else:
+            assert not run_dir.exists()
+    with pytest.raises(RunFolderGone), writing_into(run_dir, step):  # gone before: the write never starts
+        raise AssertionError("the write ran")
+    run_dir.mkdir()  # a folder without a spec (a bare checkpoint folder in tests) that stays: writes go on
+    with writing_into(run_dir, step):
+        step.mkdir(parents=True)
+    assert step.is_dir()
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ import torch
 
 from engine.modeling import LoadedModel
 from engine.protocol import CONTROL_COMMANDS, CONTROL_FILE
-from engine.runlock import RunFolderGone, run_folder_gone
+from engine.runlock import RunFolderGone, run_folder_gone, writing_into
 from engine.spec import RunSpec
 from engine.train.batching import BatchStream, StreamState, count_targets
 from engine.train.checkpoint import (
@@ -345,9 +345,8 @@ def fit(trainer: Trainer, reporter: Reporter, run_dir: Path, stop: StopFlag) -> 
     if status == "completed":
         do_eval()
         if trainer.dist.is_main:
-            if run_folder_gone(run_dir):  # saving the final weights would recreate the folder
-                raise RunFolderGone(run_dir)
-            target = save_weights(trainer.model, run_dir, trainer.loaded.tokenizer)
+            with writing_into(run_dir, run_dir / "adapter", run_dir / "model"):  # save_pretrained makes parents
+                target = save_weights(trainer.model, run_dir, trainer.loaded.tokenizer)
             reporter.emit("checkpoint", step=trainer.step, path=str(target), bytes=folder_bytes(target),
                           final=True)
     return status

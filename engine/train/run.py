@@ -21,7 +21,7 @@ from engine.eta import format_duration
 from engine.modeling import ModelError, load_for_training
 from engine.paths import cache_dir
 from engine.protocol import SPEC_FILE
-from engine.runlock import RunFolderGone, run_folder_gone
+from engine.runlock import RunFolderGone, run_folder_gone, writing_into
 from engine.spec import RunSpec, SpecError, TrainSpec, load_spec, spec_to_dict, total_steps
 from engine.train.diskfull import (
     SpaceReserve,
@@ -188,9 +188,10 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag, resume: bool, pilo
         run_spec = replace(spec, train=replace(spec.train, eval_every=0, save_every=max(1, steps - 1)))
         train_examples, split_owner = sample.train, sample
     if dist.is_main:
-        if run_folder_gone(run_dir):  # deleted while the model loaded: saving the split would recreate it
-            raise RunFolderGone(run_dir)
-        split_owner.save_split(run_dir)
+        from engine.data.prepare import SPLIT_FILE
+
+        with writing_into(run_dir, run_dir / SPLIT_FILE):  # deleted while the model loaded: not recreated
+            split_owner.save_split(run_dir)
     if len(train_examples) < dist.world:
         raise TrainError(f"{len(train_examples)} training rows cannot be shared by {dist.world} processes; "
                          "lower train.devices or add rows.")
