@@ -141,24 +141,16 @@ class EventWriter:
         self._fsync = fsync
         self.seq = last_seq(path) + 1 if path.exists() else 0
         self._fd: int | None = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
-        self._torn = _ends_mid_line(self._fd)
 
     def emit(self, type: str, **fields: Any) -> dict[str, Any]:
-        """Write one event and return it; an `OSError` (a full disk) leaves `seq` unused and raises."""
+        """Write one event (through `append_line`) and return it; an `OSError` (a full disk) leaves `seq`
+        unused and raises."""
         if self._fd is None:
             raise ValueError(f"the event writer of {self.path} is closed")
         event = make_event(type, run=self.run, seq=self.seq, **fields)
-        data = (b"\n" if self._torn else b"") + encode(event).encode("utf-8")
-        written = 0
-        try:
-            while written < len(data):
-                written += os.write(self._fd, data[written:])
-            if self._fsync:
-                os.fsync(self._fd)
-        except OSError:
-            self._torn = self._torn or written > 0 or _ends_mid_line(self._fd)
-            raise
-        self._torn = False
+        append_line(self._fd, encode(event).encode("utf-8"))
+        if self._fsync:
+            os.fsync(self._fd)
         self.seq += 1
         return event
 
@@ -172,6 +164,20 @@ class EventWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def append_line(fd: int, line: bytes) -> None:
+    """Append one line (its newline included) to the JSONL file open at `fd`, on a line of its own.
+
+    Every appender of a JSONL file goes through here. `fd` is opened `O_RDWR | O_APPEND`: when the file
+    ends mid-line (a writer killed there, a full disk that took half a line, stray bytes), a newline goes
+    first, so the fragment reads as one unreadable line and this line stays whole. An `OSError` part-way
+    leaves a torn line that the next append steps over in the same way.
+    """
+    data = (b"\n" if _ends_mid_line(fd) else b"") + line
+    written = 0
+    while written < len(data):
+        written += os.write(fd, data[written:])
 
 
 def _ends_mid_line(fd: int) -> bool:
@@ -259,11 +265,12 @@ def append_control(run_dir: Path, command: str, **fields: Any) -> dict[str, Any]
     if command not in CONTROL_COMMANDS:
         raise ValueError(f"unknown control command {command!r}; use one of {', '.join(CONTROL_COMMANDS)}")
     entry = {"command": command, "t": time.time(), **fields}
-    with open(os.open(run_dir / CONTROL_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a",
-              encoding="utf-8") as fh:
-        fh.write(json.dumps(entry) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    fd = os.open(run_dir / CONTROL_FILE, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        append_line(fd, (json.dumps(entry) + "\n").encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     return entry
 
 

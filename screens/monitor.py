@@ -23,6 +23,7 @@ from textual.timer import Timer
 from screens.widgets.loss_chart import LossChart
 from screens.widgets.run_panels import GenerationsPanel, MemoryPanel, MetricSparks, OomBanner, RunStats
 from screens.widgets.run_picker import RunPicker
+from slmtui import monitor_data
 from slmtui.monitor_data import EMPTY_VIEW, RunView
 from slmtui.monitor_feed import MonitorFeed
 from slmtui.runs import RunInfo
@@ -48,6 +49,8 @@ class MonitorScreen(ShellScreen):
     CSS_PATH: ClassVar = [stylesheet("monitor.tcss")]
     LIST_SECONDS: ClassVar[float] = 2.0
     """How often the run list is re-read (new runs, finished ones)."""
+    CLOCK_SECONDS: ClassVar[float] = 1.0
+    """How often the clock is read for the figures."""
     GPU_POLL: ClassVar[bool] = True
     """Read NVML for the GPU's memory (off in snapshot tests, whose picture must not depend on the machine)."""
 
@@ -79,6 +82,9 @@ class MonitorScreen(ShellScreen):
     """Train loss smoothing weight."""
     gpu: reactive[dict[str, Any] | None] = reactive(None, always_update=True, init=False)
     """The GPU reading shown beside the run's memory."""
+    now: reactive[float] = reactive(0.0, init=False)
+    """The clock (`slmtui.monitor_data.now`), read every `CLOCK_SECONDS`: the ETA and the stall line age with
+    it, not only when an event arrives."""
 
     @dataclass
     class RunUpdated(Message):
@@ -156,7 +162,7 @@ class MonitorScreen(ShellScreen):
                     smoothing=MonitorScreen.smoothing)
                 yield GenerationsPanel(id="monitor-generations").data_bind(view=MonitorScreen.view)
                 with Horizontal(id="monitor-lower"):
-                    yield RunStats(id="monitor-stats").data_bind(view=MonitorScreen.view)
+                    yield RunStats(id="monitor-stats").data_bind(view=MonitorScreen.view, now=MonitorScreen.now)
                     with Vertical(id="monitor-side"):
                         yield MemoryPanel(id="monitor-memory").data_bind(view=MonitorScreen.view,
                                                                           gpu=MonitorScreen.gpu)
@@ -167,10 +173,16 @@ class MonitorScreen(ShellScreen):
         self._update_chart_title()
         self._run_feed()
         self._list_timer = self.set_interval(self.LIST_SECONDS, self.list_runs)
+        self.read_clock()
+        self.set_interval(self.CLOCK_SECONDS, self.read_clock)
         self.list_runs()
         if self.GPU_POLL:
             self._sample_gpu()
         self.query_one(RunPicker).focus()
+
+    def read_clock(self) -> None:
+        """Read the clock (a seam: tests replace `slmtui.monitor_data.now`)."""
+        self.now = monitor_data.now()
 
     def on_unmount(self) -> None:
         self._stop_feed.set()

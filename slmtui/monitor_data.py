@@ -14,7 +14,7 @@ import statistics
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -107,12 +107,24 @@ class Series:
 
 @dataclass(frozen=True)
 class Eta:
-    """Seconds left: the likely figure and a low-high range; `source` is "engine" or "monitor"."""
+    """Seconds left: the likely figure and a low-high range; `source` is "engine" or "monitor"; `at` is when
+    (wall time) the estimate held, so it can be aged while no event comes."""
 
     seconds: float
     low: float
     high: float
     source: str
+    at: float | None = None
+
+    def at_time(self, now: float) -> Eta:
+        """The estimate at `now`: the time since it was made is counted off (never below zero). A stalled run
+        thus shows its ETA running down beside the "no event for ..." line, not a figure frozen at the last
+        event."""
+        if self.at is None:
+            return self
+        gone = max(0.0, now - self.at)
+        return replace(self, seconds=max(0.0, self.seconds - gone), low=max(0.0, self.low - gone),
+                       high=max(0.0, self.high - gone), at=max(now, self.at))
 
 
 @dataclass(frozen=True)
@@ -186,7 +198,11 @@ class RunHistory:
             self.step = int(summary.get("step") or 0)
             self.total_steps = summary.get("total_steps")
             self.latest = dict(summary.get("latest") or {})
+            if isinstance(summary.get("updated"), int | float):
+                self.latest.setdefault("t", summary["updated"])  # when its figures (and ETA) held
             self.summary_eta = {k: summary[k] for k in ("eta_s", "eta_low_s", "eta_high_s") if k in summary}
+            if "updated" in summary:
+                self.summary_eta["t"] = summary["updated"]
             if summary.get("status") not in (None, "running"):
                 self.status = str(summary["status"])
             self.message = summary.get("message")
@@ -231,11 +247,12 @@ class RunHistory:
             self.status = str(event.get("status") or "failed")
             self.message = (event.get("summary") or {}).get("message")
 
-    def mark_crashed(self, message: str) -> None:
-        """The engine is gone without a `finished` event."""
+    def mark_ended(self, status: str, message: str | None) -> None:
+        """The engine is gone without a `finished` event in the file read; `status` is what the run's other
+        sources say (its summary), else `crashed`."""
         with self._lock:
             if self.finished is None:
-                self.status, self.message = "crashed", message
+                self.status, self.message = status, message
 
     def mark_loaded(self) -> None:
         """The whole history up to now has been read."""
@@ -250,7 +267,9 @@ class RunHistory:
         if isinstance(source.get("eta_s"), int | float):
             eta = float(source["eta_s"])
             low, high = source.get("eta_low_s", eta), source.get("eta_high_s", eta)
-            return Eta(eta, float(low if low is not None else eta), float(high if high is not None else eta), "engine")
+            at = source.get("t")  # the metrics event's time, or the summary's
+            return Eta(eta, float(low if low is not None else eta), float(high if high is not None else eta), "engine",
+                       float(at) if isinstance(at, int | float) and at > 0 else None)
         if not self.total_steps or len(self._timing) < 3:
             return None
         left = max(self.total_steps - self.step, 0)
@@ -266,7 +285,7 @@ class RunHistory:
         rates.sort()
         mid = statistics.median(rates)
         low, high = rates[int(0.1 * (len(rates) - 1))], rates[math.ceil(0.9 * (len(rates) - 1))]
-        return Eta(left * mid, left * low, left * high, "monitor")
+        return Eta(left * mid, left * low, left * high, "monitor", timing[-1][0])
 
     def view(self) -> RunView:
         """A frozen copy for rendering."""

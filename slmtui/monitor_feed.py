@@ -4,7 +4,7 @@ For each watched run it reads `summary.json` first (shown at once), then the eve
 follows the growing file, folding everything into the run's bounded `RunHistory`. After each poll that
 changed a run it calls `on_update(run_id)`; the console turns that into a message that coalesces, so a flood
 of events costs one redraw per frame, never lost data. A run whose engine died without a `finished` event is
-marked crashed (checked about once a second).
+marked as the summary says it ended, else crashed (checked about once a second).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from pathlib import Path
 
 from engine.protocol import EVENTS_FILE, EventFollower
 from slmtui.monitor_data import RunHistory
-from slmtui.runs import engine_alive
+from slmtui.runs import CRASHED_MESSAGE, ended_without_event, engine_alive
 
 #: Bytes read per poll of one run: a 1M-step history (~250 MB) is read in chunks, with redraws between.
 CHUNK_BYTES = 4 << 20
-CRASHED = "The engine process ended without a finished event; see engine.log."
+CRASHED = CRASHED_MESSAGE
 
 
 @dataclass
@@ -101,8 +101,9 @@ class MonitorFeed:
                     late = watched.follower.poll(CHUNK_BYTES)
                     if late:
                         history.fold(late)
-                    if history.finished is None:
-                        history.mark_crashed(CRASHED)
+                    if history.finished is None:  # the summary may know how it ended (events.jsonl deleted)
+                        ended = ended_without_event(history.run_dir)
+                        history.mark_ended(ended["status"], ended["summary"]["message"])
                     changed = True
         if changed:
             self.on_update(history.run_id)

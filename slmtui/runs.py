@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,9 @@ from engine.spec import RunSpec, dump_spec, slug
 
 #: A run folder without a pid file this young is still being launched, not crashed.
 LAUNCH_GRACE_S = 15.0
+CRASHED_MESSAGE = "The engine process ended without a finished event; see engine.log."
+#: How long `resume` waits for its engine to hold the run before returning anyway (a very busy machine).
+ENGINE_UP_TIMEOUT_S = 60.0
 #: How often `follow` checks that the engine is still alive when no events come.
 LIVENESS_INTERVAL_S = 1.0
 
@@ -114,11 +118,11 @@ def create_run(spec: RunSpec, runs_dir: Path) -> Path:
 def launch(spec: RunSpec, runs_dir: Path, home: Path | None = None, engine_args: Sequence[str] = ()) -> RunInfo:
     """Create a run folder and start `python -m engine run RUN_DIR [ENGINE_ARGS]` in its own session."""
     run_dir = create_run(spec, runs_dir)
-    _start_engine(run_dir, home, engine_args, replace_pid=False)
+    _start_engine(run_dir, home, engine_args)
     return read_run(run_dir)
 
 
-def _start_engine(run_dir: Path, home: Path | None, engine_args: Sequence[str], replace_pid: bool) -> None:
+def _start_engine(run_dir: Path, home: Path | None, engine_args: Sequence[str]) -> subprocess.Popen[bytes]:
     from slmtui.engine_proc import engine_command, spawn_detached
 
     proc = spawn_detached(engine_command("run", str(run_dir), *engine_args), run_dir / ENGINE_LOG, home=home)
@@ -126,8 +130,36 @@ def _start_engine(run_dir: Path, home: Path | None, engine_args: Sequence[str], 
         create_time = psutil.Process(proc.pid).create_time()
     except psutil.Error:  # it died at once: the listing will say crashed unless it wrote `finished`
         create_time = 0.0
-    if replace_pid or not (run_dir / PID_FILE).exists():  # the engine writes the same facts itself once up
+    if not (run_dir / PID_FILE).exists():  # the engine writes the same facts itself once it holds the run
         write_json_atomic(run_dir / PID_FILE, {"pid": proc.pid, "create_time": create_time})
+    return proc
+
+
+def wait_engine_up(run_dir: Path, proc: subprocess.Popen[bytes], timeout: float = ENGINE_UP_TIMEOUT_S) -> None:
+    """Wait until the engine just started holds the run folder (its pid is in the pid file, written after it
+    took the run's lock) or has exited. Raises `ResumeRefused` with the engine's own sentence when another
+    engine holds the run, or when it ended at once."""
+    from engine.runlock import LOCKED_EXIT, lock_holder, locked_message
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code == LOCKED_EXIT:
+            raise ResumeRefused(locked_message(run_dir, lock_holder(run_dir)))
+        if code is not None:
+            raise ResumeRefused(f"The engine of run {run_dir.name} exited at once (status {code}): "
+                                f"{_last_line(run_dir / ENGINE_LOG)}")
+        if read_json(run_dir / PID_FILE).get("pid") == proc.pid:
+            return
+        time.sleep(0.05)  # the engine takes its lock within a second of starting: before it imports torch
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "see engine.log."
+    return lines[-1].strip() if lines else "see engine.log."
 
 
 def has_checkpoint(run_dir: Path) -> bool:
@@ -137,7 +169,8 @@ def has_checkpoint(run_dir: Path) -> bool:
 
 def resume(run_dir: Path, home: Path | None = None) -> RunInfo:
     """Start the engine again on a run that ended, from its newest readable checkpoint (same folder, same
-    event history). Raises `ResumeRefused` (one sentence) when it is running or has no checkpoint."""
+    event history), and return once that engine holds the run. Raises `ResumeRefused` (one sentence) when it
+    is running, has no checkpoint, or another engine took the run first (two resumes at once)."""
     info = read_run(run_dir)
     if info.status == "running":
         raise ResumeRefused(f"Run {info.id} is still running; stop it first or attach to it.")
@@ -145,12 +178,10 @@ def resume(run_dir: Path, home: Path | None = None) -> RunInfo:
         raise ResumeRefused(f"Run {info.id} completed; there is nothing to resume.")
     if not has_checkpoint(run_dir):
         raise ResumeRefused(f"Run {info.id} has no checkpoint to resume from; start it again with slmtui train.")
-    summary = read_json(run_dir / SUMMARY_FILE)
-    summary.update(status="running", ended=None, message=None)
-    write_json_atomic(run_dir / SUMMARY_FILE, summary)  # until the engine is up it must not read as ended
-    pilot = summary.get("pilot")
+    pilot = read_json(run_dir / SUMMARY_FILE).get("pilot")
     args = ["--resume", *(["--pilot", str(pilot)] if isinstance(pilot, int | float) else [])]
-    _start_engine(run_dir, home, args, replace_pid=True)
+    # the engine marks the summary running once it holds the run: a second engine, refused, writes nothing
+    wait_engine_up(run_dir, _start_engine(run_dir, home, args))
     return read_run(run_dir)
 
 
@@ -217,6 +248,10 @@ def read_run(run_dir: Path) -> RunInfo:
             ended = (run_dir / EVENTS_FILE).stat().st_mtime
         except OSError:
             ended = None
+    message = summary.get("message")
+    if not message and status in FINISHED_STATUSES and summary.get("status") != status:
+        # the engine wrote `finished` but not its last summary (an unwritable folder, killed after the event)
+        message = ((finished_event(run_dir) or {}).get("summary") or {}).get("message")
     name = run_dir.name.split("-", 2)[2] if run_dir.name.count("-") >= 2 else run_dir.name
     return RunInfo(
         id=run_dir.name,
@@ -229,8 +264,7 @@ def read_run(run_dir: Path) -> RunInfo:
         total_steps=summary.get("total_steps"),
         latest=summary.get("latest") or {},
         best=summary.get("best") or {},
-        message=summary.get("message") or ("The engine process ended without a finished event; see engine.log."
-                                           if status == "crashed" else None),
+        message=message or (CRASHED_MESSAGE if status == "crashed" else None),
         pid=pid_info.get("pid") if isinstance(pid_info.get("pid"), int) else None,
     )
 
@@ -271,12 +305,26 @@ def request(run_dir: Path, command: str) -> dict[str, Any]:
     return append_control(run_dir, command)
 
 
+def ended_without_event(run_dir: Path) -> dict[str, Any]:
+    """The `finished` event (seq -1) a follower ends on when the engine is gone and the events it read held
+    none: the status the run's other sources give (the summary, the event file's tail; the event file may
+    have been deleted or replaced under the follower), `crashed` only when none says how the run ended."""
+    info = read_run(run_dir)
+    status = info.status if info.status in FINISHED_STATUSES else "crashed"
+    message = info.message if status != "crashed" else CRASHED_MESSAGE
+    if not (run_dir / SPEC_FILE).is_file():
+        message = f"The run folder {run_dir} was deleted, and its engine with it."
+    return {"v": 1, "type": "finished", "seq": -1, "t": time.time(), "run": run_dir.name, "status": status,
+            "summary": {"message": message or f"The run {status}."}}
+
+
 def follow(run_dir: Path, from_start: bool = True, poll_s: float = 0.25,
            offset: int | None = None) -> Iterator[dict[str, Any]]:
     """Yield a run's events as they come, until `finished` or the engine is gone.
 
-    When the engine dies without a `finished` event, a synthetic `finished` event of status `crashed`
-    (seq -1) ends the stream, within about `LIVENESS_INTERVAL_S`.
+    When the engine is gone without a `finished` event in the file followed, a synthetic one
+    (`ended_without_event`: the summary's status, else `crashed`) ends the stream, within about
+    `LIVENESS_INTERVAL_S`.
     """
     follower = EventFollower(run_dir / EVENTS_FILE)
     if offset is not None:
@@ -301,8 +349,6 @@ def follow(run_dir: Path, from_start: bool = True, poll_s: float = 0.25,
                 yield from late
                 if any(e.get("type") == "finished" for e in late):
                     return
-                yield {"v": 1, "type": "finished", "seq": -1, "t": time.time(), "run": run_dir.name,
-                       "status": "crashed",
-                       "summary": {"message": "The engine process ended without a finished event; see engine.log."}}
+                yield ended_without_event(run_dir)
                 return
         time.sleep(poll_s)

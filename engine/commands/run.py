@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from engine.protocol import PID_FILE, SPEC_FILE
+from engine.protocol import PID_FILE, SPEC_FILE, SUMMARY_FILE, read_json, write_json_atomic
 
 
 def write_pid_file(run_dir: Path) -> None:
@@ -20,6 +20,15 @@ def write_pid_file(run_dir: Path) -> None:
     tmp = run_dir / f".{PID_FILE}.tmp"
     tmp.write_text(json.dumps(info))
     os.replace(tmp, run_dir / PID_FILE)
+
+
+def mark_resumed(run_dir: Path) -> None:
+    """A resumed run reads as running from the moment its engine holds the folder (its summary still says
+    how the previous engine ended)."""
+    summary = read_json(run_dir / SUMMARY_FILE)
+    if summary:
+        summary.update(status="running", ended=None, message=None)
+        write_json_atomic(run_dir / SUMMARY_FILE, summary)
 
 
 def _devices(run_dir: Path) -> int:
@@ -46,18 +55,31 @@ def main(argv: list[str]) -> int:
     if not (run_dir / SPEC_FILE).is_file():
         print(f"engine run: {run_dir} has no {SPEC_FILE}; create the run with `slmtui train`.", file=sys.stderr)
         return 2
-    from engine.train.distributed import launch_ranks, under_torchrun
+    from engine.runlock import LOCKED_EXIT, RunLock, RunLocked, under_torchrun
 
-    if not under_torchrun():  # the ranks of a data-parallel run leave the pid file to their launcher
-        write_pid_file(run_dir)
+    lock = RunLock(run_dir)
+    if not under_torchrun():  # the ranks of a data-parallel run leave the lock and pid file to their launcher
+        try:
+            lock.acquire()  # before anything else is written: one engine per run folder
+        except RunLocked as exc:
+            print(f"engine run: {exc}", file=sys.stderr)
+            return LOCKED_EXIT
+        if args.resume:
+            mark_resumed(run_dir)
+        write_pid_file(run_dir)  # last: a launcher waiting for this pid knows the engine holds the run
         devices = _devices(run_dir)
         if devices > 1:
+            from engine.train.distributed import launch_ranks
+
             extra = ["--resume"] * args.resume + (["--pilot", str(args.pilot)] if args.pilot is not None else [])
-            return 0 if launch_ranks(run_dir, devices, extra) == 0 else 1
+            return 0 if launch_ranks(run_dir, devices, extra, keep_fds=lock.fds()) == 0 else 1
     from engine.train.loop import StopFlag
     from engine.train.run import execute
 
     stop = StopFlag()
     stop.install()
-    status = execute(run_dir, stop, resume=args.resume, pilot=args.pilot)
+    try:
+        status = execute(run_dir, stop, resume=args.resume, pilot=args.pilot)
+    finally:
+        lock.release()
     return 0 if status in ("completed", "stopped") else 1

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from engine.runlock import writing_into
 from engine.train.batching import StreamState
 
 STATE_FILE = "state.pt"
@@ -56,23 +57,25 @@ def save_checkpoint(run_dir: Path, step: int, model: Any, optimizer: torch.optim
     """Write one checkpoint folder for `step` and return it (`extra`: more plain data for `state.pt`)."""
     folder = run_dir / "checkpoints" / f"step-{step:06d}"
     tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_weights(model, tmp)
-    torch.save(
-        {
-            "step": step,
-            "stream": asdict(stream),
-            "optimizer": optimizer.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "rng": rng_state(),
-            **(extra or {}),
-        },
-        tmp / STATE_FILE,
-    )
-    (tmp / META_FILE).write_text(json.dumps({"step": step, "val_loss": val_loss}))
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)  # a checkpoint folder either is complete or does not exist
+    with writing_into(run_dir, tmp, folder):  # a run folder deleted meanwhile is not recreated by the save
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.parent.mkdir(exist_ok=True)  # never the run folder itself: a deleted run stays deleted
+        tmp.mkdir()
+        save_weights(model, tmp)
+        torch.save(
+            {
+                "step": step,
+                "stream": asdict(stream),
+                "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "rng": rng_state(),
+                **(extra or {}),
+            },
+            tmp / STATE_FILE,
+        )
+        (tmp / META_FILE).write_text(json.dumps({"step": step, "val_loss": val_loss}))
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.rename(folder)  # a checkpoint folder either is complete or does not exist
     return folder
 
 

@@ -1,4 +1,4 @@
-"""A full disk ends a run with a clear reason instead of a crash.
+"""A full disk (or a run folder that became unwritable) ends a run with a clear reason instead of a crash.
 
 The run folder holds a small reserve file from the start; when a write fails for lack of space, the engine
 deletes the reserve and any half-written checkpoint, which leaves room to write the `finished` event and the
@@ -17,6 +17,7 @@ RESERVE_FILE = ".space-reserve"
 #: Enough for the last log and `finished` events, the summary and engine.log's last lines.
 RESERVE_BYTES = 256 * 1024
 _FULL = (errno.ENOSPC, errno.EDQUOT)
+_UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 _FULL_TEXTS = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT), f"os error {errno.ENOSPC})",
                f"os error {errno.EDQUOT})")
 
@@ -35,6 +36,32 @@ def is_disk_full(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _refused_write(exc: BaseException, run_dir: Path) -> OSError | None:
+    """The error in `exc`'s chain (itself or one it was raised from) that refused a write into `run_dir` for
+    its permissions or a read-only filesystem; one naming no file counts too (a library that dropped it)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _UNWRITABLE:
+            name = seen.filename
+            if name is None or Path(os.fsdecode(name)).is_relative_to(run_dir):
+                return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def is_unwritable(exc: BaseException, run_dir: Path) -> bool:
+    """Whether an exception is the run folder refusing a write (made unwritable, or its filesystem remounted
+    read-only, mid-run). A model or dataset that cannot be read is not this."""
+    return _refused_write(exc, run_dir) is not None
+
+
+def unwritable_message(run_dir: Path, exc: BaseException) -> str:
+    """One sentence: the run folder became unwritable; what to do."""
+    refused = _refused_write(exc, run_dir)
+    reason = (refused.strerror if refused is not None and refused.strerror else "permission denied").lower()
+    return f"The run folder {run_dir} became unwritable ({reason}), so the run stopped; fix its permissions and resume it."
 
 
 def disk_full_message(run_dir: Path) -> str:

@@ -23,15 +23,11 @@ from typing import Any
 import torch
 
 from engine.protocol import append_control
+from engine.runlock import under_torchrun as under_torchrun  # light: the engine's entry point asks it first
 from engine.train.batching import StreamState
 
 #: Gradients are averaged in flat buckets of this many bytes (one collective each).
 BUCKET_BYTES = 32 << 20
-
-
-def under_torchrun() -> bool:
-    """Whether this process is one rank of a `torchrun` launch."""
-    return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
 class Dist:
@@ -96,13 +92,13 @@ class Dist:
         return int(out.item())
 
     def agree(self, commands: set[str], stop: bool, device: torch.device) -> set[str]:
-        """The control commands every rank obeys this step: rank 0's (only it reads the control file), plus a
-        stop if any rank was asked to stop."""
+        """The control commands every rank obeys this step: rank 0's (only it reads the control file; `gone`
+        when the run folder was deleted), plus a stop if any rank was asked to stop."""
         if not self.active:
             return commands | ({"stop"} if stop else set())
         import torch.distributed as dist
 
-        names = ("stop", "eval", "checkpoint")
+        names = ("stop", "eval", "checkpoint", "gone")
         flags = torch.tensor([int(n in commands or (n == "stop" and stop)) for n in names], device=device)
         dist.all_reduce(flags, op=dist.ReduceOp.MAX)
         return {n for n, f in zip(names, flags.tolist(), strict=True) if f}
@@ -173,8 +169,11 @@ def shutdown_distributed() -> None:
         dist.destroy_process_group()
 
 
-def launch_ranks(run_dir: Path, devices: int, engine_args: list[str]) -> int:
-    """Run the engine on `devices` ranks under torchrun and wait; a SIGTERM becomes a `stop` for rank 0."""
+def launch_ranks(run_dir: Path, devices: int, engine_args: list[str], keep_fds: tuple[int, ...] = ()) -> int:
+    """Run the engine on `devices` ranks under torchrun and wait; a SIGTERM becomes a `stop` for rank 0.
+
+    `keep_fds` (the run folder's lock) stay open in torchrun, so the run stays locked while its ranks train,
+    even if this launcher is killed; the ranks themselves take no lock."""
     argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={devices}",
             "-m", "engine", "run", str(run_dir), *engine_args]
 
@@ -183,7 +182,7 @@ def launch_ranks(run_dir: Path, devices: int, engine_args: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, on_sigterm)
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
-    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, pass_fds=keep_fds)
     while True:
         try:
             return proc.wait()

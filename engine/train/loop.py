@@ -21,7 +21,8 @@ from typing import Any
 import torch
 
 from engine.modeling import LoadedModel
-from engine.protocol import CONTROL_FILE
+from engine.protocol import CONTROL_COMMANDS, CONTROL_FILE
+from engine.runlock import RunFolderGone, run_folder_gone, writing_into
 from engine.spec import RunSpec
 from engine.train.batching import BatchStream, StreamState, count_targets
 from engine.train.checkpoint import (
@@ -273,7 +274,8 @@ def report_step(reporter: Reporter, trainer: Trainer, result: StepResult) -> flo
 
 
 def fit(trainer: Trainer, reporter: Reporter, run_dir: Path, stop: StopFlag) -> str:
-    """Train to `total_steps` (or a stop), reporting every step; returns the finished status."""
+    """Train to `total_steps` (or a stop), reporting every step; returns the finished status. Raises
+    `RunFolderGone` at the first control poll after the run folder (or its spec) disappeared."""
     cfg = trainer.cfg
     inbox = ControlInbox(run_dir / CONTROL_FILE)
     if trainer.step:
@@ -315,8 +317,14 @@ def fit(trainer: Trainer, reporter: Reporter, run_dir: Path, stop: StopFlag) -> 
             if not math.isfinite(loss):
                 reporter.log(f"The loss is {loss} at step {trainer.step}; lower train.lr.", level="error")
                 return "failed"
-        polled = {entry["command"] for entry in inbox.poll()} if trainer.dist.is_main else set()
+        polled: set[str] = set()
+        if trainer.dist.is_main:  # rank 0 reads the control file, and sees whether its run folder is still there
+            polled = {e["command"] for e in inbox.poll() if e["command"] in CONTROL_COMMANDS}
+            if run_folder_gone(run_dir):
+                polled.add("gone")
         commands = trainer.dist.agree(polled, stop.requested, trainer.device)
+        if "gone" in commands:
+            raise RunFolderGone(run_dir)  # stop at once: no checkpoint, no final weights, nothing recreated
         if "stop" in commands and not stop.requested:
             stop.requested, stop.reason = True, "a stop command"
         at_end = trainer.step >= trainer.total_steps
@@ -337,7 +345,8 @@ def fit(trainer: Trainer, reporter: Reporter, run_dir: Path, stop: StopFlag) -> 
     if status == "completed":
         do_eval()
         if trainer.dist.is_main:
-            target = save_weights(trainer.model, run_dir, trainer.loaded.tokenizer)
+            with writing_into(run_dir, run_dir / "adapter", run_dir / "model"):  # save_pretrained makes parents
+                target = save_weights(trainer.model, run_dir, trainer.loaded.tokenizer)
             reporter.emit("checkpoint", step=trainer.step, path=str(target), bytes=folder_bytes(target),
                           final=True)
     return status

@@ -125,13 +125,22 @@ class Reporter:
         self._written = time.monotonic()
 
     def close(self) -> None:
+        """Close the mirrors, write the summary a last time (durably) and close the event file, even when
+        that summary write fails (it raises after the file is closed)."""
         for mirror in self.mirrors:
             try:
                 mirror.close()
             except Exception as exc:  # a mirror's failure never fails the run
                 print(f"[warning] closing {mirror.name} failed: {exc}", flush=True)
         if self.events is not None:
-            self.write_summary(durable=True)
+            try:
+                self.write_summary(durable=True)
+            finally:
+                self.events.close()
+
+    def abandon(self) -> None:
+        """Close the event file without writing anything (the run folder is gone)."""
+        if self.events is not None:
             self.events.close()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,16 @@ from engine.eta import format_duration
 from engine.modeling import ModelError, load_for_training
 from engine.paths import cache_dir
 from engine.protocol import SPEC_FILE
+from engine.runlock import RunFolderGone, run_folder_gone, writing_into
 from engine.spec import RunSpec, SpecError, TrainSpec, load_spec, spec_to_dict, total_steps
-from engine.train.diskfull import SpaceReserve, disk_full_message, drop_partial_checkpoints, is_disk_full
+from engine.train.diskfull import (
+    SpaceReserve,
+    disk_full_message,
+    drop_partial_checkpoints,
+    is_disk_full,
+    is_unwritable,
+    unwritable_message,
+)
 from engine.train.distributed import Dist, init_distributed, shutdown_distributed
 from engine.train.environment import environment_fingerprint
 from engine.train.loop import StopFlag, Trainer, fit
@@ -61,6 +70,7 @@ def execute(run_dir: Path, stop: StopFlag, resume: bool = False, pilot: float | 
 
     `resume` continues from the newest readable checkpoint (same data order, events and summary carry on);
     `pilot` trains on that fraction of the data (a representative slice) and predicts the full run's time.
+    A run folder deleted under the engine ends it at once with status `gone`, writing nothing more.
     """
     dist, device = init_distributed(_device_request(run_dir))
     reserve = SpaceReserve(run_dir, create=dist.is_main)
@@ -68,24 +78,34 @@ def execute(run_dir: Path, stop: StopFlag, resume: bool = False, pilot: float | 
     if resume:
         reporter.continue_summary()
     started = time.time()
-    status, message = "failed", ""
+    status, message, raised = "failed", "", True
     try:
         status, message = _train(run_dir, reporter, stop, resume, pilot, dist, device)
+        raised = False
+    except RunFolderGone:
+        status = "gone"
     except _user_errors() as exc:
         message = str(exc)
-        reporter.log(message, level="error")
     except torch.OutOfMemoryError as exc:
         status, message = "oom", f"Out of memory: {str(exc).splitlines()[0]}; lower train.micro_batch or data.max_length."
-        reporter.log(message, level="error")
     except Exception as exc:
-        if is_disk_full(exc):
+        if run_folder_gone(run_dir):  # a write failed because the folder went away under it
+            status = "gone"
+        elif is_disk_full(exc):
             reserve.release()
             drop_partial_checkpoints(run_dir)
             message = disk_full_message(run_dir)
+        elif is_unwritable(exc, run_dir):
+            message = unwritable_message(run_dir, exc)
         else:
             traceback.print_exc()
             message = f"The engine failed unexpectedly ({type(exc).__name__}: {exc}); see engine.log."
-        reporter.log(message, level="error")
+    if status == "gone" or run_folder_gone(run_dir):
+        print(f"[error] {RunFolderGone(run_dir)}", flush=True)
+        reporter.abandon()  # nothing to write into, and nothing may recreate the folder
+        reserve.release()
+        shutdown_distributed()
+        return "gone"
     summary = {
         "message": message,
         "steps": reporter.summary["step"],
@@ -96,11 +116,23 @@ def execute(run_dir: Path, stop: StopFlag, resume: bool = False, pilot: float | 
     }
     if reporter.summary.get("pilot_eta"):
         summary["eta"] = reporter.summary["pilot_eta"]
-    reporter.emit("finished", status=status, summary=summary)
-    reporter.close()
+    if raised:  # the error's sentence, as a log event before the end
+        _guarded(lambda: reporter.log(message, level="error"))
+    _guarded(lambda: reporter.emit("finished", status=status, summary=summary))
+    _guarded(reporter.close)
     reserve.release()
     shutdown_distributed()
     return status
+
+
+def _guarded(write: Callable[[], object]) -> None:
+    """One of a run's last writes. When the run folder is what failed (unwritable, full), the failure is said
+    in engine.log and goes no further: whatever did get written (the `finished` event, whose file is open
+    already) is what readers go by."""
+    try:
+        write()
+    except OSError as exc:
+        print(f"[error] could not write to the run folder at the end of the run: {exc}", flush=True)
 
 
 def _device_request(run_dir: Path) -> str:
@@ -157,7 +189,10 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag, resume: bool, pilo
         run_spec = replace(spec, train=replace(spec.train, eval_every=0, save_every=max(1, steps - 1)))
         train_examples, split_owner = sample.train, sample
     if dist.is_main:
-        split_owner.save_split(run_dir)
+        from engine.data.prepare import SPLIT_FILE
+
+        with writing_into(run_dir, run_dir / SPLIT_FILE):  # deleted while the model loaded: not recreated
+            split_owner.save_split(run_dir)
     if len(train_examples) < dist.world:
         raise TrainError(f"{len(train_examples)} training rows cannot be shared by {dist.world} processes; "
                          "lower train.devices or add rows.")

@@ -51,7 +51,9 @@ def _lines(lines: list[Content | str]) -> Content:
 
 
 def stats_text(view: RunView, now: float | None = None) -> Content:
-    """The figures block: status, progress, loss, validation, lr, grad norm, throughput, ETA."""
+    """The figures block: status, progress, loss, validation, lr, grad norm, throughput, ETA; at `now` (wall
+    time, default the clock's): the ETA runs down and a stall shows, between events too."""
+    now = time.time() if now is None else now
     if not view.run_id:
         return Content("No run chosen. Pick one from the list (r), or start one with `slmtui demo` or `slmtui train`.")
     latest = view.latest
@@ -68,7 +70,7 @@ def stats_text(view: RunView, now: float | None = None) -> Content:
     lines.append(f"{_num(latest.get('tokens_per_s'), ',.0f')} tok/s  {_num(latest.get('samples_per_s'), ',.1f')}"
                  f" samples/s  epoch {_num(latest.get('epoch'), '.2f')}")
     if view.eta is not None:
-        eta = view.eta
+        eta = view.eta.at_time(now)
         lines.append(f"ETA {format_duration(eta.seconds)} ({format_duration(eta.low)}-{format_duration(eta.high)})")
     elif view.status == "running":
         lines.append("ETA after a few steps")
@@ -84,7 +86,7 @@ def stats_text(view: RunView, now: float | None = None) -> Content:
     elif not view.loaded:
         lines.append(f"reading the history... {view.events:,} events")
     elif view.status == "running" and view.last_event_t:
-        quiet = (now or time.time()) - view.last_event_t
+        quiet = now - view.last_event_t
         if quiet > 30:
             lines.append(f"no event for {format_duration(quiet)}")
     return _lines(lines)
@@ -160,10 +162,18 @@ class RunStats(Static):
     """The run's figures."""
 
     view: reactive[RunView] = reactive(EMPTY_VIEW, always_update=True)
+    now: reactive[float] = reactive(0.0)
+    """The screen's clock (wall time; 0: not read yet), so the ETA and the stall line age between events."""
 
     def watch_view(self, view: RunView) -> None:
-        self.update(stats_text(view))
+        self._refresh_text()
         self.set_class(view.status in ("failed", "oom", "crashed"), "-bad")
+
+    def watch_now(self) -> None:
+        self._refresh_text()
+
+    def _refresh_text(self) -> None:
+        self.update(stats_text(self.view, self.now or None))
 
 
 class MetricSparks(Vertical):

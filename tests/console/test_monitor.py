@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from console_helpers import of_type, wait_for
 from monitor_runs import SUGGESTED, append_metrics, write_run
 from textual.message import Message
@@ -17,6 +18,7 @@ from screens.widgets.loss_chart import LossChart
 from screens.widgets.pin_dialog import PinNoteDialog
 from screens.widgets.run_panels import OomBanner, RunStats
 from screens.widgets.run_picker import RunPicker
+from slmtui import monitor_data
 from slmtui.app import SlmtuiApp
 from slmtui.store import Store
 
@@ -39,7 +41,19 @@ def control_commands(run_dir: Path) -> list[str]:
     return [json.loads(line)["command"] for line in path.read_text().splitlines()] if path.exists() else []
 
 
-async def test_reattaches_to_the_running_run_then_follows_it_live(home: Path) -> None:
+T0 = 1_795_677_000.0  # write_run's first event
+
+
+def stop_the_clock(monkeypatch: pytest.MonkeyPatch, at: float) -> list[float]:
+    """The Monitor's clock, injected (read often); returns the cell to move it."""
+    clock = [at]
+    monkeypatch.setattr(monitor_data, "now", lambda: clock[0])
+    monkeypatch.setattr(MonitorScreen, "CLOCK_SECONDS", 0.05, raising=False)
+    return clock
+
+
+async def test_reattaches_to_the_running_run_then_follows_it_live(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stop_the_clock(monkeypatch, T0 + 400 * 0.25)  # the moment of the live run's last event
     write_run(home, DONE, 300, alive=False, status="completed")
     live_dir = write_run(home, LIVE, 400, alive=True)
     messages: list[Message] = []
@@ -70,6 +84,22 @@ async def test_reattaches_to_the_running_run_then_follows_it_live(home: Path) ->
         assert "running 450/1,000" in str(screen.query_one(RunPicker).get_option_at_index(0).prompt)
         updates = of_type(messages, MonitorScreen.RunUpdated)
         assert updates and all(m.run_id == LIVE for m in updates)  # type: ignore[attr-defined]
+
+
+async def test_a_stalled_run_shows_its_eta_running_down_and_the_stall_line(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An engine stopped by SIGSTOP: no event comes while the clock goes on (injected, not slept through)."""
+    clock = stop_the_clock(monkeypatch, T0 + 400 * 0.25)
+    write_run(home, LIVE, 400, alive=True)
+    app = SlmtuiApp(home=home, start_screen="Monitor")
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await monitor(pilot, LIVE, 400)
+        stats = screen.query_one(RunStats)
+        await wait_for(pilot, lambda: "ETA 2m30s" in str(stats.render()), what="the ETA at the last event")
+        assert "no event for" not in str(stats.render())
+        clock[0] += 34
+        await wait_for(pilot, lambda: "no event for 34s" in str(stats.render()), what="the stall line")
+        assert "ETA 1m56s (1m56s-1m56s)" in str(stats.render()) and screen.view.step == 400
 
 
 async def test_picking_a_finished_run_loads_its_history(home: Path) -> None:
