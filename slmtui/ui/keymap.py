@@ -41,7 +41,7 @@ def read_keymap(path: Path) -> tuple[dict[str, str], str | None]:
     keymap: dict[str, str] = {}
     bad: list[str] = []
     for binding_id, value in _flatten(data).items():
-        keys = value.replace(" ", "") if isinstance(value, str) else ""
+        keys = ",".join(part.strip() for part in value.split(",")) if isinstance(value, str) else ""
         if keys and all(_KEY.match(key) for key in keys.split(",")):
             keymap[binding_id] = keys
         else:
