@@ -119,9 +119,9 @@ async def test_no_footer_key_is_cut_at_80x24(home: Path, place: str) -> None:
 
 
 @pytest.mark.parametrize("size", SIZES[1:], ids=lambda s: f"{s[0]}x{s[1]}")
-async def test_footers_fit_at_100_and_120_columns(home: Path, size: tuple[int, int]) -> None:
+async def test_every_footer_fits_at_100_and_120_columns(home: Path, size: tuple[int, int]) -> None:
     make_run(home / "runs", RUN)
-    for place in ("journal", "journal-runs", "new-run", "monitor"):
+    for place in PLACES:
         labels, problems = await _footer_at(home, place, size)
         assert not problems, f"{place} at {size}: {problems}"
         assert "Keys" in labels
@@ -205,3 +205,22 @@ async def test_every_key_of_the_screen_is_a_palette_command_that_runs(home: Path
         await pilot.press("enter")
         await wait_for(pilot, lambda: screen.view == "runs", what="the runs view, from the palette")
         assert {row.binding_id for row in app_key_rows(app)} >= {"app.keys", "app.palette"}
+
+
+async def test_question_mark_types_into_a_text_field_and_f1_still_helps(home: Path) -> None:
+    from textual.widgets import Input
+
+    app = SlmtuiApp(home=home, start_screen="journal")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _shell(pilot, "journal")
+        journal = app.screen
+        await wait_for(pilot, lambda: bool(journal.query("#journal-table")), what="the journal's table")
+        await pilot.press("slash")  # the text filter
+        await wait_for(pilot, lambda: isinstance(app.focused, Input), what="the filter field")
+        field = app.focused
+        assert isinstance(field, Input)
+        await pilot.press("w", "h", "y", "question_mark")
+        await pilot.pause()
+        assert field.value == "why?" and app.screen is journal
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, KeyHelpScreen), what="the key help from the field")
