@@ -223,14 +223,16 @@ class SlmtuiApp(App[None]):
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         for entry in self.registry.available():
             yield SystemCommand(
-                f"Screen: {entry.name}", f"{entry.description} (key {entry.key})",
+                f"Screen: {entry.name}", f"{entry.description} (key {self._keys_of(f'screen.{entry.slug}')})",
                 partial(self.action_show_screen, entry.slug),
             )
-        yield SystemCommand("New run", "Edit a run spec and launch it (n)", self.action_new_run)
+        yield SystemCommand("New run", f"Edit a run spec and launch it ({self._keys_of('app.new_run')})",
+                            self.action_new_run)
         yield SystemCommand("Keys: every key of this screen", "With what each does and its id for keymap.toml "
                             f"({self._keys_of('app.keys')})", self.action_key_help)
         yield from self._key_commands(screen)
-        yield SystemCommand("Theme: next", "Switch to the next colour theme (ctrl+t)", self.action_next_theme)
+        yield SystemCommand("Theme: next", f"Switch to the next colour theme ({self._keys_of('app.theme')})",
+                            self.action_next_theme)
         for name in self.theme_names:
             yield SystemCommand(f"Theme: {name}", f"Use the {name} theme", partial(setattr, self, "theme", name))
         for command in super().get_system_commands(screen):
@@ -238,6 +240,7 @@ class SlmtuiApp(App[None]):
                 yield command
 
     def _keys_of(self, binding_id: str) -> str:
+        """The keys bound to `binding_id` now, as the footer shows them (the user's keymap applied)."""
         rows = [row for row in app_key_rows(self) if row.binding_id == binding_id]
         return rows[0].keys_text if rows else "no key"
 
