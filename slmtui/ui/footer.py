@@ -16,6 +16,7 @@ from rich.cells import cell_len
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
@@ -56,6 +57,14 @@ def fit_items(items: list[FooterItem], width: int) -> list[FooterItem]:
     return sorted(shown, key=lambda item: _is_key_help(item.binding))  # the key-help key last, by the palette
 
 
+def _declared_index(node: DOMNode, binding: Binding) -> int:
+    """Where `node` declares `binding` (by id, so a rebound key keeps its place), else after the others."""
+    for index, (_key, declared) in enumerate(node._bindings):
+        if declared is binding or (binding.id is not None and declared.id == binding.id):
+            return index
+    return 1 << 16
+
+
 def _is_key_help(binding: Binding) -> bool:
     return binding.action in (KEY_HELP_ACTION, KEY_HELP_ACTION.removeprefix("app."))
 
@@ -72,7 +81,7 @@ class FittingFooter(Footer):
         active = self.screen.active_bindings
         palette = self._palette_item(active)
         available = self._fitted_width - (palette.width + PALETTE_EXTRA if palette else 0)
-        for item in fit_items(list(self._items(active.values())), available):
+        for item in fit_items(self._items(active.values()), available):
             yield FooterKey(item.binding.key, item.key_display, item.binding.description, item.binding.action,
                             disabled=not item.enabled, tooltip=item.tooltip).data_bind(compact=Footer.compact)
         if palette is not None:
@@ -80,13 +89,19 @@ class FittingFooter(Footer):
                             palette.binding.action, classes="-command-palette", disabled=not palette.enabled,
                             tooltip=palette.binding.tooltip or palette.binding.description)
 
-    def _items(self, active: Iterable[tuple[object, Binding, bool, str]]) -> Iterable[FooterItem]:
+    def _items(self, active: Iterable[tuple[DOMNode, Binding, bool, str]]) -> list[FooterItem]:
         seen_actions: set[str] = set()
-        for _node, binding, enabled, tooltip in active:
+        ranked: list[tuple[tuple[int, int], FooterItem]] = []
+        namespaces: dict[int, int] = {}
+        for node, binding, enabled, tooltip in active:
             if not binding.show or binding.action in seen_actions:
                 continue  # one key per action, as Textual's footer does
             seen_actions.add(binding.action)
-            yield FooterItem(binding, self.app.get_key_display(binding), enabled, tooltip or binding.tooltip)
+            rank = (namespaces.setdefault(id(node), len(namespaces)), _declared_index(node, binding))
+            ranked.append((rank, FooterItem(binding, self.app.get_key_display(binding), enabled,
+                                            tooltip or binding.tooltip)))
+        # A keymap moves a rebound key to the end of its node's bindings: put it back in its declared place.
+        return [item for _rank, item in sorted(ranked, key=lambda pair: pair[0])]
 
     def _palette_item(self, active: Mapping[str, tuple[object, Binding, bool, str]]) -> FooterItem | None:
         if not (self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE):

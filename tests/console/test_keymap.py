@@ -69,6 +69,7 @@ async def test_a_remapped_key_works_and_the_old_one_does_not(home: Path) -> None
                        what="the footer")
         add = next(k for k in journal.query(FooterKey) if k.description == "Add")
         assert add.key == "f5" and add.key_display == "f5"
+        assert [k.description for k in journal.query(FooterKey)][0] == "Add"  # rebound, it keeps its place
         await pilot.press("a")
         await pilot.pause()
         assert app.screen is journal, "a no longer adds an entry"
