@@ -9,6 +9,9 @@ import importlib
 import os
 import sys
 
+from engine.paths import slmtui_home
+from engine.quiet import LIBRARY_LOG, quiet_libraries
+
 #: Subcommand name -> module under engine.commands.
 COMMANDS = {
     "run": "run",
@@ -35,6 +38,8 @@ def main(argv: list[str]) -> int:
         print("The engine's subcommands; each has --help.")
         return 0
     name, rest = argv[0], argv[1:]
+    if name != "run":  # a run's stderr is its own engine.log already; elsewhere it is the user's terminal
+        quiet_libraries(slmtui_home(create=False) / LIBRARY_LOG)
     module = COMMANDS.get(name)
     if module is None:
         print(f"engine: unknown subcommand {name!r}; use one of {', '.join(COMMANDS)}", file=sys.stderr)

@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Checkbox, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Checkbox, Header, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from engine.paths import runs_dir
@@ -47,6 +47,7 @@ from slmtui.new_run import (
     value_text,
 )
 from slmtui.target_gpu import DEFAULT_TARGET_GPU, set_target_gpu, target_gpu
+from slmtui.ui.footer import FittingFooter
 from slmtui.ui.themes import stylesheet
 
 #: Quiet time after the last keystroke before the memory estimate is recomputed (seconds).
@@ -178,7 +179,7 @@ class NewRunScreen(Screen[None]):
                 yield Static("Estimating...", id="nr-estimate")
                 yield Label("Data", classes="nr-section")
                 yield Static("", id="nr-data")
-        yield Footer()
+        yield FittingFooter()
 
     def _control(self, field: FormField, value: str | bool) -> Input | Select[str] | Checkbox:
         tip = f"{field.path}: {field.help}" if field.help else field.path

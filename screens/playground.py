@@ -17,11 +17,12 @@ from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
 from engine.safe_text import visible, visible_line
 from slmtui.playground import GenerationFailed, GenerationRequest, Pair, stream_generation
+from slmtui.ui.footer import FittingFooter
 from slmtui.ui.themes import stylesheet
 
 SIDES = ("left", "right")
@@ -104,7 +105,7 @@ class PlaygroundScreen(Screen[None]):
         with Horizontal(id="playground-answers"):
             for side in SIDES:
                 yield AnswerPane(id=f"answer-{side}", classes="answer")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         for side in SIDES:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from textual.worker import Worker, WorkerState
 from engine.safe_text import visible, visible_line
 from slmtui.home import slmtui_home
 from slmtui.store import Store, StoreError
+from slmtui.ui.keymap import KEYMAP_FILE, known_binding_ids, read_keymap, unknown_ids
+from slmtui.ui.keys import app_key_rows, screen_key_rows
 from slmtui.ui.registry import ScreenRegistry, default_registry
 from slmtui.ui.themes import default_theme_name, load_themes, next_theme_name, stylesheet
 from slmtui.ui.workers import describe_failure
@@ -51,9 +54,16 @@ class SlmtuiApp(App[None]):
     TITLE = "slmtui"
     CSS_PATH: ClassVar = [stylesheet("app.tcss")]
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit", tooltip="Quit the console"),
-        Binding("ctrl+t", "next_theme", "Theme", id="app.theme", tooltip="Switch to the next colour theme"),
         Binding("n", "new_run", "New run", id="app.new_run", tooltip="Edit a run spec and launch it"),
+        Binding("ctrl+t", "next_theme", "Theme", id="app.theme", tooltip="Switch to the next colour theme"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit", tooltip="Quit the console"),
+        # f1 works everywhere, in dialogs and text fields too; `?` wherever it is not typed into a field
+        Binding("f1", "key_help", "Keys", priority=True, id="app.keys",
+                tooltip="List every key of this screen, and the keys that work everywhere"),
+        Binding("question_mark", "key_help", "Keys", show=False, id="app.keys_question",
+                tooltip="List every key of this screen (f1 works in text fields too)"),
+        Binding("ctrl+p", "command_palette", "palette", show=False, priority=True, id="app.palette",
+                tooltip="Open the command palette: every screen and every key by name"),
         *_screen_bindings(default_registry()),
     ]
 
@@ -99,6 +109,9 @@ class SlmtuiApp(App[None]):
             self.add_mode(entry.slug, partial(entry.factory, self))
         self.set_reactive(SlmtuiApp.active_run, start_run)
         self._update_sub_title()
+        self.keymap_path = self.home / KEYMAP_FILE
+        self.user_keymap, self._keymap_problem = read_keymap(self.keymap_path)
+        self.set_keymap(self.user_keymap)
 
     @property
     def theme_names(self) -> list[str]:
@@ -107,6 +120,10 @@ class SlmtuiApp(App[None]):
 
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._theme_changed)
+        if self._keymap_problem:
+            self.notify(self._keymap_problem, severity="warning", timeout=12)
+        elif self.user_keymap:
+            self._check_keymap_ids(dict(self.user_keymap))
         entry = self.registry.get(self._start_screen) if self._start_screen else None
         if self._start_screen and (entry is None or not entry.available):
             self.notify(f"There is no {self._start_screen!r} screen yet; showing the first one.", severity="warning")
@@ -188,6 +205,31 @@ class SlmtuiApp(App[None]):
             return
         self.push_screen(PlaygroundScreen(pair))
 
+    # ------------------------------------------------------------------ keys
+
+    def action_key_help(self) -> None:
+        """Open the list of every key of the screen on show (or close it)."""
+        from screens.key_help import KeyHelpScreen
+
+        if isinstance(self.screen, KeyHelpScreen):
+            self.screen.dismiss()
+            return
+        self.push_screen(KeyHelpScreen(self.screen_label(self.screen), screen_key_rows(self.screen),
+                                       app_key_rows(self)))
+
+    def screen_label(self, screen: Screen[object]) -> str:
+        """What to call `screen`: its tab's name, else its title, else its class's name in words."""
+        entry = self.registry.get(self.current_screen_name or "")
+        if entry is not None and screen is self.screen_stack[0]:
+            return entry.name
+        return screen.title or re.sub(r"(?<=[a-z])(?=[A-Z])", " ", type(screen).__name__.removesuffix("Screen"))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="settings", name="Checking the keymap")
+    def _check_keymap_ids(self, keymap: dict[str, str]) -> None:
+        problem = unknown_ids(keymap, known_binding_ids())
+        if problem:
+            self.call_from_thread(self.notify, problem, severity="warning", timeout=12)
+
     # ------------------------------------------------------------------ themes
 
     def action_next_theme(self) -> None:
@@ -208,18 +250,42 @@ class SlmtuiApp(App[None]):
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         for entry in self.registry.available():
             yield SystemCommand(
-                f"Screen: {entry.name}", f"{entry.description} (key {entry.key})",
+                f"Screen: {entry.name}", f"{entry.description} (key {self._keys_of(f'screen.{entry.slug}')})",
                 partial(self.action_show_screen, entry.slug),
             )
-        yield SystemCommand("New run", "Edit a run spec and launch it (n)", self.action_new_run)
+        yield SystemCommand("New run", f"Edit a run spec and launch it ({self._keys_of('app.new_run')})",
+                            self.action_new_run)
         yield SystemCommand("Playground", "The fine-tuned model and its base answer a prompt side by side "
                             "(p on the Shortlist)", self.action_playground)
-        yield SystemCommand("Theme: next", "Switch to the next colour theme (ctrl+t)", self.action_next_theme)
+        yield SystemCommand("Keys: every key of this screen", "With what each does and its id for keymap.toml "
+                            f"({self._keys_of('app.keys')})", self.action_key_help)
+        yield from self._key_commands(screen)
+        yield SystemCommand("Theme: next", f"Switch to the next colour theme ({self._keys_of('app.theme')})",
+                            self.action_next_theme)
         for name in self.theme_names:
             yield SystemCommand(f"Theme: {name}", f"Use the {name} theme", partial(setattr, self, "theme", name))
         for command in super().get_system_commands(screen):
             if command.title != "Theme":  # the built-in picker lists Textual's themes, not ours
                 yield command
+
+    def _keys_of(self, binding_id: str) -> str:
+        """The keys bound to `binding_id` now, as the footer shows them (the user's keymap applied)."""
+        rows = [row for row in app_key_rows(self) if row.binding_id == binding_id]
+        return rows[0].keys_text if rows else "no key"
+
+    def _key_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Every key of `screen` as a palette command that runs its action, so a key the footer has no room
+        for, or one the user forgot, is found by name."""
+        from screens.key_help import KeyHelpScreen
+
+        if isinstance(screen, KeyHelpScreen):
+            return
+        where = self.screen_label(screen)
+        for row in screen_key_rows(screen):
+            if self._check_action_state(row.action, row.node) is not True:
+                continue  # hidden or disabled now: the palette offers what would work
+            yield SystemCommand(f"{where}: {row.description}", f"{row.tooltip} (key {row.keys_text})".lstrip(),
+                                partial(self.run_action, row.action, row.node))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:

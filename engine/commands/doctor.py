@@ -25,6 +25,17 @@ STACK = ("torch", "transformers", "peft", "accelerate", "bitsandbytes", "dataset
 LOW_DISK_GIB = 20.0
 #: NF4 quantisation of a Gaussian weight errs about 10%; past this the kernels are broken.
 SMOKE_MAX_REL_ERROR = 0.25
+#: The oldest peft that transformers' own PEFT integration accepts (its `MIN_PEFT_VERSION`, read from each
+#: release): (from this transformers version on, peft at least this), ascending. Doctor asks the installed
+#: transformers first and falls back on this table; the ranges in pyproject.toml must never admit a pair the
+#: table rejects (tests/test_version_ranges.py), so a fresh set-up installs what doctor accepts.
+PEFT_MINIMUM_FOR_TRANSFORMERS: tuple[tuple[str, str], ...] = (
+    ("5.0.0", "0.18.0"),
+    ("5.10.1", "0.18.2"),
+    ("5.15.0", "0.19.1"),
+    ("5.18.0", "0.20.0"),
+    ("5.24.0", "0.22.0"),
+)
 
 
 def _version(dist: str) -> str | None:
@@ -69,6 +80,22 @@ def transformers_peft_minimum() -> str | None:
         return None
     value = getattr(integration, "MIN_PEFT_VERSION", None)
     return str(value) if value else None
+
+
+def known_peft_minimum(transformers: str | None) -> str | None:
+    """The oldest peft `PEFT_MINIMUM_FOR_TRANSFORMERS` says this transformers version wants (None: no demand
+    known, or no transformers)."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        version = Version(transformers) if transformers else None
+    except InvalidVersion:
+        return None
+    minimum = None
+    for since, peft in PEFT_MINIMUM_FOR_TRANSFORMERS:
+        if version is not None and version >= Version(since):
+            minimum = peft
+    return minimum
 
 
 def nvidia_gpus() -> int | None:
@@ -197,7 +224,7 @@ def diagnose(facts: dict[str, Any]) -> list[dict[str, str]]:
         add("error", f"bitsandbytes loaded its {smoke['backend']} library on a CUDA machine, so 4-bit layers "
             "would not use the GPU.", "Install a bitsandbytes wheel with CUDA libraries "
             "(pip install -U bitsandbytes) that matches torch's CUDA version.")
-    minimum = facts.get("transformers_min_peft")
+    minimum = facts.get("transformers_min_peft") or known_peft_minimum(env.get("transformers"))
     if minimum and _older(env.get("peft"), minimum):
         add("warning", f"transformers {env['transformers']} wants peft >= {minimum} for its own PEFT "
             f"integration (load_adapter, adapters in from_pretrained); peft {env['peft']} is installed.",

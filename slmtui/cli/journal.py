@@ -26,6 +26,8 @@ def register(sub: Any) -> None:
     lst.add_argument("--kind", help="only this kind")
     lst.add_argument("--run", help="only entries about this run")
     lst.add_argument("--grep", help="only entries whose text contains this (any case)")
+    lst.add_argument("--full", action="store_true",
+                     help=f"print every entry whole (default: its first {PREVIEW_LINES} lines)")
     lst.add_argument("--json", action="store_true", help='print {"entries": [...]}')
     lst.set_defaults(handler=_list)
 
@@ -82,13 +84,48 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"entries": [e.to_json() for e in entries]})
         return 0
-    from rich.table import Table
 
-    table = Table("id", "when", "kind", "run", "step", "text", box=None, header_style="bold")
+    console = plain_console()  # entry text is shown, never obeyed (controls visible, no markup)
+    if not entries:
+        console.print("The journal is empty; add an entry with `slmtui journal add TEXT`.")
     for e in entries:
-        table.add_row(str(e.id), _when(e.created), e.kind, e.run or "", "" if e.step is None else str(e.step), e.text)
-    plain_console().print(table if entries else "The journal is empty; add an entry with `slmtui journal add TEXT`.")
+        for line in entry_heading(e, console.width):
+            console.print(line, style="bold", markup=False, highlight=False, overflow="fold")
+        for line in entry_lines(e.text, console.width - len(INDENT), None if args.full else PREVIEW_LINES):
+            console.print(INDENT + line, markup=False, highlight=False, overflow="fold")
     return 0
+
+
+#: Lines of an entry's text `journal list` prints without --full (its text wrapped to the terminal).
+PREVIEW_LINES = 4
+INDENT = "    "
+
+
+def entry_heading(entry: Any, width: int) -> list[str]:
+    """`#3  2026-12-02 03:02  data  run RUN  step 12`, on as many lines of `width` as it takes: a field is never
+    split (one wider than the terminal alone on its line)."""
+    fields = [f"#{entry.id}", _when(entry.created), entry.kind]
+    fields += [f"run {entry.run}"] if entry.run else []
+    fields += [f"step {entry.step}"] if entry.step is not None else []
+    lines = [fields[0]]
+    for field in fields[1:]:
+        if len(lines[-1]) + 2 + len(field) <= width:
+            lines[-1] += "  " + field
+        else:
+            lines.append(INDENT + field)
+    return lines
+
+
+def entry_lines(text: str, width: int, limit: int | None) -> list[str]:
+    """`text` wrapped to `width` columns; past `limit` lines, the first `limit - 1` and `… N more lines`."""
+    import textwrap
+
+    lines = [wrapped for line in text.splitlines() or [""]
+             for wrapped in (textwrap.wrap(line, max(width, 20), break_on_hyphens=False) or [""])]
+    if limit is None or len(lines) <= limit:
+        return lines
+    shown = lines[:limit - 1]
+    return [*shown, f"… {len(lines) - len(shown)} more lines (--full prints them)"]
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -218,8 +218,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not runs:
         print("No runs yet; start one with: slmtui train SPEC.toml")
         return 0
-    table = Table("status", "step", "loss", "val loss", "best val", "started")
-    table.columns.insert(0, Column("id", no_wrap=True))
+    # Every field whole at 80 columns: no frame, two-line headers as narrow as the numbers, and only the id
+    # (the one wide field) folds onto a second line when the terminal is too narrow for it.
+    table = Table(Column("id", overflow="fold"),
+                  *(Column(name, no_wrap=True) for name in ("status", "step", "loss", "val\nloss", "best\nval",
+                                                            "started")),
+                  box=None, padding=(0, 2, 0, 0), pad_edge=False, header_style="bold")
     for r in runs:
         fmt = lambda v: f"{v:.4f}" if isinstance(v, int | float) else "-"  # noqa: E731
         table.add_row(r.id, r.status, f"{r.step}/{r.total_steps or '?'}", fmt(r.latest.get("loss")),

@@ -9,8 +9,10 @@ from textual.app import ComposeResult
 from textual.containers import Container
 from textual.lazy import Lazy
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Tab, Tabs
+from textual.widgets import Header, Tab, Tabs
 from textual.worker import Worker, WorkerState
+
+from slmtui.ui.footer import FittingFooter
 
 if TYPE_CHECKING:
     from slmtui.store import Store
@@ -91,7 +93,7 @@ class ShellScreen(Screen[None]):
         # Lazy: the header, tabs and footer paint first; the body (the costly part) follows a frame later.
         with Lazy(body) if self.LAZY_BODY else body:
             yield from self.compose_body()
-        yield Footer()
+        yield FittingFooter()
 
     def compose_body(self) -> ComposeResult:
         """The screen's own widgets, between the tabs and the footer."""
