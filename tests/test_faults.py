@@ -220,19 +220,11 @@ def test_a_failed_checkpoint_save_ends_the_run_with_a_reason(tmp_path: Path, tin
     import torch
 
     import engine.train.checkpoint as checkpoint
-    from engine.spec import RunSpec, dump_spec
     from engine.train.loop import StopFlag
     from engine.train.run import execute
-    from tests.train_helpers import instruction_rows, write_jsonl
+    from tests.train_helpers import write_small_run
 
-    spec = RunSpec(name="inject")
-    spec.model.name = str(tiny_model_dir)
-    spec.data.path = str(write_jsonl(tmp_path / "rows.jsonl", instruction_rows(40)))
-    spec.train.device, spec.train.micro_batch, spec.train.max_steps = "cpu", 4, 6
-    spec.train.save_every, spec.train.eval_every = 2, 0
-    run_dir = tmp_path / "20260101-000000-inject"
-    run_dir.mkdir()
-    (run_dir / "spec.toml").write_text(dump_spec(spec))
+    run_dir = write_small_run(tmp_path, tiny_model_dir, "inject")
     real_save = torch.save
     calls = []
 

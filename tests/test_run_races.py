@@ -295,20 +295,12 @@ def test_a_run_folder_made_unwritable_ends_in_one_sentence(tmp_path: Path, tiny_
     import torch
 
     import engine.train.checkpoint as checkpoint
-    from engine.spec import RunSpec, dump_spec
     from engine.train.loop import StopFlag
     from engine.train.reporting import Reporter
     from engine.train.run import execute
-    from tests.train_helpers import instruction_rows, write_jsonl
+    from tests.train_helpers import write_small_run
 
-    spec = RunSpec(name="unwritable")
-    spec.model.name = str(tiny_model_dir)
-    spec.data.path = str(write_jsonl(tmp_path / "rows.jsonl", instruction_rows(40)))
-    spec.train.device, spec.train.micro_batch, spec.train.max_steps = "cpu", 4, 6
-    spec.train.save_every, spec.train.eval_every = 2, 0
-    run_dir = tmp_path / "20260101-000000-unwritable"
-    run_dir.mkdir()
-    (run_dir / "spec.toml").write_text(dump_spec(spec))
+    run_dir = write_small_run(tmp_path, tiny_model_dir, "unwritable")
     (run_dir / "engine.pid").write_text(json.dumps({"pid": 2**22 + 13, "create_time": 1.0}))  # ended since
     armed: list[bool] = []
 

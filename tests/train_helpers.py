@@ -53,3 +53,18 @@ def build_examples(tokenizer: Any, rows: list[dict[str, str]]) -> list[Ex]:
         r_ids = tokenizer(row["output"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
         out.append(Ex(p_ids + r_ids, [-100] * len(p_ids) + r_ids, prompt, row["output"]))
     return out
+
+
+def write_small_run(tmp_path: Path, model_dir: Path, name: str) -> Path:
+    """A run folder with the spec of a 6-step CPU LoRA run on 40 rows, a checkpoint every 2 steps, no evals."""
+    from engine.spec import RunSpec, dump_spec
+
+    spec = RunSpec(name=name)
+    spec.model.name = str(model_dir)
+    spec.data.path = str(write_jsonl(tmp_path / "rows.jsonl", instruction_rows(40)))
+    spec.train.device, spec.train.micro_batch, spec.train.max_steps = "cpu", 4, 6
+    spec.train.save_every, spec.train.eval_every = 2, 0
+    run_dir = tmp_path / f"20260101-000000-{name}"
+    run_dir.mkdir()
+    (run_dir / "spec.toml").write_text(dump_spec(spec))
+    return run_dir
