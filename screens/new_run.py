@@ -138,6 +138,7 @@ class NewRunScreen(Screen[None]):
 
     def __init__(self, spec: dict[str, Any] | None = None, nvml: Nvml | None = None) -> None:
         super().__init__()
+        self.HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
         self._prefill = spec or {}
         self._nvml = nvml
         self._base: dict[str, Any] = {}

@@ -263,7 +263,7 @@ class ShortlistScreen(ShellScreen):
         if target is None:
             return
         where = (f"{target.name}, {target.capacity_gib:.1f} GiB" if target.here else
-                 f"{target.name} {target.capacity_gib:g} GiB (no GPU here: picked from the catalog)")
+                 f"{target.name} {target.capacity_gib:g} GiB (no GPU here: the target GPU)")
         count = len(self.rows)
         self.query_one("#shortlist-target", Static).update(Content(visible_line(
             f"{count} model{'s' if count != 1 else ''} · fit: {self.method_kind}, micro-batch 1 (×largest) on {where}")))

@@ -148,7 +148,8 @@ async def test_layout_at_80x24(home: Path, canned: dict[str, Any]) -> None:
         assert summary.height >= 3 and summary.width >= 30
 
 
-def test_data_screen_snapshot(snap_compare, canned: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
+def test_data_screen_snapshot(snap_compare, canned: dict[str, Any], size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     home = FIXED / "snapshot-home"
     shutil.rmtree(home, ignore_errors=True)
     Store(home).set_setting(SETTINGS_KEY, {"path": canned["source"]["path"], "tokenizer": str(FIXED / "tokenizer"),
@@ -158,5 +159,5 @@ def test_data_screen_snapshot(snap_compare, canned: dict[str, Any]) -> None:  # 
         time.tzset()
         # the status line says how long the check took: pin the clock it reads
         patch.setattr("screens.data._now", lambda: 1000.0)
-        assert snap_compare(SlmtuiApp(home=home, start_screen="Data"), terminal_size=(110, 34), run_before=_checked)
+        assert snap_compare(SlmtuiApp(home=home, start_screen="Data"), terminal_size=size, run_before=_checked)
     time.tzset()

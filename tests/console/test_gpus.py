@@ -209,12 +209,13 @@ def snapshot_home() -> Iterator[Path]:
         yield path
 
 
-def test_gpus_snapshot(snap_compare: Any, snapshot_home: Path) -> None:
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
+def test_gpus_snapshot(snap_compare: Any, snapshot_home: Path, size: tuple[int, int]) -> None:
     async def loaded(pilot: Pilot[None]) -> None:
         app = pilot.app
         await wait_for(pilot, lambda: isinstance(app.screen, GpusScreen) and app.screen.fits
                        and app.screen.query(GpuCard), what="a card and fits")
         await pilot.pause()
 
-    assert snap_compare(gpus_app(snapshot_home, _stable_fake(), interval=3600), terminal_size=(100, 30),
+    assert snap_compare(gpus_app(snapshot_home, _stable_fake(), interval=3600), terminal_size=size,
                         run_before=loaded)

@@ -48,7 +48,8 @@ def snapshot_home() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def test_journal_snapshot(snap_compare, snapshot_home: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
+def test_journal_snapshot(snap_compare, snapshot_home: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     async def loaded(pilot: Pilot[None]) -> None:
         app = pilot.app
         await wait_for(pilot, lambda: isinstance(app.screen, JournalScreen)
@@ -56,4 +57,4 @@ def test_journal_snapshot(snap_compare, snapshot_home: Path) -> None:  # type: i
         await pilot.press("down")
         await pilot.pause()
 
-    assert snap_compare(SlmtuiApp(home=snapshot_home, start_screen="Journal"), terminal_size=(100, 30), run_before=loaded)
+    assert snap_compare(SlmtuiApp(home=snapshot_home, start_screen="Journal"), terminal_size=size, run_before=loaded)

@@ -33,12 +33,13 @@ def snapshot_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def test_monitor_snapshot(snap_compare, snapshot_home: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
+def test_monitor_snapshot(snap_compare, snapshot_home: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     async def loaded(pilot: Pilot[None]) -> None:
         app = pilot.app
         await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.view.loaded
                        and app.screen.view.step == 600 and app.screen.markers == (240,), what="the run")
         await pilot.pause()
 
-    assert snap_compare(SlmtuiApp(home=snapshot_home, start_screen="Monitor"), terminal_size=(110, 34),
+    assert snap_compare(SlmtuiApp(home=snapshot_home, start_screen="Monitor"), terminal_size=size,
                         run_before=loaded)

@@ -284,7 +284,8 @@ def snapshot_home() -> Iterator[Path]:
         yield path
 
 
-def test_new_run_snapshot(snap_compare: Any, snapshot_home: Path) -> None:
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
+def test_new_run_snapshot(snap_compare: Any, snapshot_home: Path, size: tuple[int, int]) -> None:
     spec = valid_spec("qwen2.5-0.5b", snapshot_home / "missing.jsonl", micro_batch=4)
 
     async def loaded(pilot: Pilot[None]) -> None:
@@ -292,7 +293,7 @@ def test_new_run_snapshot(snap_compare: Any, snapshot_home: Path) -> None:
         await wait_for(pilot, lambda: screen.estimate is not None, what="the estimate")  # type: ignore[arg-type]
         await pilot.pause()
 
-    assert snap_compare(SlmtuiApp(home=snapshot_home, start_screen="journal"), terminal_size=(100, 30),
+    assert snap_compare(SlmtuiApp(home=snapshot_home, start_screen="journal"), terminal_size=size,
                         run_before=loaded)
 
 

@@ -55,17 +55,19 @@ async def _runs_shown(pilot: Pilot[None]) -> RunTable:
     return table
 
 
-def test_runs_view_snapshot(snap_compare, snapshot_home: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
+def test_runs_view_snapshot(snap_compare, snapshot_home: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     async def shown(pilot: Pilot[None]) -> None:
         await _runs_shown(pilot)
         await pilot.press("space")
         await pilot.pause()
 
     app = SlmtuiApp(home=snapshot_home, start_screen="Journal")
-    assert snap_compare(app, terminal_size=(120, 32), run_before=shown)
+    assert snap_compare(app, terminal_size=size, run_before=shown)
 
 
-def test_overlay_snapshot(snap_compare, snapshot_home: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
+def test_overlay_snapshot(snap_compare, snapshot_home: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     async def shown(pilot: Pilot[None]) -> None:
         await _runs_shown(pilot)
         await pilot.press("space", "down", "space", "o")
@@ -75,4 +77,4 @@ def test_overlay_snapshot(snap_compare, snapshot_home: Path) -> None:  # type: i
         await pilot.pause()
 
     app = SlmtuiApp(home=snapshot_home, start_screen="Journal")
-    assert snap_compare(app, terminal_size=(120, 32), run_before=shown)
+    assert snap_compare(app, terminal_size=size, run_before=shown)

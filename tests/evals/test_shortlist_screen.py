@@ -161,13 +161,14 @@ def snapshot_home() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def test_shortlist_snapshot(snap_compare, snapshot_home: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
+def test_shortlist_snapshot(snap_compare, snapshot_home: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     async def loaded(pilot: Pilot[None]) -> None:
         screen = await open_shortlist(pilot, 3)
         await wait_for(pilot, lambda: screen.rows[0].result is not None, what="the results")
         await pilot.pause()
 
-    assert snap_compare(console(snapshot_home), terminal_size=(100, 30), run_before=loaded)
+    assert snap_compare(console(snapshot_home), terminal_size=size, run_before=loaded)
 
 
 async def test_layout_at_80_by_24(snapshot_home: Path) -> None:
