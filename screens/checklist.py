@@ -1,8 +1,11 @@
-"""The Checklist screen: should we fine-tune at all? Answered by keyboard, with a live verdict.
+"""The Checklist screen: should we fine-tune at all? A scrolling form answered by keyboard, with a live verdict.
 
 Every control carries the dotted path of its answer as its `name` (`alternatives.rag.score`), so one handler
-per control type turns a change into `Checklist.set(path, value)`. The screen owns the answers; the verdict
-panel only renders what is handed down. Loading and saving run in workers (group "checklist").
+per control type turns a change into `Checklist.set(path, value)`. Each question is a boxed field whose border
+names it and whose placeholder is its hint; the reasons and the data steps are checkboxes. The form scrolls
+(to the focused field: Tab, shift+Tab and the arrows go through every answer) and the verdict stays docked
+beneath it. The screen owns the answers; the verdict panel only renders what is handed down. Loading and saving
+run in workers (group "checklist").
 """
 
 from __future__ import annotations
@@ -14,14 +17,14 @@ from typing import Any, ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.suggester import SuggestFromList
 from textual.timer import Timer
 from textual.validation import Function
-from textual.widgets import Footer, Input, Label, RadioSet, Select
+from textual.widgets import Input, Label, RadioSet, Select, Static
 from textual.worker import Worker, WorkerState
 
 from screens.widgets.answers import AnswerCheckbox, AnswerRadioButton, DirectionToggle
@@ -29,6 +32,8 @@ from screens.widgets.verdict_panel import VerdictPanel
 from slmtui import checklist as ck
 from slmtui.checklist import Baseline, Checklist, ChecklistError, Verdict
 from slmtui.store import Store
+from slmtui.ui.shell import ShellHost, ShellScreen
+from slmtui.ui.themes import stylesheet
 
 PLATFORMS = ["local workstation", "on-premises cluster", "AWS", "Microsoft Azure", "Google Cloud Platform",
              "Databricks", "Google Colab", "Lambda", "RunPod"]
@@ -42,43 +47,48 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _number_input(path: str, value: float | None, placeholder: str) -> Input:
-    return Input(ck.format_number(value), placeholder=placeholder, name=path, compact=True, classes="number",
-                 validators=[Function(_is_number, "type a number, e.g. 0.85 or 85%")],
-                 tooltip="A number, e.g. 0.85 or 85%; empty for none")
+def _field(path: str, value: str, title: str, hint: str, *, classes: str = "", **kw: Any) -> Input:
+    """A boxed text answer: `title` on its border, `hint` inside it until something is typed."""
+    field = Input(value, placeholder=hint, name=path, classes=f"field {classes}".strip(), **kw)
+    field.border_title = title
+    return field
 
 
-def _text_input(path: str, value: str, placeholder: str, **kw: Any) -> Input:
-    return Input(value, placeholder=placeholder, name=path, compact=True, **kw)
+def _number_field(path: str, value: float | None, title: str, hint: str = "e.g. 0.72") -> Input:
+    return _field(path, ck.format_number(value), title, hint, classes="number",
+                  validators=[Function(_is_number, "type a number, e.g. 0.85 or 85%")],
+                  tooltip="A number, e.g. 0.85 or 85%; empty for none")
+
+
+def _choice(option: ck.Option, value: bool, path: str) -> AnswerCheckbox:
+    """A checkbox whose label is the option's, followed by its hint."""
+    label = Content.assemble(option.label, ("  " + option.hint, "dim")) if option.hint else option.label
+    return AnswerCheckbox(label, value, name=path, tooltip=option.hint or None)
+
+
+def _select(path: str, title: str, options: list[tuple[str, str]], value: str, prompt: str,
+            tooltip: str) -> Select[str]:
+    select: Select[str] = Select(options, value=value or Select.NULL, prompt=prompt, name=path, compact=True,
+                                 tooltip=tooltip)
+    select.border_title = title
+    return select
 
 
 class _Form(VerticalScroll, inherit_bindings=False):
     """The scrolling form; without the container's arrow-key bindings, so the arrows move between answers."""
 
 
-class ChecklistScreen(Screen[None]):
-    """Answers the questions before fine-tuning; autosaves each change and keeps the verdict live."""
+class ChecklistScreen(ShellScreen):
+    """Answers the questions before fine-tuning; autosaves each change and keeps the verdict live.
 
-    DEFAULT_CSS = """
-    ChecklistScreen { layout: vertical; }
-    ChecklistScreen #checklist-form { height: 1fr; padding: 0 1; scrollbar-gutter: stable; }
-    ChecklistScreen .section { text-style: bold; color: $primary; margin-top: 1; }
-    ChecklistScreen .section.-first { margin-top: 0; }
-    ChecklistScreen .choices { grid-size: 3; grid-columns: auto auto 1fr; grid-rows: 1; grid-gutter: 0 1; height: auto; }
-    ChecklistScreen .row { height: 1; margin-bottom: 0; }
-    ChecklistScreen .row > * { margin-right: 1; }
-    ChecklistScreen .field { width: 22; color: $text-muted; }
-    ChecklistScreen .alt { width: 36; }
-    ChecklistScreen .metric { width: 16; }
-    ChecklistScreen .number { width: 10; }
-    ChecklistScreen .hint { width: 1fr; color: $text-muted; }
-    ChecklistScreen .head { color: $text-muted; text-style: italic; }
-    ChecklistScreen Input { width: 1fr; }
-    ChecklistScreen Input.number { width: 10; }
-    ChecklistScreen Select { width: 34; }
-    ChecklistScreen RadioSet { layout: horizontal; width: auto; height: 1; }
-    ChecklistScreen RadioSet > RadioButton { width: auto; margin-right: 2; }
+    The shell paints first and the form (a hundred-odd controls) a frame later, so the saved answers are read
+    only once the form is mounted.
     """
+
+    SCREEN_NAME = "Checklist"
+    CSS_PATH: ClassVar = [stylesheet("checklist.tcss")]
+    SAVE_DELAY: ClassVar[float] = 0.4
+    """Seconds of quiet after an edit before the answers are saved."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("down", "next_field", "Next", key_display="↓", id="checklist.next",
@@ -114,105 +124,91 @@ class ChecklistScreen(Screen[None]):
 
         answers: dict[str, Any]
 
-    def __init__(self, store: Store, *, save_delay: float = 0.4, name: str | None = None,
+    def __init__(self, store: Store | None = None, *, save_delay: float | None = None, name: str | None = None,
                  id: str | None = None) -> None:
         super().__init__(name=name, id=id)
-        self.store = store
+        if store is not None:
+            self.store = store
         self.checklist = Checklist()
         self.loaded = False
         """True once the saved answers are on screen (changes before that are not saved)."""
-        self._save_delay = save_delay
+        self._save_delay = self.SAVE_DELAY if save_delay is None else save_delay
         self._save_timer: Timer | None = None
+
+    @classmethod
+    def for_host(cls, host: ShellHost) -> ChecklistScreen:
+        return cls(host.store)
 
     # ------------------------------------------------------------------ layout
 
-    def compose(self) -> ComposeResult:
-        yield from self.compose_body()
-        yield Footer()
-
     def compose_body(self) -> ComposeResult:
-        """The form and the verdict panel (a shell can wrap them with its own header and footer)."""
+        """The scrolling form, and the verdict docked beneath it."""
         cl = self.checklist
         with _Form(id="checklist-form", can_focus=False):
-            yield Label("1  What drives fine-tuning?", classes="section -first")
-            with Grid(classes="choices"):
-                for d in ck.DRIVERS:
-                    yield AnswerCheckbox(d.label, cl.drivers[d.key], name=f"drivers.{d.key}", tooltip=d.hint)
-            yield _text_input("drivers_note", cl.drivers_note, "note: what should change for the users")
+            yield Label("1  What drives fine-tuning? Pick at least one reason", classes="section -first")
+            for d in ck.DRIVERS:
+                yield _choice(d, cl.drivers[d.key], f"drivers.{d.key}")
+            yield _field("drivers_note", cl.drivers_note, "note", "what should change for the users")
 
             yield Label("2  Alternatives tried first, and how they did", classes="section")
-            with Horizontal(classes="row head"):
-                yield Label("tried?", classes="alt")
-                yield Label("score", classes="number")
-                yield Label("note", classes="hint")
             for a in ck.ALTERNATIVES:
                 ans = cl.alternatives[a.key]
-                with Horizontal(classes="row"):
-                    yield AnswerCheckbox(a.label, ans.tried, name=f"alternatives.{a.key}.tried", tooltip=a.hint,
-                                         classes="alt")
-                    yield _number_input(f"alternatives.{a.key}.score", ans.score, "score")
-                    yield _text_input(f"alternatives.{a.key}.note", ans.note, a.hint)
-            with Horizontal(classes="row"):
-                yield Label("scores are on", classes="field")
-                yield Select([(m.label, m.key) for m in ck.METRICS], value=cl.baseline_metric or Select.NULL,
-                             prompt="the first metric with a target", name="baseline_metric", compact=True,
-                             tooltip="The metric the alternatives' scores (and the baseline) are measured on")
+                with Vertical(classes="alternative"):
+                    yield AnswerCheckbox(f"{a.label}: tried", ans.tried, name=f"alternatives.{a.key}.tried",
+                                         tooltip=a.hint)
+                    with Horizontal(classes="pair"):
+                        yield _number_field(f"alternatives.{a.key}.score", ans.score, "score")
+                        yield _field(f"alternatives.{a.key}.note", ans.note, "note", a.hint)
+            yield _select("baseline_metric", "scores are on", [(m.label, m.key) for m in ck.METRICS],
+                          cl.baseline_metric, "the first metric with a target",
+                          "The metric the alternatives' scores (and the baseline) are measured on")
 
             yield Label("3  Success metrics: a target each", classes="section")
             for m in ck.METRICS:
                 ans_m = cl.metrics[m.key]
-                with Horizontal(classes="row"):
-                    yield Label(m.label, classes="metric")
-                    yield _number_input(f"metrics.{m.key}.target", ans_m.target, "target")
-                    yield DirectionToggle(ans_m.direction, name=f"metrics.{m.key}.direction",
-                                          tooltip="Which way is better")
-                    yield Label(m.hint, classes="hint")
+                with Horizontal(classes="pair metric"):
+                    yield _number_field(f"metrics.{m.key}.target", ans_m.target, f"{m.label} target", "none")
+                    toggle = DirectionToggle(ans_m.direction, name=f"metrics.{m.key}.direction",
+                                             tooltip="Which way is better (space flips it)")
+                    toggle.border_title = "better"
+                    yield toggle
+                    yield Static(m.hint, classes="hint")
 
             yield Label("4  Data", classes="section")
-            with Horizontal(classes="row"):
-                yield Label("route", classes="field")
-                with RadioSet(name="data.route", compact=True, tooltip="Own data, or an existing dataset"):
-                    for r in ck.DATA_ROUTES:
-                        yield AnswerRadioButton(r.label, cl.data.route == r.key, name=r.key, tooltip=r.hint)
+            route = RadioSet(name="data.route", tooltip="Own data, or an existing dataset")
+            route.border_title = "route"
+            with route:
+                for r in ck.DATA_ROUTES:
+                    yield AnswerRadioButton(r.label, cl.data.route == r.key, name=r.key, tooltip=r.hint)
             for path, title, hint in (("data.source", "where it comes from", "a path or a dataset id"),
                                       ("data.relevance", "why it is relevant", "does it look like the real task?"),
                                       ("data.quality", "how good it is", "labels checked? noise? balance?")):
-                with Horizontal(classes="row"):
-                    yield Label(title, classes="field")
-                    yield _text_input(path, getattr(cl.data, path.split(".")[1]), hint)
-            with Grid(classes="choices"):
-                for s in ck.DATA_STEPS:
-                    yield AnswerCheckbox(s.label, cl.data.steps[s.key], name=f"data.steps.{s.key}", tooltip=s.hint)
+                yield _field(path, getattr(cl.data, path.split(".")[1]), title, hint)
+            yield Label("steps done", classes="subsection")
+            for step in ck.DATA_STEPS:
+                yield _choice(step, cl.data.steps[step.key], f"data.steps.{step.key}")
 
             yield Label("5  Compute and tracking", classes="section")
-            with Horizontal(classes="row"):
-                yield Label("platform", classes="field")
-                yield _text_input("compute.platform", cl.compute.platform, "e.g. local workstation, AWS",
-                                  suggester=SuggestFromList(PLATFORMS, case_sensitive=False))
-            with Horizontal(classes="row"):
-                yield Label("GPU", classes="field")
-                yield _text_input("compute.gpu", cl.compute.gpu, "e.g. 1x L4 24 GB: start small, scale up")
-            with Horizontal(classes="row"):
-                yield Label("experiment tracking", classes="field")
-                yield Select([(t.label, t.key) for t in ck.TRACKERS], value=cl.tracking.tool or Select.NULL,
-                             prompt="not chosen", name="tracking.tool", compact=True,
-                             tooltip="Where losses, metrics and notes of every run are kept")
-                yield _text_input("tracking.note", cl.tracking.note, "note")
+            yield _field("compute.platform", cl.compute.platform, "platform", "e.g. local workstation, AWS",
+                         suggester=SuggestFromList(PLATFORMS, case_sensitive=False))
+            yield _field("compute.gpu", cl.compute.gpu, "GPU", "e.g. 1x L4 24 GB: start small, scale up")
+            with Horizontal(classes="pair"):
+                yield _select("tracking.tool", "experiment tracking", [(t.label, t.key) for t in ck.TRACKERS],
+                              cl.tracking.tool, "not chosen", "Where losses, metrics and notes of every run are kept")
+                yield _field("tracking.note", cl.tracking.note, "tracking note", "where it lives, who reads it")
 
             yield Label("6  Your call", classes="section")
-            with Horizontal(classes="row"):
-                yield Label("decision", classes="field")
-                yield Select([("go", "go"), ("not yet", "not yet")],
-                             value=cl.decision.override or Select.NULL, prompt="follow the verdict",
-                             name="decision.override", compact=True,
-                             tooltip="Overrule the computed verdict (say why in the note)")
-                yield _text_input("decision.note", cl.decision.note, "why")
+            with Horizontal(classes="pair"):
+                yield _select("decision.override", "decision", [("go", "go"), ("not yet", "not yet")],
+                              cl.decision.override, "follow the verdict",
+                              "Overrule the computed verdict (say why in the note)")
+                yield _field("decision.note", cl.decision.note, "why", "the reason for your call")
         yield VerdictPanel().data_bind(ChecklistScreen.verdict, ChecklistScreen.baseline,
                                        ChecklistScreen.save_state)
 
     # ------------------------------------------------------------------ loading and saving
 
-    def on_mount(self) -> None:
+    def on_body_mounted(self) -> None:
         self._load()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="checklist", name="Loading the checklist")
@@ -224,6 +220,8 @@ class ChecklistScreen(Screen[None]):
         self._show(message.checklist)
         self.loaded = True
         self._recompute()
+        if self.focused is None:
+            self.focus_next()  # the first answer, so the focus is on screen from the start
 
     def _show(self, cl: Checklist) -> None:
         """Put the answers into the controls without taking the changes for the user's."""

@@ -16,13 +16,14 @@ from textual.widgets import Checkbox, RadioButton
 
 
 class AnswerCheckbox(Checkbox):
-    """A compact checkbox that shows "space Toggle" in the footer while it has focus."""
+    """A compact checkbox that shows "space Toggle" in the footer while it has focus (styled in
+    `themes/checklist.tcss`)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "toggle_button", "Toggle", id="answer.toggle", tooltip="Tick or untick this answer"),
     ]
 
-    def __init__(self, label: str, value: bool = False, *, name: str | None = None, id: str | None = None,
+    def __init__(self, label: str | Content, value: bool = False, *, name: str | None = None, id: str | None = None,
                  classes: str | None = None, tooltip: str | None = None) -> None:
         super().__init__(label, value, name=name, id=id, classes=classes, compact=True, tooltip=tooltip)
 
@@ -43,22 +44,9 @@ class AnswerRadioButton(RadioButton):
 
 
 class DirectionToggle(Widget, can_focus=True):
-    """Shows whether higher or lower is better; space, enter or a click flips it."""
+    """Shows whether higher or lower is better; space, enter or a click flips it (styled in
+    `themes/checklist.tcss`)."""
 
-    DEFAULT_CSS = """
-    DirectionToggle {
-        width: 10;
-        height: 1;
-        padding: 0 1;
-        background: $boost;
-        color: $text-muted;
-    }
-    DirectionToggle:focus {
-        background: $primary 30%;
-        color: $text;
-        text-style: bold;
-    }
-    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space,enter", "flip", "Flip", key_display="space", id="direction.flip",

@@ -13,27 +13,9 @@ from slmtui.checklist import Baseline, Verdict, format_number, label
 
 
 class VerdictPanel(Vertical):
-    """Renders a verdict handed down by its screen (it owns no state of its own)."""
+    """Renders a verdict handed down by its screen (it owns no state of its own; styled in
+    `themes/checklist.tcss`)."""
 
-    DEFAULT_CSS = """
-    VerdictPanel {
-        height: auto;
-        max-height: 10;
-        border: round $primary;
-        border-title-color: $primary;
-        border-subtitle-color: $text-muted;
-        padding: 0 1;
-    }
-    VerdictPanel .verdict-top { height: 1; }
-    VerdictPanel #verdict-decision { width: auto; text-style: bold; padding: 0 1; margin-right: 1; }
-    VerdictPanel #verdict-decision.-go { background: $success; color: $text; }
-    VerdictPanel #verdict-decision.-not-yet { background: $error; color: $text; }
-    VerdictPanel #verdict-baseline { width: 1fr; color: $text-muted; }
-    VerdictPanel #verdict-details { height: auto; max-height: 6; }
-    VerdictPanel #verdict-reasons { color: $text-error; height: auto; }
-    VerdictPanel #verdict-advice { color: $text-muted; height: auto; }
-    VerdictPanel.-overridden { border: round $warning; }
-    """
 
     verdict: reactive[Verdict | None] = reactive(None)
     """The verdict to show (None until the answers are loaded)."""

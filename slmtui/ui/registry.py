@@ -92,7 +92,7 @@ def default_registry() -> ScreenRegistry:
         [
             ScreenEntry(
                 "Checklist", "1", "Decide whether to fine-tune at all",
-                lazy_screen("screens.checklist_shell:ChecklistShellScreen"),
+                lazy_screen("screens.checklist:ChecklistScreen"),
             ),
             ScreenEntry(
                 "Shortlist", "2", "Base models to try on your data",

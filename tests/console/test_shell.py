@@ -54,13 +54,13 @@ async def test_every_screen_name_is_a_tab_and_only_working_ones_are_enabled(home
 
 
 async def test_the_checklist_runs_inside_the_shell_on_the_apps_store(home: Path) -> None:
-    from screens.checklist_shell import ChecklistShellScreen
+    from screens.checklist import ChecklistScreen
 
     app = SlmtuiApp(home=home, start_screen="journal")
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.current_screen_name == "journal")
         await pilot.press("1")
-        await wait_for(pilot, lambda: isinstance(app.screen, ChecklistShellScreen) and app.screen.loaded,
+        await wait_for(pilot, lambda: isinstance(app.screen, ChecklistScreen) and app.screen.loaded,
                        what="the checklist loaded")
         screen = app.screen
         assert screen.store is app.store

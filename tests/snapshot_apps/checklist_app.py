@@ -1,14 +1,10 @@
-"""Hosts the Checklist screen on a HOME, for pilot and snapshot tests."""
+"""Checklist answers for tests: `seed` saves a checklist answered as in SEED into a HOME's store."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from textual.app import App
-from textual.widgets import Input
-
-from screens.checklist import ChecklistScreen
 from slmtui import checklist as ck
 from slmtui.store import Store
 
@@ -36,20 +32,3 @@ def seed(home: Path, answers: dict[str, Any] | None = None) -> None:
     for path, value in (SEED if answers is None else answers).items():
         cl.set(path, value)
     Store(home).save_checklist(ck.to_dict(cl))
-
-
-class ChecklistApp(App[None]):
-    """Opens the Checklist screen on `home`; no blinking or animation, so tests are quick and stable."""
-
-    def __init__(self, home: Path, save_delay: float = 0.0) -> None:
-        super().__init__()
-        self.animation_level = "none"
-        self.home = home
-        self.save_delay = save_delay
-
-    def on_mount(self) -> None:
-        self.push_screen(ChecklistScreen(Store(self.home), save_delay=self.save_delay))
-
-    def on_descendant_mount(self) -> None:
-        for widget in self.query(Input):
-            widget.cursor_blink = False

@@ -1,4 +1,5 @@
-"""The Checklist screen, driven by keyboard through the pilot: state, messages, persistence, looks."""
+"""The Checklist screen inside the real console (header, tabs, footer), driven by keyboard through the pilot:
+state, messages, persistence, scrolling to the focused field at every size, and SVG snapshots."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from snapshot_apps.checklist_app import ChecklistApp, seed
+from console_helpers import fixed_home, wait_for
+from snapshot_apps.checklist_app import seed
 from textual.message import Message
 from textual.pilot import Pilot
 from textual.screen import Screen
@@ -18,14 +20,23 @@ from screens.checklist import ChecklistScreen
 from screens.widgets.answers import AnswerCheckbox, DirectionToggle
 from screens.widgets.verdict_panel import VerdictPanel
 from slmtui import checklist as ck
+from slmtui.app import SlmtuiApp
 from slmtui.store import Store, StoreError
 
-pytestmark = pytest.mark.anyio
+SIZES = [(80, 24), (100, 30), (120, 36), (200, 60)]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+def console(home: Path, save_delay: float = 0.0) -> SlmtuiApp:
+    """The real console on `home`; it opens on the checklist, whose autosave waits `save_delay` seconds."""
+    ChecklistScreen.SAVE_DELAY = save_delay  # restored by the fixture below
+    app = SlmtuiApp(home=home)
+    app.animation_level = "none"
+    return app
+
+
+@pytest.fixture(autouse=True)
+def _restore_save_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ChecklistScreen, "SAVE_DELAY", ChecklistScreen.SAVE_DELAY)
 
 
 class Recorder:
@@ -43,8 +54,11 @@ class Recorder:
 
 
 async def settle(pilot: Pilot[None]) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
+    """Wait for the checklist to be on screen with its answers loaded, and for its workers to finish."""
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, ChecklistScreen) and app.screen.loaded,
+                   what="the checklist loaded")
+    await app.workers.wait_for_complete()
     await pilot.pause()
 
 
@@ -82,7 +96,7 @@ def panel_text(pilot: Pilot[None]) -> str:
 async def test_saved_answers_load_into_the_controls_with_their_verdict(home: Path) -> None:
     seed(home)
     rec = Recorder()
-    async with ChecklistApp(home).run_test(size=(100, 30), message_hook=rec) as pilot:
+    async with console(home).run_test(size=(100, 30), message_hook=rec) as pilot:
         await settle(pilot)
         s = screen(pilot)
         assert s.loaded and len(rec.of(ChecklistScreen.Loaded)) == 1
@@ -105,7 +119,7 @@ async def test_saved_answers_load_into_the_controls_with_their_verdict(home: Pat
 async def test_ticking_personal_data_by_keyboard_turns_the_verdict_to_go_and_saves(home: Path) -> None:
     seed(home)
     rec = Recorder()
-    async with ChecklistApp(home).run_test(size=(100, 30), message_hook=rec) as pilot:
+    async with console(home).run_test(size=(100, 30), message_hook=rec) as pilot:
         await settle(pilot)
         await focus(pilot, "data.steps.personal_data")
         await pilot.press("space")
@@ -125,7 +139,7 @@ async def test_a_better_alternative_score_blocks_and_becomes_the_baseline(home: 
                 "data.steps.personal_data": True, "alternatives.prompt_engineering.tried": True,
                 "alternatives.prompt_engineering.score": 0.71})
     rec = Recorder()
-    async with ChecklistApp(home).run_test(size=(100, 30), message_hook=rec) as pilot:
+    async with console(home).run_test(size=(100, 30), message_hook=rec) as pilot:
         await settle(pilot)
         before = screen(pilot).verdict
         assert before is not None and before.decision == "go"
@@ -148,7 +162,7 @@ async def test_a_better_alternative_score_blocks_and_becomes_the_baseline(home: 
 async def test_direction_route_tracking_and_override_by_keyboard(home: Path) -> None:
     seed(home)
     rec = Recorder()
-    async with ChecklistApp(home).run_test(size=(100, 30), message_hook=rec) as pilot:
+    async with console(home).run_test(size=(100, 30), message_hook=rec) as pilot:
         await settle(pilot)
         await focus(pilot, "metrics.perplexity.direction")
         await pilot.press("space")
@@ -174,7 +188,7 @@ async def test_direction_route_tracking_and_override_by_keyboard(home: Path) -> 
 
 
 async def test_tab_and_the_arrows_reach_every_answer_in_order(home: Path) -> None:
-    async with ChecklistApp(home).run_test(size=(100, 30)) as pilot:
+    async with console(home).run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         chain = [w.name for w in screen(pilot).focus_chain]
         assert set(chain) == answer_paths(ck.to_dict(ck.Checklist()))
@@ -193,7 +207,7 @@ async def test_tab_and_the_arrows_reach_every_answer_in_order(home: Path) -> Non
 
 async def test_autosave_waits_for_a_pause_and_ctrl_s_saves_at_once(home: Path) -> None:
     rec = Recorder()
-    async with ChecklistApp(home, save_delay=60).run_test(size=(100, 30), message_hook=rec) as pilot:
+    async with console(home, save_delay=60).run_test(size=(100, 30), message_hook=rec) as pilot:
         await settle(pilot)
         await pilot.press("space")
         await settle(pilot)
@@ -206,7 +220,8 @@ async def test_autosave_waits_for_a_pause_and_ctrl_s_saves_at_once(home: Path) -
         # leaving the screen saves what is pending, and so does closing the console
         await pilot.press("down", "space")
         await pilot.app.push_screen(Screen())
-        await settle(pilot)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
         assert Store(home).checklist()["drivers"]["output_quality"] is True
         pilot.app.pop_screen()
         await settle(pilot)
@@ -216,7 +231,7 @@ async def test_autosave_waits_for_a_pause_and_ctrl_s_saves_at_once(home: Path) -
 
 
 async def test_a_failed_save_says_so_in_the_panel(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    async with ChecklistApp(home).run_test(size=(100, 30)) as pilot:
+    async with console(home).run_test(size=(100, 30)) as pilot:
         await settle(pilot)
 
         def refuse(answers: dict[str, Any]) -> None:
@@ -230,7 +245,7 @@ async def test_a_failed_save_says_so_in_the_panel(home: Path, monkeypatch: pytes
 
 
 async def test_every_key_is_a_described_binding_shown_in_the_footer(home: Path) -> None:
-    async with ChecklistApp(home).run_test(size=(100, 30)) as pilot:
+    async with console(home).run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         active = screen(pilot).active_bindings
         for key in ("down", "up", "ctrl+s", "space"):
@@ -244,28 +259,107 @@ async def test_every_key_is_a_described_binding_shown_in_the_footer(home: Path) 
 
 async def test_layout_at_80x24_keeps_the_verdict_and_footer_visible(home: Path) -> None:
     seed(home)
-    async with ChecklistApp(home).run_test(size=(80, 24)) as pilot:
+    async with console(home).run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         s = screen(pilot)
         panel, footer = s.query_one(VerdictPanel), s.query_one(Footer)
         form = s.query_one("#checklist-form")
         assert footer.region.y == 23 and footer.region.width == 80
         assert panel.region.bottom <= footer.region.y and panel.region.right <= 80
-        assert form.region.height >= 8, "the form keeps room to work in"
+        assert form.region.bottom <= panel.region.y and form.region.height >= 10, "the form keeps room to work in"
         decision = s.query_one("#verdict-decision")
         reasons = s.query_one("#verdict-reasons")
         assert decision.region.height == 1 and panel.region.contains_region(decision.region)
         assert reasons.region.height >= 1 and panel.region.contains_region(reasons.region)
-        # the longest label of each grid is not cut off at this width
-        for name in ("drivers.hallucinations", "data.steps.splits", "alternatives.rag.tried"):
-            box = next(b for b in s.query(AnswerCheckbox) if b.name == name)
-            assert box.region.right <= form.region.right - 2, name
+        # every field is a box (3 rows) whose border names it, with its hint inside
+        for field in s.query(Input):
+            assert field.region.height == 3 and field.border_title, field.name
+            assert field.placeholder or field.value, field.name
+        # the reasons are whole checkboxes, one a row, the widest label not cut at this width
+        for d in ck.DRIVERS:
+            box = next(b for b in s.query(AnswerCheckbox) if b.name == f"drivers.{d.key}")
+            assert box.region.height == 1 and box.region.right <= form.region.right
+            assert d.label in str(box.label)
 
 
-def test_snapshot_100x30(home: Path, snap_compare: Any) -> None:
-    seed(home)
+def _fully_visible(widget: Widget, form: Widget) -> bool:
+    return form.region.contains_region(widget.region)
 
-    async def loaded(pilot: Pilot[None]) -> None:
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
+async def test_tab_and_shift_tab_reach_every_field_and_scroll_it_into_view(home: Path, size: tuple[int, int]) -> None:
+    async with console(home).run_test(size=size) as pilot:
         await settle(pilot)
+        s = screen(pilot)
+        form = s.query_one("#checklist-form")
+        chain = [w.name for w in s.focus_chain]
+        # the first answer has the focus as soon as the answers are loaded
+        assert pilot.app.focused is not None and pilot.app.focused.name == chain[0]
+        visited = [chain[0]]
+        for _ in chain[1:]:
+            await pilot.press("tab")
+            await wait_for(pilot, lambda: pilot.app.focused is not None and _fully_visible(pilot.app.focused, form),
+                           what=f"the field after {visited[-1]} scrolled into view")
+            visited.append(str(pilot.app.focused.name))  # type: ignore[union-attr]
+        assert visited == chain
+        assert s.region.contains_region(s.query_one(VerdictPanel).region)  # the verdict stayed in view
+        if size != SIZES[0]:
+            return  # backwards once, at the smallest size, where the most scrolling is needed
+        for name in reversed(chain[:-1]):
+            await pilot.press("shift+tab")
+            await wait_for(pilot, lambda: pilot.app.focused is not None and _fully_visible(pilot.app.focused, form),
+                           what="the previous field scrolled into view")
+            assert pilot.app.focused is not None and pilot.app.focused.name == name
 
-    assert snap_compare(ChecklistApp(home), terminal_size=(100, 30), run_before=loaded)
+
+async def test_every_reason_is_reached_and_ticked_by_keyboard_at_80x24(home: Path) -> None:
+    async with console(home).run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        s = screen(pilot)
+        form = s.query_one("#checklist-form")
+        verdict = s.verdict
+        assert verdict is not None and "nothing says what drives it: pick at least one reason" in verdict.reasons
+        ticked: list[str] = []
+        reasons = {f"drivers.{d.key}" for d in ck.DRIVERS} | {f"data.steps.{d.key}" for d in ck.DATA_STEPS}
+        for _ in s.focus_chain:
+            focused = pilot.app.focused
+            assert focused is not None
+            if focused.name in reasons:
+                assert isinstance(focused, AnswerCheckbox) and _fully_visible(focused, form)
+                await pilot.press("space")
+                await wait_for(pilot, lambda focused=focused: focused.value, what=f"{focused.name} ticked")
+                ticked.append(str(focused.name))
+            await pilot.press("tab")
+            await pilot.pause()
+        assert sorted(ticked) == sorted(reasons)
+        cl = s.checklist
+        assert all(cl.drivers.values()) and all(cl.data.steps.values())
+        verdict = s.verdict
+        assert verdict is not None and not any("pick at least one reason" in r for r in verdict.reasons)
+        assert not any("personal data" in r for r in verdict.reasons)
+        await settle(pilot)
+    stored = Store(home).checklist()
+    assert all(stored["drivers"].values()) and all(stored["data"]["steps"].values())
+
+
+async def _loaded_at_top(pilot: Pilot[None]) -> None:
+    await settle(pilot)
+
+
+async def _scrolled_to_the_data_steps(pilot: Pilot[None]) -> None:
+    await settle(pilot)
+    await focus(pilot, "data.steps.personal_data")
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=lambda size: f"{size[0]}x{size[1]}")
+def test_snapshot_in_the_console(snap_compare: Any, size: tuple[int, int]) -> None:
+    with fixed_home("slmtui-checklist-snapshot") as home:
+        seed(home)
+        assert snap_compare(console(home), terminal_size=size, run_before=_loaded_at_top)
+
+
+def test_snapshot_scrolled_to_a_focused_data_step_at_80x24(snap_compare: Any) -> None:
+    with fixed_home("slmtui-checklist-snapshot") as home:
+        seed(home)
+        assert snap_compare(console(home), terminal_size=(80, 24), run_before=_scrolled_to_the_data_steps)
