@@ -37,7 +37,7 @@ _NOT_PHONE_WORDS = words_pattern(
     r"order|invoice|inv|ref|reference|tracking|serial|ticket|code|case|account|item|sku|isbn|issn|id|uid|"
     r"pid|port|build|version|checksum|hash|seed|zip|postcode|postal code|batch|lot|part|model|request|"
     r"transaction|txn|session|user id|customer id|employee id|student id|page|line|step|epoch|row|cas|doi|"
-    r"pmid|patent|n|pid|span|parent|duration|sort"
+    r"pmid|patent|n|span|parent|duration|sort"
 )
 #: At least seven digits with phone punctuation between them: where libphonenumber is asked to look.
 _DIGIT_RUN = re.compile(r"[+(]?\d[\d \-().\/]{5,24}\d(?: ?(?:x|ext\.?|extension) ?\d{1,6}\b)?")
