@@ -31,7 +31,7 @@ SPEC_FILE = "spec.toml"
 ENGINE_LOG = "engine.log"
 PID_FILE = "engine.pid"
 
-#: The canonical event types and their fields (ARCHITECTURE.md). Other fields may ride along.
+#: The canonical event types and their fields (docs/architecture.md). Other fields may ride along.
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "started": ("spec", "params_total", "params_trainable", "precision", "device", "env", "estimate", "data"),
     "metrics": (

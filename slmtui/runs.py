@@ -1,6 +1,6 @@
 """Runs as the console and CLI see them: create and launch, list, resolve, stop, follow.
 
-A run folder is the source of truth (ARCHITECTURE.md). Listing reads only `summary.json` and the pid file;
+A run folder is the source of truth (docs/architecture.md). Listing reads only `summary.json` and the pid file;
 a run whose engine is gone (a zombie counts as gone) with no `finished` event is `crashed`. Light: no
 textual, no ML stack.
 """

@@ -1,4 +1,4 @@
-"""The layering rules of ARCHITECTURE.md that import-linter cannot see, checked in fresh interpreters."""
+"""The layering rules of docs/architecture.md that import-linter cannot see, checked in fresh interpreters."""
 
 from __future__ import annotations
 
