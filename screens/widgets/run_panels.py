@@ -59,6 +59,9 @@ def stats_text(view: RunView, now: float | None = None) -> Content:
     latest = view.latest
     total = view.total_steps
     lines: list[Content | str] = [Content.assemble((_v(view.run_id), "bold"), f"  {_v(view.status)}")]
+    news = _run_news(view, now)
+    if news:  # how it ended, or that it stalled: second, where even a small panel shows it
+        lines.append(news)
     if total:
         lines.append(f"step {view.step:,}/{total:,} {_bar(view.step / total, 12)} {100 * view.step / total:.0f}%")
     else:
@@ -81,15 +84,18 @@ def stats_text(view: RunView, now: float | None = None) -> Content:
         if ((started.get("spec") or {}).get("model") or {}).get("trust_remote_code"):
             lines.append(Content.assemble(("trust_remote_code is ON", "bold $warning"),
                                           ": this run executes code from the model's repository"))
-    if view.message and view.status != "running":
-        lines.append(visible(view.message))
-    elif not view.loaded:
-        lines.append(f"reading the history... {view.events:,} events")
-    elif view.status == "running" and view.last_event_t:
-        quiet = now - view.last_event_t
-        if quiet > 30:
-            lines.append(f"no event for {format_duration(quiet)}")
     return _lines(lines)
+
+
+def _run_news(view: RunView, now: float) -> str:
+    """How the run ended, that its history is still being read, or that no event came for a while; else ""."""
+    if view.message and view.status != "running":
+        return visible(view.message)
+    if not view.loaded:
+        return f"reading the history... {view.events:,} events"
+    if view.status == "running" and view.last_event_t and now - view.last_event_t > 30:
+        return f"no event for {format_duration(now - view.last_event_t)}"
+    return ""
 
 
 def memory_text(view: RunView, gpu: dict[str, Any] | None) -> Content:
