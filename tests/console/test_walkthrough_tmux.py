@@ -183,7 +183,8 @@ def test_every_screen_and_dialog_whole_at_80x24(walk: Walk) -> None:
     walk.console.keys("6")
     journal = ["every kind", "filter by text", "Time", "Kind", "Run", "Step", "Text", "try rank 64 next", *TABS]
     walk.see("Journal", journal, ready=lambda s: re.search(r"\b5 entries\b", s) is not None)
-    walk.dialog("a", "the entry editor", ["New journal entry", "Cancel (esc)", "Save (ctrl+s)"], journal)
+    walk.dialog("a", "the entry editor", ["New journal entry", LIVE, "step", "Cancel (esc)", "Save (ctrl+s)"],
+                journal)
     walk.dialog("d", "the delete confirmation", ["Delete entry", "Delete this note entry for good?",
                                                  "Cancel (n)", "Delete (y)"], journal)
     walk.dialog("x", "the export dialog", ["Export the journal to Markdown", "Writes the 5 entries shown",
