@@ -153,7 +153,7 @@ def test_every_screen_and_dialog_whole_at_80x24(walk: Walk) -> None:
     walk.dialog("f1", "Checklist's key help", ["Keys: Checklist", "Esc closes."], checklist)
 
     walk.console.keys("2")
-    shortlist = ["model", "params", "context", "licence", "gated", "fit", "loss", "acc", "tok/s", "peak GiB",
+    shortlist = ["No models yet: a adds one, e.g. qwen2.5-0.5b", "the target GPU)", "model", "params", "context", "licence", "gated", "fit", "loss", "acc", "tok/s", "peak GiB",
                  "dataset to evaluate on", *TABS]
     walk.see("Shortlist", shortlist)
     walk.dialog("f1", "Shortlist's key help", ["Keys: Shortlist"], shortlist)
