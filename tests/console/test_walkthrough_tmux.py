@@ -156,7 +156,7 @@ def test_every_screen_and_dialog_whole_at_80x24(walk: Walk) -> None:
     shortlist = ["No models yet: a adds one, e.g. qwen2.5-0.5b", "the target GPU)", "model", "params", "context", "licence", "gated", "fit", "loss", "acc", "tok/s", "peak GiB",
                  "dataset to evaluate on", *TABS]
     walk.see("Shortlist", shortlist)
-    walk.dialog("f1", "Shortlist's key help", ["Keys: Shortlist"], shortlist)
+    walk.dialog("f1", "Shortlist's key help", ["Keys: Shortlist", "Esc closes."], shortlist)
 
     walk.console.keys("3")
     data = ["Dataset", "Tokenizer", "the demo's", "Max len", "Map", "prompt=question,response=answer", "Overview", "Lengths", "Invalid rows", "Preview", *TABS]
@@ -164,12 +164,12 @@ def test_every_screen_and_dialog_whole_at_80x24(walk: Walk) -> None:
     walk.console.keys("C-r")  # the demo dataset with the demo's tokenizer, on the CPU
     walk.see("Data's report", [*data, "Personal data found", "(scrubbed)", "invalid rows", "empty rows", "NAME"],
              ready=lambda s: "Checked 3,000 rows" in s, timeout=90)
-    walk.dialog("f1", "Data's key help", ["Keys: Data"], data)
+    walk.dialog("f1", "Data's key help", ["Keys: Data", "Esc closes."], data)
 
     walk.console.keys("4")
     gpus = ["Processes on the GPUs", "What fits on", "model", "full", "lora", "qlora", "smollm2-135m", *TABS]
     walk.see("GPUs", gpus)
-    walk.dialog("f1", "GPUs' key help", ["Keys: GPUs"], gpus)
+    walk.dialog("f1", "GPUs' key help", ["Keys: GPUs", "Esc closes."], gpus)
 
     walk.console.keys("5")
     monitor = ["loss · steps 1–120", "⠿ train", "● val", "┊ note", LIVE, "running 120/600", DONE,
@@ -178,7 +178,7 @@ def test_every_screen_and_dialog_whole_at_80x24(walk: Walk) -> None:
     walk.dialog("p", "the pin dialog", ["Pin an aha note to step 120", "what did you notice?"], monitor)
     walk.dialog("s", "the stop confirmation", ["Stop the run", "a checkpoint first.", "Cancel (n)", "Stop (y)"],
                 monitor)
-    walk.dialog("f1", "Monitor's key help", ["Keys: Monitor"], monitor)
+    walk.dialog("f1", "Monitor's key help", ["Keys: Monitor", "Esc closes."], monitor)
 
     walk.console.keys("6")
     journal = ["every kind", "filter by text", "Time", "Kind", "Run", "Step", "Text", "try rank 64 next", *TABS]
@@ -199,7 +199,7 @@ def test_every_screen_and_dialog_whole_at_80x24(walk: Walk) -> None:
     runs = ["2 runs.", "space marks two runs: c diff, o overlay.", "Run", "Status", "Method", "Rank", "LR",
             "Batch", "Len", LIVE, DONE, "completed", *TABS]
     walk.see("the runs view", runs)
-    walk.dialog("f1", "the runs view's key help", ["Keys: Journal", "Mark"], runs)
+    walk.dialog("f1", "the runs view's key help", ["Keys: Journal", "Mark", "Esc closes."], runs)
     walk.console.keys("r")
     walk.see("the journal again", journal)
 
