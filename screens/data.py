@@ -86,6 +86,8 @@ class DataScreen(ShellScreen):
 
     def __init__(self) -> None:
         super().__init__()
+        # Under 120 columns the tokenizer and the column map each get a row: on one they cut their hints.
+        self.HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
         self._started = 0.0
         self._ticker: Timer | None = None
 
@@ -95,16 +97,18 @@ class DataScreen(ShellScreen):
             yield Input(placeholder="file, save_to_disk folder, or hub id", id="data-path",
                         tooltip="The dataset to check; enter runs the check")
             yield Select([], prompt="recent", id="data-recent", tooltip="Datasets checked lately")
-        with Horizontal(id="data-options", classes="data-row"):
-            yield Label("Tokenizer", classes="data-label")
-            yield Input(placeholder="the demo's", id="data-tokenizer", tooltip="Tokenizer folder or hub id")
-            yield Label("Max len", classes="data-label-short")
-            yield Input("1024", id="data-max-length", type="integer", tooltip="Token limit per row")
-            yield Select([(p, p) for p in OVERLENGTH], value="truncate", allow_blank=False, id="data-overlength",
-                         tooltip="What a run does with rows over the limit")
-            yield Label("Map", classes="data-label-short")
-            yield Input(placeholder="prompt=question,response=answer", id="data-map",
-                        tooltip="FIELD=COLUMN pairs when the columns have other names")
+        with Horizontal(id="data-options"):  # one row from 120 columns, two below (see data.tcss)
+            with Horizontal(id="data-limits", classes="data-row"):
+                yield Label("Tokenizer", classes="data-label")
+                yield Input(placeholder="the demo's", id="data-tokenizer", tooltip="Tokenizer folder or hub id")
+                yield Label("Max len", classes="data-label-short")
+                yield Input("1024", id="data-max-length", type="integer", tooltip="Token limit per row")
+                yield Select([(p, p) for p in OVERLENGTH], value="truncate", allow_blank=False,
+                             id="data-overlength", tooltip="What a run does with rows over the limit")
+            with Horizontal(id="data-mapping", classes="data-row"):
+                yield Label("Map", classes="data-label-short")
+                yield Input(placeholder="prompt=question,response=answer", id="data-map",
+                            tooltip="FIELD=COLUMN pairs when the columns have other names")
         yield Static("Loading the saved settings…", id="data-status")
         yield DataReportView(id="data-report").data_bind(report=DataScreen.report)
 

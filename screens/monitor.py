@@ -170,7 +170,6 @@ class MonitorScreen(ShellScreen):
 
     def on_body_mounted(self) -> None:
         self.watch(self.app, "active_run", self._follow_active_run, init=False)
-        self._update_chart_title()
         self._run_feed()
         self._list_timer = self.set_interval(self.LIST_SECONDS, self.list_runs)
         self.read_clock()
@@ -330,17 +329,6 @@ class MonitorScreen(ShellScreen):
         self.view = view
         if status_changed:
             self.refresh_bindings()
-
-    def watch_log_scale(self) -> None:
-        self._update_chart_title()
-
-    def watch_smoothing(self) -> None:
-        self._update_chart_title()
-
-    def _update_chart_title(self) -> None:
-        chart = self.query_one(LossChart)
-        scale = "log" if self.log_scale else "linear"
-        chart.border_subtitle = f"{scale} · smoothing {self.smoothing:g} · ⠿ train · ● validation · ┊ note"
 
     # ------------------------------------------------------------------ actions
 

@@ -138,7 +138,7 @@ class NewRunScreen(Screen[None]):
 
     def __init__(self, spec: dict[str, Any] | None = None, nvml: Nvml | None = None) -> None:
         super().__init__()
-        self.HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+        self.HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide"), (160, "-huge")]
         self._prefill = spec or {}
         self._nvml = nvml
         self._base: dict[str, Any] = {}
@@ -193,7 +193,7 @@ class NewRunScreen(Screen[None]):
             return Select(_choices(options), value=str(value) if value else options[0], allow_blank=False,
                           id=_control_id(field), tooltip=tip, compact=True)
         # A value read from a spec file is shown (and then used) with its control characters visible.
-        return Input(visible_line(value), id=_control_id(field), tooltip=tip, placeholder=field.help, compact=True)
+        return Input(visible_line(value), id=_control_id(field), tooltip=tip, placeholder=field.placeholder, compact=True)
 
     def on_mount(self) -> None:
         self.title = "New run"

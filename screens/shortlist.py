@@ -265,8 +265,11 @@ class ShortlistScreen(ShellScreen):
         where = (f"{target.name}, {target.capacity_gib:.1f} GiB" if target.here else
                  f"{target.name} {target.capacity_gib:g} GiB (no GPU here: the target GPU)")
         count = len(self.rows)
+        # An empty table says how to fill it (the first thing a newcomer meets here).
+        models = (f"{count} model{'s' if count != 1 else ''}" if count else
+                  "No models yet: a adds one, e.g. qwen2.5-0.5b")
         self.query_one("#shortlist-target", Static).update(Content(visible_line(
-            f"{count} model{'s' if count != 1 else ''} · fit: {self.method_kind}, micro-batch 1 (×largest) on {where}")))
+            f"{models} · fit: {self.method_kind}, micro-batch 1 (×largest) on {where}")))
         self.query_one("#shortlist-target", Static).tooltip = target.reason or None
 
     @property

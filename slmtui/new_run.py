@@ -38,6 +38,13 @@ class FormField:
     help: str = ""
     #: A switch's words when off and when on (short: the form's value column is narrow at 80 columns).
     states: tuple[str, str] = ("off", "on")
+    #: The hint inside an empty text field when `help` is longer than the field at 80 columns (32 cells).
+    hint: str = ""
+
+    @property
+    def placeholder(self) -> str:
+        """What an empty text field shows: the short hint, else the help (the tooltip always has the help)."""
+        return self.hint or self.help
 
     @property
     def path(self) -> str:
@@ -54,23 +61,27 @@ class FormField:
 SECTIONS: tuple[tuple[str, tuple[FormField, ...]], ...] = (
     ("Run", (FormField("", "name", "Name", "text", "names the run folder"),)),
     ("Model and data", (
-        FormField("model", "name", "Model", "text", "a local folder, a catalog name or a hub id"),
+        FormField("model", "name", "Model", "text", "a local folder, a catalog name or a hub id",
+                  hint="folder, catalog name or hub id"),
         FormField("model", "trust_remote_code", "Remote code", "bool",
                   "ticked, the model repository's own Python code runs: only for models you trust",
                   states=("off (safe)", "ON: its code runs")),
-        FormField("data", "path", "Dataset", "text", "a JSONL/CSV/Parquet file, a saved dataset or a hub id"),
+        FormField("data", "path", "Dataset", "text", "a JSONL/CSV/Parquet file, a saved dataset or a hub id",
+                  hint="file, saved dataset or hub id"),
         FormField("data", "shape", "Shape", "choice"),
         FormField("data", "max_length", "Max length", "int", "tokens per example"),
         FormField("data", "overlength", "Over max", "choice"),
         FormField("data", "scrub", "Scrub", "choice", "personal data: auto and on scrub, off keeps it"),
-        FormField("data", "scrub_types", "Scrub types", "list", "blank: all; or e.g. EMAIL, NAME, ADDRESS"),
+        FormField("data", "scrub_types", "Scrub types", "list", "blank: all; or e.g. EMAIL, NAME, ADDRESS",
+                  hint="blank: all; or e.g. EMAIL, NAME"),
     )),
     ("Method", (
         FormField("method", "kind", "Method", "choice"),
         FormField("method", "rank", "Rank", "int"),
         FormField("method", "alpha", "Alpha", "float"),
         FormField("method", "dropout", "Dropout", "float"),
-        FormField("method", "target_modules", "Targets", "modules", "all-linear, or names separated by commas"),
+        FormField("method", "target_modules", "Targets", "modules", "all-linear, or names separated by commas",
+                  hint="all-linear, or names, commas"),
         FormField("method", "quant_type", "Quant type", "choice", "QLoRA and QDoRA only"),
     )),
     ("Batch and schedule", (

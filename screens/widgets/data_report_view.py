@@ -6,6 +6,7 @@ plain text with its control characters made visible (engine/safe_text.py), never
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -44,11 +45,14 @@ class BarChart(Widget):
         self.empty = empty
 
     def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
-        return 1 + max(1, len(self.bars))
+        return len(self._title_lines(width)) + max(1, len(self.bars))
+
+    def _title_lines(self, width: int) -> list[str]:
+        """The title, wrapped at word boundaries to `width` (never cut)."""
+        return textwrap.wrap(self.title, max(2, width)) or [""]
 
     def render(self) -> Text:
-        width = max(2, self.size.width)
-        title = self.title if len(self.title) <= width else self.title[: width - 1] + "…"  # one line, always
+        title = "\n".join(self._title_lines(self.size.width))
         out = Text(title + "\n", style=self.get_component_rich_style("bar-chart--title"), no_wrap=True)
         if not self.bars:
             return out + Text(self.empty)

@@ -158,6 +158,26 @@ class LossChart(Widget):
         self._rows: list[Row] = []
         self._rows_key: tuple[object, ...] = ()
 
+    def legend(self) -> str:
+        """The border's caption (scale, smoothing, what each mark means), in words that fit the border."""
+        scale = "log" if self.log_scale else "linear"
+        room = self.outer_size.width - 4  # the corners and a space each side
+        for smoothing, val in (("smoothing", "validation"), ("smooth", "val"), ("", "val")):
+            parts = [scale, f"{smoothing} {self.smoothing:g}" if smoothing else "", "⠿ train", f"● {val}", "┊ note"]
+            text = " · ".join(part for part in parts if part)
+            if len(text) <= room:
+                break
+        return text
+
+    def watch_log_scale(self) -> None:
+        self.border_subtitle = self.legend()
+
+    def watch_smoothing(self) -> None:
+        self.border_subtitle = self.legend()
+
+    def on_resize(self) -> None:
+        self.border_subtitle = self.legend()
+
     def rows(self) -> list[Row]:
         """The current picture (computed once per change of data or size)."""
         key = (self.train, self.val, self.markers, self.log_scale, self.smoothing, self.x_max, self.size)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from console_helpers import fixed_home, of_type, wait_for
+from rich.cells import cell_len
 from textual.command import CommandPalette
 from textual.message import Message
 from textual.pilot import Pilot
@@ -23,6 +24,7 @@ from screens.new_run import NewRunScreen
 from screens.widgets.dialogs import ConfirmDialog, PathDialog
 from slmtui.app import SlmtuiApp
 from slmtui.gpu import Nvml
+from slmtui.new_run import FIELDS
 from slmtui.runs import create_run, engine_alive, read_run, request
 from tests.gpu_fakes import FakeNvml
 from tests.train_helpers import instruction_rows, write_jsonl
@@ -274,6 +276,10 @@ async def test_layout_at_80x24(home: Path, rows: Path) -> None:
         form, side = screen.query_one("#nr-form"), screen.query_one("#nr-side")
         assert form.region.width >= 34 and side.region.right <= 80 and form.region.right <= side.region.x
         assert field(screen, "model.name").region.width >= 16, "room to type a model"
+        for form_field in FIELDS:  # an empty field's hint is whole, not cut at the field's edge
+            control = field(screen, form_field.path)
+            if isinstance(control, Input) and control.placeholder:
+                assert cell_len(control.placeholder) <= control.content_region.width, form_field.path
         estimate = screen.query_one("#nr-estimate")
         assert side.region.contains_region(estimate.region)
 
