@@ -220,9 +220,7 @@ def test_a_failed_checkpoint_save_ends_the_run_with_a_reason(tmp_path: Path, tin
     import torch
 
     import engine.train.checkpoint as checkpoint
-    from engine.train.loop import StopFlag
-    from engine.train.run import execute
-    from tests.train_helpers import write_small_run
+    from tests.train_helpers import execute_on_one_thread, write_small_run
 
     run_dir = write_small_run(tmp_path, tiny_model_dir, "inject")
     real_save = torch.save
@@ -236,12 +234,7 @@ def test_a_failed_checkpoint_save_ends_the_run_with_a_reason(tmp_path: Path, tin
         real_save(obj, path)
 
     monkeypatch.setattr(checkpoint.torch, "save", save_until_full)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert execute(run_dir, StopFlag()) == "failed"
-    finally:
-        torch.set_num_threads(threads)
+    assert execute_on_one_thread(run_dir) == "failed"
     finished = assert_events_parse(run_dir)[-1]
     assert "is full" in finished["summary"]["message"] and finished["summary"]["steps"] == 4
     assert [step for step, _, _ in list_checkpoints(run_dir)] == [2]

@@ -295,10 +295,8 @@ def test_a_run_folder_made_unwritable_ends_in_one_sentence(tmp_path: Path, tiny_
     import torch
 
     import engine.train.checkpoint as checkpoint
-    from engine.train.loop import StopFlag
     from engine.train.reporting import Reporter
-    from engine.train.run import execute
-    from tests.train_helpers import write_small_run
+    from tests.train_helpers import execute_on_one_thread, write_small_run
 
     run_dir = write_small_run(tmp_path, tiny_model_dir, "unwritable")
     (run_dir / "engine.pid").write_text(json.dumps({"pid": 2**22 + 13, "create_time": 1.0}))  # ended since
@@ -328,12 +326,7 @@ def test_a_run_folder_made_unwritable_ends_in_one_sentence(tmp_path: Path, tiny_
     monkeypatch.setattr(Reporter, "emit", emit)
     monkeypatch.setattr(Reporter, "write_summary", write_summary)
     monkeypatch.setattr(checkpoint.torch, "save", save)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert execute(run_dir, StopFlag()) == "failed"
-    finally:
-        torch.set_num_threads(threads)
+    assert execute_on_one_thread(run_dir) == "failed"
     finished = read_events(run_dir / "events.jsonl")[-1]
     message = finished["summary"]["message"]
     assert finished["type"] == "finished" and finished["status"] == "failed"

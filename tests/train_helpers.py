@@ -68,3 +68,18 @@ def write_small_run(tmp_path: Path, model_dir: Path, name: str) -> Path:
     run_dir.mkdir()
     (run_dir / "spec.toml").write_text(dump_spec(spec))
     return run_dir
+
+
+def execute_on_one_thread(run_dir: Path) -> str:
+    """`engine.train.run.execute` on `run_dir` with one torch thread (the thread count put back after)."""
+    import torch
+
+    from engine.train.loop import StopFlag
+    from engine.train.run import execute
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return execute(run_dir, StopFlag())
+    finally:
+        torch.set_num_threads(threads)
