@@ -30,15 +30,20 @@ def change_summary(report: Mapping[str, Any]) -> str:
             f"{responses:,} trained responses ({float(changes.get('responses_changed_share', 0)):.1%})")
 
 
-def replaced_lines(report: Mapping[str, Any], per_type: int = 3) -> list[str]:
-    """One line per type: the strings replaced most often, partly masked, with their counts."""
+def replaced_by_type(report: Mapping[str, Any], per_type: int = 3) -> dict[str, str]:
+    """Per type, the strings replaced most often, partly masked, with their counts (`+44 •• … ×3, ...`)."""
     top = _changes(report).get("top_replaced")
     if not isinstance(top, Mapping):
-        return []
-    lines = []
+        return {}
+    out = {}
     for kind, items in top.items():
         shown = [f"{item.get('value', '')} ×{item.get('count', 0)}" for item in list(items)[:per_type]
                  if isinstance(item, Mapping)]
         if shown:
-            lines.append(f"{kind}: " + ", ".join(shown))
-    return lines
+            out[str(kind)] = ", ".join(shown)
+    return out
+
+
+def replaced_lines(report: Mapping[str, Any], per_type: int = 3) -> list[str]:
+    """`replaced_by_type` as one line per type: `PHONE: +44 •• … ×3, ...`."""
+    return [f"{kind}: {shown}" for kind, shown in replaced_by_type(report, per_type).items()]

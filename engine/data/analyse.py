@@ -173,6 +173,7 @@ def analyse(opts: DataOptions, tokenizer: Any, *, strict: bool, log: Callable[[s
         kept.append(Kept(rows[i].line, keys[i], rows[i].label, ids, labels, rend.prompt, rend.response))
 
     token_lengths = percentiles(lengths)
+    scrub_changes = changes.as_dict(settings) if scrub_on else None
     overlength_action = _overlength_action(len(over), opts, masked_out)
     report: dict[str, Any] = {
         "source": {"path": opts.path, "format": loaded.format, "bytes": loaded.size_bytes},
@@ -201,7 +202,7 @@ def analyse(opts: DataOptions, tokenizer: Any, *, strict: bool, log: Callable[[s
         "pii": {t: pii.get(t, 0) for t in PII_TYPES if t in settings.types},
         "pii_rows": pii_rows,
         "scrub": "on" if scrub_on else "off",
-        "scrub_changes": changes.as_dict(settings) if scrub_on else None,
+        "scrub_changes": scrub_changes,
         "preview": _preview(rows, scrubbed, shape, fmt, opts, preview),
     }
     description = [
@@ -213,7 +214,7 @@ def analyse(opts: DataOptions, tokenizer: Any, *, strict: bool, log: Callable[[s
          f"({', '.join(f'{t} {n}' for t, n in pii.items())})."
          if scrub_on and pii_rows else "No personal data found." if not pii_rows
          else f"Personal data found in {pii_rows} rows but scrubbing is off."),
-        *([changes.warning(settings)] if scrub_on and changes.warning(settings) else []),
+        *([scrub_changes["warning"]] if scrub_changes and scrub_changes["warning"] else []),
         f"Formatted with {fmt.template_name}; loss on "
         + ("every token." if opts.train_on_prompt else "responses only, EOS included."),
         f"Token lengths p50 {token_lengths['p50']}, max {token_lengths['max']}; {overlength_action}",

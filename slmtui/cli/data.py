@@ -7,7 +7,7 @@ from typing import Any
 
 from engine.safe_text import visible_tree
 from slmtui.cli._common import UserError, plain_console, print_json
-from slmtui.scrub_report import change_summary, replaced_lines, scrub_warning
+from slmtui.scrub_report import change_summary, replaced_by_type, scrub_warning
 
 #: Options passed through to the engine unchanged: (flag, dest).
 _PASSTHROUGH = (("--tokenizer", "tokenizer"), ("--max-length", "max_length"), ("--map", "map"),
@@ -90,7 +90,7 @@ def _print_report(report: dict[str, Any]) -> None:
     pii.add_column("type")
     pii.add_column("found", justify="right")
     pii.add_column("replaced most (masked)")
-    replaced = {line.split(": ", 1)[0]: line.split(": ", 1)[1] for line in replaced_lines(r)}
+    replaced = replaced_by_type(r)
     for kind, count in r["pii"].items():
         pii.add_row(kind, str(count), replaced.get(kind, ""))
     console.print(pii)

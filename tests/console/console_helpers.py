@@ -23,6 +23,19 @@ async def wait_for(pilot: Pilot[object], condition: Callable[[], object], timeou
         await pilot.pause(0.02)
 
 
+async def run_from_palette(pilot: Pilot[object], words: str) -> None:
+    """Open the command palette, type `words`, wait for a hit and run the first one."""
+    from textual.command import CommandPalette
+
+    app = pilot.app
+    await pilot.press("ctrl+p")
+    await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), what="the palette")
+    await pilot.press(*words)
+    palette = app.screen
+    await wait_for(pilot, lambda: palette.query_one("CommandList").option_count >= 1, what=f"a hit for {words!r}")
+    await pilot.press("enter")
+
+
 def of_type(messages: list[Message], kind: type[Message]) -> list[Message]:
     """The messages of one class, in the order they were posted (a bubbling message is hooked at each hop:
     counted once)."""

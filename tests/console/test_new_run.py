@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from console_helpers import fixed_home, of_type, wait_for
+from console_helpers import fixed_home, of_type, run_from_palette, wait_for
 from rich.cells import cell_len
-from textual.command import CommandPalette
 from textual.message import Message
 from textual.pilot import Pilot
 from textual.widgets import Footer, Input, Select, Static
@@ -94,12 +93,7 @@ async def test_n_opens_it_from_every_screen_and_so_does_the_palette(home: Path) 
             await pilot.press("escape")
             await wait_for(pilot, lambda: not isinstance(app.screen, NewRunScreen), what="the editor closed")
         assert isinstance(app.screen, GpusScreen)
-        await pilot.press("ctrl+p")
-        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), what="the palette")
-        await pilot.press(*"new run")
-        palette = app.screen
-        await wait_for(pilot, lambda: palette.query_one("CommandList").option_count >= 1, what="a hit")
-        await pilot.press("enter")
+        await run_from_palette(pilot, "new run")
         await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen), what="New run from the palette")
 
 

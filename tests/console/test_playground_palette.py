@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from console_helpers import wait_for
-from textual.command import CommandPalette
+from console_helpers import run_from_palette, wait_for
 from textual.widgets import Static
 
 from engine.spec import DataSpec, ModelSpec, RunSpec, dump_spec
@@ -31,12 +30,7 @@ async def test_the_palette_opens_the_playground_on_the_active_run(home: Path) ->
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.current_screen_name == "journal")
         app.active_run = chosen.name
-        await pilot.press("ctrl+p")
-        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), what="the palette")
-        await pilot.press(*"playground")
-        palette = app.screen
-        await wait_for(pilot, lambda: palette.query_one("CommandList").option_count >= 1, what="a hit")
-        await pilot.press("enter")
+        await run_from_palette(pilot, "playground")
         await wait_for(pilot, lambda: isinstance(app.screen, PlaygroundScreen), what="the playground")
         playground = app.screen
         assert isinstance(playground, PlaygroundScreen)
