@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,8 +36,11 @@ def test_gpus_then_new_run_by_keys(console: TmuxConsole) -> None:
     console.keys("n")
     screen = console.wait_until(lambda s: "model.name is missing" in s and "Launch" in s, what="the New run screen")
     assert "Problems" in screen and "Memory" in screen and "Micro-batch" in screen
-    console.keys("C-a")  # the model field has focus: type a catalog model into it
-    console.keys("qwen2.5-0.5b", literal=True)
+    # type a catalog model into the (empty, focused) model field: the first letter, seen in the field, shows the
+    # field has the keys before the rest is sent, so no key can reach the screen ahead of the field's focus
+    console.keys("q", literal=True)
+    console.wait_until(lambda s: re.search(r"Model +q\b", s) is not None, what="the first letter in the field")
+    console.keys("wen2.5-0.5b", literal=True)
     screen = console.wait_until(lambda s: "GiB of 24.0" in s or "GiB free" in s, what="the estimate")
     assert "model.name is missing" not in screen
     console.keys("Escape")
