@@ -194,7 +194,7 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     tokenizer = report.get("tokenizer") or {}
     shape = str(report.get("shape", "?")) + (" (detected)" if report.get("shape_detected") else "")
     return [
-        ("dataset", str((report.get("source") or {}).get("path", ""))),
+        ("dataset", Path(str((report.get("source") or {}).get("path", ""))).name),
         ("rows", f"{report.get('rows', 0):,} ({report.get('kept_rows', 0):,} kept)"),
         ("shape", f"{shape}; columns {', '.join(report.get('columns') or [])}"),
         ("invalid rows", f"{report.get('invalid_rows_total', 0):,} ({report.get('invalid_policy', 'skip')})"),

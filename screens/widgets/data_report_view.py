@@ -10,6 +10,8 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -98,7 +100,8 @@ class DataReportView(Vertical):
     def compose(self) -> ComposeResult:
         with TabbedContent(id="report-tabs", initial="overview"):
             with TabPane("Overview", id="overview"), Horizontal(id="report-overview"):
-                yield Static("Press ctrl+r to check the dataset.", id="report-summary")
+                with VerticalScroll(id="report-summary-scroll"):
+                    yield Static("Press ctrl+r to check the dataset.", id="report-summary")
                 with VerticalScroll(id="report-counts").set_styles("display: none;"):
                     yield BarChart("Personal data found (scrubbed)", "none", id="report-pii")
                     yield Static("", id="report-replaced", markup=False)
@@ -118,17 +121,7 @@ class DataReportView(Vertical):
         if raw is None:
             return
         report = visible_tree(raw)
-        width = max(len(name) for name, _ in summary_lines(report))
-        summary = Text()
-        if scrub_warning(report):  # first, where even a small window shows it
-            summary.append(f"Warning: {scrub_warning(report)}\n\n", style="bold")
-        for name, value in summary_lines(report):
-            summary.append(f"{name:>{width}}  ", style="bold")
-            summary.append(value + "\n")
-        tokenizer = report.get("tokenizer") or {}
-        if tokenizer.get("note"):
-            summary.append(f"\nNote: {tokenizer['note']}.", style="italic")
-        self.query_one("#report-summary", Static).update(summary)
+        self.query_one("#report-summary", Static).update(summary_grid(report))
         self.query_one("#report-counts").display = True
         self.query_one("#report-pii", BarChart).bars = tuple(count_bars(report.get("pii")))
         replaced = replaced_lines(report)
@@ -153,3 +146,21 @@ class DataReportView(Vertical):
         """Show the next part of the report."""
         tabs = self.query_one(TabbedContent)
         tabs.active = TABS[(TABS.index(tabs.active) + 1) % len(TABS)] if tabs.active in TABS else TABS[0]
+
+
+def summary_grid(report: dict[str, Any]) -> RenderableType:
+    """The key numbers as an aligned two-column grid (a long value wraps inside its column), with the scrub
+    warning first, where even a small window shows it, and the tokenizer's note last."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(justify="right", style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for name, value in summary_lines(report):
+        grid.add_row(name, Text(value))
+    parts: list[RenderableType] = []
+    if scrub_warning(report):
+        parts.append(Text(f"Warning: {scrub_warning(report)}\n", style="bold"))
+    parts.append(grid)
+    tokenizer = report.get("tokenizer") or {}
+    if tokenizer.get("note"):
+        parts.append(Text(f"\nNote: {tokenizer['note']}.", style="italic"))
+    return Group(*parts)

@@ -12,6 +12,8 @@ dialog is only opened and cancelled) and three journal entries.
 
 from __future__ import annotations
 
+import os
+
 import importlib
 import re
 import shutil
@@ -121,6 +123,8 @@ class Walk:
             screen = self.console.screen()
         problems = screen_problems(screen, labels)
         assert not problems, f"{place}: {problems}\n{screen}"
+        if os.environ.get("WALK_SHOW"):  # WALK_SHOW=1 pytest -s prints every screen the walk checks
+            print(f"=== {place}\n{screen}")
         return screen
 
     def dialog(self, key: str, place: str, labels: list[str], back: list[str]) -> str:
