@@ -12,9 +12,8 @@ dialog is only opened and cancelled) and three journal entries.
 
 from __future__ import annotations
 
-import os
-
 import importlib
+import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
