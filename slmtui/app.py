@@ -41,11 +41,24 @@ def _screen_bindings(registry: ScreenRegistry) -> list[BindingType]:
     ]
 
 
+#: The header's cells not left to its subtitle: the menu icon and clock either side, "slmtui — " and margins.
+HEADER_RESERVED_CELLS = 27
+
+
 def _display_path(path: Path) -> str:
     try:
         return "~/" + str(path.relative_to(Path.home()))
     except ValueError:
         return str(path)
+
+
+def shortened_path(text: str, cells: int) -> str:
+    """`text` within `cells` characters, its middle replaced by "…" so the start and the last folders stay."""
+    if len(text) <= cells:
+        return text
+    tail = max(1, cells * 2 // 3)
+    head = max(0, cells - tail - 1)
+    return text[:head] + "…" + text[len(text) - tail:]
 
 
 class SlmtuiApp(App[None]):
@@ -147,11 +160,14 @@ class SlmtuiApp(App[None]):
     def watch_active_run(self) -> None:
         self._update_sub_title()
 
+    def on_resize(self) -> None:
+        self._update_sub_title()
+
     def _update_sub_title(self) -> None:
-        parts = [f"HOME {_display_path(self.home)}"]
-        if self.active_run:
-            parts.append(f"run {self.active_run}")
-        self.sub_title = "  ·  ".join(parts)
+        """The run on show first (it changes), then HOME's path cut in its middle to the header's width."""
+        run = f"run {self.active_run}  ·  " if self.active_run else ""
+        room = max(12, (self.size.width or 80) - HEADER_RESERVED_CELLS - len(run) - len("HOME "))
+        self.sub_title = f"{run}HOME {shortened_path(_display_path(self.home), room)}"
 
     # ------------------------------------------------------------------ screens
 

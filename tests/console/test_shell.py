@@ -13,7 +13,7 @@ from textual.command import CommandPalette
 from textual.message import Message
 from textual.widgets import Static
 
-from slmtui.app import SlmtuiApp
+from slmtui.app import SlmtuiApp, shortened_path
 from slmtui.store import Store
 from slmtui.ui.registry import ScreenRegistry, default_registry
 from slmtui.ui.shell import NavTabs, ShellScreen
@@ -175,3 +175,19 @@ def test_colours_live_only_in_themes() -> None:
         if path.suffix in (".py", ".tcss") and colour.search(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
+
+
+def test_a_long_path_keeps_its_start_and_last_folders() -> None:
+    path = "/check/work/main/tmp/pytest-of-root/pytest-313/test_every_screen_and_dialog0/home"
+    short = shortened_path(path, 30)
+    assert len(short) == 30 and short.startswith("/check") and short.endswith("dialog0/home") and "…" in short
+    assert shortened_path("/tmp/home", 30) == "/tmp/home"
+
+
+async def test_the_run_stays_in_the_header_at_80_columns_under_a_long_home(tmp_path: Path) -> None:
+    home = tmp_path / "a-home-folder-with-a-rather-long-name-that-would-push-the-run-out-of-the-header"
+    app = SlmtuiApp(home=home, start_screen="Journal", start_run="20261126-070000-demo")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.current_screen_name == "journal")
+        assert app.sub_title.startswith("run 20261126-070000-demo") and "…" in app.sub_title
+        assert len("slmtui — " + app.sub_title) <= 80 - 16  # the icon and the clock keep their cells
