@@ -16,6 +16,10 @@ from slmtui.run_compare import RunRow
 
 COLUMNS = (("", 2), ("Run", 24), ("Status", 9), ("Method", 6), ("Rank", 4), ("LR", 7), ("Batch", 5),
            ("Len", 5), ("Final", 7), ("Best val", 8), ("Time", 7), ("Data fp", 8), ("Env", 4), ("Tags", 12))
+#: Which columns a narrow table keeps, most needed first (the rest are in the facts under the table).
+KEPT_FIRST = ("", "Run", "Status", "Final", "Best val", "Env", "Method", "Time", "Tags", "Rank", "LR", "Batch",
+              "Len", "Data fp")
+CELL_PADDING = 2
 
 
 def format_duration(seconds: float | None) -> str:
@@ -34,8 +38,21 @@ def _num(value: float | None, fmt: str) -> str:
     return "" if value is None else format(value, fmt)
 
 
+def columns_for(width: int) -> tuple[str, ...]:
+    """The columns that fit in `width` cells, in table order; the mark, Run and Status always."""
+    widths = dict(COLUMNS)
+    kept: set[str] = set()
+    used = 0
+    for label in KEPT_FIRST:
+        used += widths[label] + CELL_PADDING
+        if used > width and len(kept) >= 3:
+            break
+        kept.add(label)
+    return tuple(label for label, _ in COLUMNS if label in kept)
+
+
 def row_cells(row: RunRow, marked: bool) -> tuple[Text, ...]:
-    """The table cells of one run."""
+    """The table cells of one run, one per entry of COLUMNS."""
     status_style = {"running": "bold", "failed": "bold", "oom": "bold", "crashed": "bold"}.get(row.status, "")
     return (
         Text("●" if marked else ""),
@@ -77,8 +94,11 @@ class RunTable(DataTable[Text]):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self._by_id: dict[str, RunRow] = {}
-        for label, width in COLUMNS:
-            self.add_column(label, width=width, key=label.lower() or "mark")
+        self._shown: tuple[str, ...] = ()
+
+    def on_resize(self) -> None:
+        if columns_for(self.size.width) != self._shown:
+            self.watch_runs(self.runs)
 
     @property
     def current_row(self) -> RunRow | None:
@@ -91,9 +111,17 @@ class RunTable(DataTable[Text]):
     def watch_runs(self, rows: Sequence[RunRow]) -> None:
         current = self.current_row
         self._by_id = {row.id: row for row in rows}
-        self.clear()
+        shown = columns_for(self.size.width or 200)
+        self.clear(columns=shown != self._shown)
+        if shown != self._shown:
+            self._shown = shown
+            for label, width in COLUMNS:
+                if label in shown:
+                    self.add_column(label, width=width, key=label.lower() or "mark")
+        positions = [i for i, (label, _) in enumerate(COLUMNS) if label in shown]
         for row in rows:
-            self.add_row(*row_cells(row, row.id in self.marked), key=row.id)
+            cells = row_cells(row, row.id in self.marked)
+            self.add_row(*(cells[i] for i in positions), key=row.id)
         if current is not None and current.id in self._by_id:
             self.move_cursor(row=self.get_row_index(current.id))
         self.post_message(self.RunHighlighted(self.current_row))

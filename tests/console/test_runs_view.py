@@ -13,7 +13,7 @@ from screens.journal import JournalScreen
 from screens.widgets.dialogs import ConfirmDialog, PathDialog
 from screens.widgets.line_chart import LineChart
 from screens.widgets.run_dialogs import RunDiffScreen, RunOverlayScreen, TagDialog
-from screens.widgets.run_table import RunTable
+from screens.widgets.run_table import COLUMNS, RunTable, columns_for
 from screens.widgets.runs_panel import RunsPanel
 from slmtui.app import SlmtuiApp
 from slmtui.store import Store
@@ -181,3 +181,12 @@ async def test_runs_view_layout_at_80x24(home: Path) -> None:
         assert panel.query_one("#run-facts").region.width >= 30
         shown = {b.binding.key for b in screen.active_bindings.values() if b.binding.show and b.enabled}
         assert {"space", "c", "o", "t", "v", "r"} <= shown and "e" not in shown  # entry keys hidden here
+
+
+def test_a_narrow_table_keeps_the_columns_that_matter_and_fits() -> None:
+    widths = dict(COLUMNS)
+    narrow = columns_for(78)
+    assert {"", "Run", "Status", "Final", "Best val", "Env"} <= set(narrow) and "Data fp" not in narrow
+    assert sum(widths[label] + 2 for label in narrow) <= 78
+    assert columns_for(400) == tuple(label for label, _ in COLUMNS)
+    assert columns_for(10) == ("", "Run", "Status")  # never less than the run and its status
