@@ -46,13 +46,30 @@ def count_records(data: Any) -> int:
     return sum(len(docs) for name, docs in data.items() if name not in _NOT_RECORDS and isinstance(docs, dict))
 
 
+#: Record counts of store files already read, by (device, inode, mtime, size): backups are hard links that
+#: keep their inode through every rotation, so each former store file is parsed once, not on every write.
+_counted: dict[tuple[int, int, int, int], int | None] = {}
+_COUNTED_MAX = 64
+
+
 def read_records(path: Path) -> int | None:
     """How many records the store file at `path` holds; None when it cannot be read as a store."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+    if key in _counted:
+        return _counted[key]
     try:
         data = json.loads(path.read_bytes().decode("utf-8"))
     except (OSError, ValueError):
         return None
-    return count_records(data) if isinstance(data, dict) else None
+    records = count_records(data) if isinstance(data, dict) else None
+    if len(_counted) >= _COUNTED_MAX:
+        _counted.clear()
+    _counted[key] = records
+    return records
 
 
 def backups(store: Path) -> list[Backup]:

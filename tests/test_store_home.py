@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from slmtui import store_backup
 from slmtui.cli import main
 from slmtui.cli.doctor import store_problems
 from slmtui.store import Store, StoreError
@@ -181,6 +182,17 @@ def test_backups_rotate_through_the_generations(home: Path) -> None:
     store = Store(home)
     _add(store, GENERATIONS + 2)
     assert [b.records for b in backups(store.path)] == [GENERATIONS + 1, GENERATIONS, GENERATIONS - 1]
+
+
+def test_a_write_parses_each_former_store_file_once(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Was: every store write parsed the two oldest backups again to compare their records."""
+    counted: list[int] = []
+    real = store_backup.count_records
+    monkeypatch.setattr(store_backup, "count_records", lambda data: counted.append(1) or real(data))
+    store = Store(home)
+    _add(store, 20)
+    assert len(counted) <= 20  # one parse per backup file made, however often it moved
+    assert [b.records for b in backups(store.path)] == [19, 18, 17]
 
 
 def test_doctor_notices_an_emptied_store_and_restores_it(home: Path, cli: Cli) -> None:
