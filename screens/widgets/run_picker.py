@@ -35,7 +35,12 @@ class RunPicker(OptionList):
 
         run_id: str
 
-    def watch_runs(self, runs: tuple[RunInfo, ...]) -> None:
+    def watch_runs(self, old: tuple[RunInfo, ...], runs: tuple[RunInfo, ...]) -> None:
+        if [run.id for run in old] == [run.id for run in runs]:  # the same runs (a step moved): relabel in place
+            for before, run in zip(old, runs, strict=True):
+                if before != run:
+                    self.replace_option_prompt(run.id, run_label(run))
+            return
         highlighted = self.highlighted_option.id if self.highlighted_option is not None else None
         self.clear_options()
         self.add_options([Option(run_label(run), id=run.id) for run in runs])
