@@ -71,18 +71,25 @@ def _matches(window: str, regions: tuple[str, ...], leniency: Any) -> Iterator[t
             return  # an international number reads the same in every region
 
 
-def _shape_ok(text: str, start: int, end: int, raw: str) -> bool:
-    """Whether `raw` (at `start:end` of `text`) can be a phone number at all, before and after libphonenumber."""
+def _words_before(text: str, start: int, end: int) -> tuple[bool, bool]:
+    """Whether a phone word, and whether a number word, comes just before `start:end`."""
+    return (word_near(text, start, end, PHONE_WORDS, before=_WORD_REACH, after=0),
+            word_near(text, start, end, NUMBER_WORDS, before=_WORD_REACH, after=0))
+
+
+def _shape_ok(text: str, start: int, end: int, raw: str, words: tuple[bool, bool] | None = None) -> bool:
+    """Whether `raw` (at `start:end` of `text`) can be a phone number at all, before and after libphonenumber;
+    `words` is `_words_before` of the same span when the caller has it."""
     digits = sum(ch.isdigit() for ch in raw)
     if (digits < 7 or _DATE.fullmatch(raw.strip("()")) or _YEARS.fullmatch(raw) or _DECIMAL.fullmatch(raw)
             or _ISO6709.fullmatch(raw)):
         return False
     if not_personal(text, start, end):
         return False
-    phone_word = word_near(text, start, end, PHONE_WORDS, before=_WORD_REACH, after=0)
+    phone_word, number_word = words or _words_before(text, start, end)
     if not phone_word and word_near(text, start, end, _NOT_PHONE_WORDS, before=24, after=0):
         return False
-    if phone_word or word_near(text, start, end, NUMBER_WORDS, before=_WORD_REACH, after=0):
+    if phone_word or number_word:
         return True
     if raw.startswith(("+", "00", "(+")):
         return True
@@ -112,11 +119,11 @@ def find_phones(text: str, regions: tuple[str, ...]) -> list[tuple[int, int, str
     pn = _library()
     found: list[tuple[int, int, str]] = []
     for run in _DIGIT_RUN.finditer(text):
-        if not _shape_ok(text, run.start(), run.end(), run.group(0)):
+        words = _words_before(text, run.start(), run.end())
+        if not _shape_ok(text, run.start(), run.end(), run.group(0), words):
             continue
         lo, hi = max(0, run.start() - 2), min(len(text), run.end() + 2)
-        near_word = (word_near(text, run.start(), run.end(), PHONE_WORDS, before=_WORD_REACH, after=0)
-                     or word_near(text, run.start(), run.end(), NUMBER_WORDS, before=_WORD_REACH, after=0))
+        near_word = any(words)
         # VALID first; beside a phone word POSSIBLE too, and the longest reading wins, so "+49(0) 380141269"
         # is replaced whole rather than leaving its country code behind.
         spans: list[tuple[int, int, str]] = []
