@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.data.load import Invalid
 from engine.data.options import DataError
+from engine.safe_text import visible_line
 
 #: shape -> (required canonical fields, optional ones)
 SHAPE_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -39,8 +40,7 @@ class Row:
 
 def names(columns: list[str]) -> str:
     """Column names for a one-line message (odd characters escaped)."""
-    shown = [c if c.isprintable() else c.encode("unicode_escape").decode() for c in columns]
-    return ", ".join(shown) or "(none)"
+    return ", ".join(visible_line(c) for c in columns) or "(none)"
 
 
 def columns_of(rows: list[tuple[int, dict[str, Any]]], sample: int = 200) -> list[str]:
