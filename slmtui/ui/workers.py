@@ -10,6 +10,7 @@ hands each failure to the app's `report_worker_failure`: one sentence in a toast
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import traceback
@@ -20,6 +21,8 @@ from textual.worker import Worker, WorkerState
 
 #: Where the console writes the tracebacks of failed workers, under HOME.
 CONSOLE_LOG = Path("logs") / "console.log"
+#: Past this size the log is moved to `console.log.1` (replacing it): a poll failing every second stays bounded.
+LOG_LIMIT_BYTES = 1 << 20
 
 
 class WorkerFailureReporter(Protocol):
@@ -66,6 +69,9 @@ def explain_failure(worker: Worker[object], home: Path) -> str:
 
 def _log_traceback(log: Path, what: str, error: BaseException | None) -> bool:
     """Append `error`'s traceback to `log` (owner-only); False when the log cannot be written."""
+    with contextlib.suppress(OSError):
+        if log.stat().st_size > LOG_LIMIT_BYTES:
+            log.replace(log.with_name(f"{log.name}.1"))
     lines = traceback.format_exception(error) if error is not None else ["(no exception recorded)\n"]
     record = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {what} failed\n{''.join(lines)}\n"
     try:
