@@ -49,6 +49,7 @@ from slmtui.new_run import (
 from slmtui.target_gpu import DEFAULT_TARGET_GPU, set_target_gpu, target_gpu
 from slmtui.ui.footer import FittingFooter
 from slmtui.ui.themes import stylesheet
+from slmtui.ui.workers import ReportsWorkerFailures
 
 #: Quiet time after the last keystroke before the memory estimate is recomputed (seconds).
 ESTIMATE_DEBOUNCE_S = 0.25
@@ -70,7 +71,7 @@ def _choices(options: list[str]) -> list[tuple[Content, str]]:
     return [(Content(visible_line(c)), c) for c in options]
 
 
-class NewRunScreen(Screen[None]):
+class NewRunScreen(ReportsWorkerFailures, Screen[None]):
     """A spec editor over the current screen. `spec` prefills it (a raw spec dict, e.g. an OOM's suggested fix
     or `{"model": {"name": ...}}` from the shortlist), laid over the defaults (the demo's model and data when
     HOME/demo is built)."""

@@ -24,6 +24,7 @@ from engine.safe_text import visible, visible_line
 from slmtui.playground import GenerationFailed, GenerationRequest, Pair, stream_generation
 from slmtui.ui.footer import FittingFooter
 from slmtui.ui.themes import stylesheet
+from slmtui.ui.workers import ReportsWorkerFailures
 
 SIDES = ("left", "right")
 
@@ -48,7 +49,7 @@ class AnswerPane(Vertical):
         self.query_one(".answer-caption", Static).update(Content(visible_line(caption)))
 
 
-class PlaygroundScreen(Screen[None]):
+class PlaygroundScreen(ReportsWorkerFailures, Screen[None]):
     """Two models, one prompt, answers streamed side by side."""
 
     CSS_PATH: ClassVar = [stylesheet("shortlist.tcss")]

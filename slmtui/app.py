@@ -19,7 +19,7 @@ from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.theme import Theme
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker
 
 from engine.safe_text import visible, visible_line
 from slmtui.home import slmtui_home
@@ -28,7 +28,7 @@ from slmtui.ui.keymap import KEYMAP_FILE, known_binding_ids, read_keymap, unknow
 from slmtui.ui.keys import app_key_rows, screen_key_rows
 from slmtui.ui.registry import ScreenRegistry, default_registry
 from slmtui.ui.themes import default_theme_name, load_themes, next_theme_name, stylesheet
-from slmtui.ui.workers import describe_failure
+from slmtui.ui.workers import ReportsWorkerFailures, explain_failure
 
 
 def _screen_bindings(registry: ScreenRegistry) -> list[BindingType]:
@@ -61,7 +61,7 @@ def shortened_path(text: str, cells: int) -> str:
     return text[:head] + "…" + text[len(text) - tail:]
 
 
-class SlmtuiApp(App[None]):
+class SlmtuiApp(ReportsWorkerFailures, App[None]):
     """The slmtui console on one HOME; opens on `start_screen` (default: the first screen that exists)."""
 
     TITLE = "slmtui"
@@ -303,16 +303,11 @@ class SlmtuiApp(App[None]):
             yield SystemCommand(f"{where}: {row.description}", f"{row.tooltip} (key {row.keys_text})".lstrip(),
                                 partial(self.run_action, row.action, row.node))
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR:
-            self.report_worker_failure(event.worker)
-
     def report_worker_failure(self, worker: Worker[object]) -> None:
-        """Every failed worker of the console ends here: one sentence for the user, a traceback in the log."""
-        message, is_bug = describe_failure(worker)
-        if is_bug:
-            self.log.error(worker.error)
-        self.notify_once(message, severity="error", timeout=8)
+        """Every failed worker of the console ends here (`ReportsWorkerFailures`): one sentence for the user,
+        the traceback in `HOME/logs/console.log`."""
+        self.log.error(worker.error)
+        self.notify_once(explain_failure(worker, self.home), severity="error", timeout=8)
 
     def notify_once(self, message: str, *, severity: SeverityLevel = "information", timeout: float = 8) -> None:
         """Notify, unless the same message is still on screen: a poll failing each second shows one toast."""

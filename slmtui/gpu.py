@@ -9,7 +9,6 @@ carries on. `GpuSampler` polls at 1 Hz into a bounded history from any thread an
 from __future__ import annotations
 
 import contextlib
-import importlib
 import threading
 import time
 from collections import deque
@@ -145,7 +144,9 @@ class Nvml:
         self._started = True
         if self._module is None:
             try:
-                self._module = importlib.import_module("pynvml")
+                import pynvml  # here, not at the top: listing GPUs is the only reason the console loads NVML
+
+                self._module = pynvml
             except Exception:
                 self._error = "The nvidia-ml-py package is not installed, so GPUs cannot be listed (pip install nvidia-ml-py)."
                 return

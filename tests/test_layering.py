@@ -6,6 +6,7 @@ import ast
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,8 @@ def test_python_m_engine_is_this_project(home: Path) -> None:
 
 
 def _imported_names(path: Path) -> set[str]:
+    """The top-level packages `path` imports, by statement or by a string naming the module
+    (`importlib.import_module("x")`, `__import__("x")`)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     names: set[str] = set()
     for node in ast.walk(tree):
@@ -57,7 +60,22 @@ def _imported_names(path: Path) -> set[str]:
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module.split(".")[0])
+        elif _imports_by_name(node) and isinstance(arg := node.args[0], ast.Constant) and isinstance(arg.value, str):
+            names.add(arg.value.split(".")[0])
     return names
+
+
+def _imports_by_name(node: ast.AST) -> bool:
+    """Whether `node` is a call that imports a module named by a string (import-linter cannot see those)."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return False
+    func = node.func
+    name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+    return name in ("import_module", "__import__")
+
+
+def _console_files() -> list[Path]:
+    return [*(REPO / "slmtui").rglob("*.py"), *(REPO / "screens").rglob("*.py")]
 
 
 def test_screens_never_spawn_processes_or_touch_the_database() -> None:
@@ -70,5 +88,43 @@ def test_screens_never_spawn_processes_or_touch_the_database() -> None:
 
 
 def test_only_gpu_module_imports_pynvml() -> None:
-    users = [str(p.relative_to(REPO)) for p in (REPO / "slmtui").rglob("*.py") if "pynvml" in _imported_names(p)]
-    assert users in ([], ["slmtui/gpu.py"])
+    users = [str(p.relative_to(REPO)) for p in _console_files() if "pynvml" in _imported_names(p)]
+    assert users == ["slmtui/gpu.py"]
+
+
+def test_nvml_is_loaded_only_when_the_gpus_are_read(home: Path) -> None:
+    loaded = _modules_after("import slmtui.app, slmtui.cli, screens.gpus, screens.new_run, screens.monitor\n"
+                            "import slmtui.cli as c; c.build_parser()", home)
+    assert "pynvml" not in loaded
+
+
+def test_every_import_of_the_console_is_one_import_linter_sees() -> None:
+    """A module named by a string escapes every contract; the one allowed is the keymap's walk over the modules
+    of packages it imports itself (to collect every binding id)."""
+    hidden = sorted(str(p.relative_to(REPO)) for p in _console_files()
+                    if any(_imports_by_name(node) for node in ast.walk(ast.parse(p.read_text()))))
+    assert hidden == ["slmtui/ui/keymap.py"]
+
+
+def _contracts() -> dict[str, dict[str, object]]:
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
+    return {contract["name"]: contract for contract in config["contracts"]}
+
+
+def _layers() -> list[set[str]]:
+    layers = next(c["layers"] for c in _contracts().values() if c["type"] == "layers")
+    assert isinstance(layers, list)
+    return [{module.strip() for module in layer.split(":")} for layer in layers]
+
+
+def test_every_slmtui_module_has_a_layer() -> None:
+    """A module in no layer escapes the layers contract: each module and package of slmtui is in one."""
+    modules = {f"slmtui.{p.stem}" for p in (REPO / "slmtui").iterdir()
+               if (p.suffix == ".py" or (p / "__init__.py").exists()) and p.stem not in ("__init__", "__main__")}
+    placed = [module for layer in _layers() for module in layer]
+    assert sorted(m for m in placed if m.startswith("slmtui.")) == sorted(modules)
+
+
+def test_the_services_that_never_import_textual_are_the_services_layer() -> None:
+    services = next(layer for layer in _layers() if "slmtui.store" in layer)
+    assert set(_contracts()["Services never import textual"]["source_modules"]) == services  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -16,7 +16,8 @@ from textual.widgets import Button, Input, Label, Select, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from engine.safe_text import visible, visible_line
-from slmtui.ui.workers import describe_failure
+from slmtui.ui.shell import ShellHost
+from slmtui.ui.workers import ReportsWorkerFailures, explain_failure
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def parse_step(text: str) -> int | None:
     return step
 
 
-class EntryEditor(ModalScreen[EntryDraft | None]):
+class EntryEditor(ReportsWorkerFailures, ModalScreen[EntryDraft | None]):
     """Edits a draft; ctrl+s saves (dismisses with the draft), escape cancels (dismisses with None).
 
     With a `save` function the editor writes the draft itself (in a thread) and closes only once it is written:
@@ -124,13 +125,12 @@ class EntryEditor(ModalScreen[EntryDraft | None]):
         if event.worker.group != "editor-save" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
             return
         event.stop()
+        event.prevent_default()  # said here, in the editor, rather than in a toast
         saved, self._saving = self._saving, None
         if event.state == WorkerState.SUCCESS:
             self.dismiss(saved)
             return
-        message, is_bug = describe_failure(event.worker)
-        if is_bug:
-            self.log.error(event.worker.error)
+        message = explain_failure(event.worker, cast(ShellHost, self.app).home)
         self.query_one("#editor-error", Static).update(f"Not saved: {message} Your text is still here.")
 
     def action_cancel(self) -> None:

@@ -36,12 +36,13 @@ from slmtui.run_compare import (
     spec_diff,
 )
 from slmtui.store import JournalEntry
+from slmtui.ui.workers import ReportsWorkerFailures
 
 if TYPE_CHECKING:
     from slmtui.store import Store
 
 
-class RunsPanel(Vertical):
+class RunsPanel(ReportsWorkerFailures, Vertical):
     """Every run in the index (kept current with the run folders by a worker), newest first."""
 
     POLL_SECONDS: ClassVar[float] = 2.0

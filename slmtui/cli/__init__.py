@@ -7,17 +7,20 @@ import time (heavy imports happen inside the handlers) so `slmtui --version` sta
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from slmtui import __version__
 from slmtui.cli._common import UserError, fail
 
-#: Modules under `slmtui.cli` that add subcommands, in the order `--help` lists them.
-COMMAND_MODULES = (
-    "demo", "runs", "data", "planning", "checklist", "evals", "export", "doctor", "journal",
-)
+
+def command_modules() -> tuple[ModuleType, ...]:
+    """The modules under `slmtui.cli` that add subcommands, in the order `--help` lists them (imported here,
+    not at the top, so `slmtui --version` never loads them)."""
+    from slmtui.cli import checklist, data, demo, doctor, evals, export, journal, planning, runs
+
+    return (demo, runs, data, planning, checklist, evals, export, doctor, journal)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"slmtui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"slmtui.cli.{name}").register(sub)
+    for module in command_modules():
+        module.register(sub)
     return parser
 
 

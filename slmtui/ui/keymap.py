@@ -72,17 +72,18 @@ def unknown_ids(keymap: dict[str, str], known: set[str]) -> str | None:
             "(the other lines apply).")
 
 
-def known_binding_ids(packages: tuple[str, ...] = ("screens", "slmtui.ui")) -> set[str]:
-    """Every binding id of the console: imports the screens' modules (slow: call it from a worker) and reads
-    the `BINDINGS` of every widget, screen and app class loaded."""
+def known_binding_ids() -> set[str]:
+    """Every binding id of the console: imports every module of `screens` and `slmtui.ui` (slow: call it from a
+    worker) and reads the `BINDINGS` of every widget, screen and app class loaded."""
     from textual.binding import Binding
     from textual.dom import DOMNode
 
+    import screens
     import slmtui.app
+    import slmtui.ui
 
-    for package_name in packages:
-        package = import_module(package_name)
-        for module in pkgutil.walk_packages(package.__path__, f"{package_name}."):
+    for package in (screens, slmtui.ui):
+        for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
             import_module(module.name)
     ids: set[str] = {b.id for b in slmtui.app.SlmtuiApp.BINDINGS if isinstance(b, Binding) and b.id}
     pending: list[type[DOMNode]] = [DOMNode]

@@ -1,14 +1,13 @@
 """The screen registry: every screen's name, key and factory, in tab order.
 
 The shell shows every name as a tab from the start; a screen becomes usable once it has a factory. A new
-screen adds itself by giving its entry a `target` ("module:Class") in `default_registry` (imported lazily,
-so the console's first paint never pays for screens the user has not opened yet), or at run time with
-`ScreenRegistry.register`.
+screen adds itself with a loader below (a function that imports its class: the import runs when the screen
+is first opened, so the console's first paint never pays for screens the user has not opened yet, and
+import-linter still sees it) and an entry in `default_registry`, or at run time with `ScreenRegistry.register`.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -16,19 +15,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from textual.screen import Screen
 
+    from slmtui.ui.shell import ShellScreen
+
 ScreenFactory = Callable[[Any], "Screen[Any]"]
 """Builds a screen for the app hosting it (a `slmtui.ui.shell.ShellHost`)."""
 
 
-def lazy_screen(target: str) -> ScreenFactory:
-    """A factory that imports `"package.module:ClassName"` only when the screen is first opened and builds it
-    with the class's `for_host(app)` (see `ShellScreen.for_host`), or with no arguments."""
-    module_name, _, class_name = target.partition(":")
+def lazy_screen(load: Callable[[], type[ShellScreen]]) -> ScreenFactory:
+    """A factory that calls `load` (which imports the screen's class) only when the screen is first opened and
+    builds the screen with the class's `for_host(app)` (see `ShellScreen.for_host`)."""
 
     def factory(host: Any) -> Screen[Any]:
-        screen_class = getattr(importlib.import_module(module_name), class_name)
-        build = getattr(screen_class, "for_host", None)
-        return build(host) if build is not None else screen_class()  # type: ignore[no-any-return]
+        return load().for_host(host)
 
     return factory
 
@@ -86,24 +84,51 @@ class ScreenRegistry:
         return entry
 
 
+def _checklist() -> type[ShellScreen]:
+    from screens.checklist import ChecklistScreen
+
+    return ChecklistScreen
+
+
+def _shortlist() -> type[ShellScreen]:
+    from screens.shortlist import ShortlistScreen
+
+    return ShortlistScreen
+
+
+def _data() -> type[ShellScreen]:
+    from screens.data import DataScreen
+
+    return DataScreen
+
+
+def _gpus() -> type[ShellScreen]:
+    from screens.gpus import GpusScreen
+
+    return GpusScreen
+
+
+def _monitor() -> type[ShellScreen]:
+    from screens.monitor import MonitorScreen
+
+    return MonitorScreen
+
+
+def _journal() -> type[ShellScreen]:
+    from screens.journal import JournalScreen
+
+    return JournalScreen
+
+
 def default_registry() -> ScreenRegistry:
     """The console's screens in tab order; each later screen fills in its factory here."""
     return ScreenRegistry(
         [
-            ScreenEntry(
-                "Checklist", "1", "Decide whether to fine-tune at all",
-                lazy_screen("screens.checklist:ChecklistScreen"),
-            ),
-            ScreenEntry(
-                "Shortlist", "2", "Base models to try on your data",
-                lazy_screen("screens.shortlist:ShortlistScreen"),
-            ),
-            ScreenEntry("Data", "3", "Check, map and scrub the dataset", lazy_screen("screens.data:DataScreen")),
-            ScreenEntry("GPUs", "4", "GPU inventory and what fits", lazy_screen("screens.gpus:GpusScreen")),
-            ScreenEntry("Monitor", "5", "Watch a run train", lazy_screen("screens.monitor:MonitorScreen")),
-            ScreenEntry(
-                "Journal", "6", "The iteration journal: notes, ahas and setbacks",
-                lazy_screen("screens.journal:JournalScreen"),
-            ),
+            ScreenEntry("Checklist", "1", "Decide whether to fine-tune at all", lazy_screen(_checklist)),
+            ScreenEntry("Shortlist", "2", "Base models to try on your data", lazy_screen(_shortlist)),
+            ScreenEntry("Data", "3", "Check, map and scrub the dataset", lazy_screen(_data)),
+            ScreenEntry("GPUs", "4", "GPU inventory and what fits", lazy_screen(_gpus)),
+            ScreenEntry("Monitor", "5", "Watch a run train", lazy_screen(_monitor)),
+            ScreenEntry("Journal", "6", "The iteration journal: notes, ahas and setbacks", lazy_screen(_journal)),
         ]
     )

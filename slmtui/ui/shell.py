@@ -10,17 +10,17 @@ from textual.containers import Container
 from textual.lazy import Lazy
 from textual.screen import Screen
 from textual.widgets import Header, Tab, Tabs
-from textual.worker import Worker, WorkerState
 
 from slmtui.ui.footer import FittingFooter
+from slmtui.ui.workers import ReportsWorkerFailures, WorkerFailureReporter
 
 if TYPE_CHECKING:
     from slmtui.store import Store
     from slmtui.ui.registry import ScreenRegistry
 
 
-class ShellHost(Protocol):
-    """What a screen may ask of the app it runs in."""
+class ShellHost(WorkerFailureReporter, Protocol):
+    """What a screen may ask of the app it runs in (and `report_worker_failure`)."""
 
     home: Path
     store: Store
@@ -30,8 +30,6 @@ class ShellHost(Protocol):
     def action_show_screen(self, name: str) -> None: ...
 
     def open_new_run(self, spec: dict[str, Any] | None = None) -> None: ...
-
-    def report_worker_failure(self, worker: Worker[object]) -> None: ...
 
 
 class NavTabs(Tabs):
@@ -57,7 +55,7 @@ class ShellBody(Container):
             screen.on_body_mounted()
 
 
-class ShellScreen(Screen[None]):
+class ShellScreen(ReportsWorkerFailures, Screen[None]):
     """Base class of the console's screens: subclasses set `SCREEN_NAME` and implement `compose_body`."""
 
     SCREEN_NAME: ClassVar[str] = ""
@@ -107,10 +105,6 @@ class ShellScreen(Screen[None]):
         tabs = self.query(NavTabs)
         if tabs:
             tabs.first().active = f"tab-{self.SCREEN_NAME.lower()}"
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR:
-            self.host.report_worker_failure(event.worker)
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         event.stop()
