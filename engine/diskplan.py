@@ -17,6 +17,8 @@ GIB = 1024**3
 STATE_OVERHEAD_BYTES = 8 << 20
 #: Leave this much free after the run's files (logs, events, the OS).
 DISK_MARGIN_BYTES = 1 << 30
+#: What to change when the checkpoints will not fit.
+DISK_REMEDY = "free space, lower train.keep_checkpoints or raise train.save_every"
 
 
 @dataclass(frozen=True)
@@ -28,12 +30,11 @@ class DiskPlan:
     final_bytes: int
     total_bytes: int
 
-    def message(self, free_bytes: int, where: Path) -> str:
-        """The refusal sentence, with the numbers."""
+    def shortfall(self, free_bytes: int, where: Path) -> str:
+        """What does not fit, with the numbers (the refusal's reason)."""
         return (f"The run needs about {self.total_bytes / GIB:.2f} GiB on {where} ({self.checkpoints} checkpoint(s) "
                 f"of {self.checkpoint_bytes / GIB:.2f} GiB and {self.final_bytes / GIB:.2f} GiB of final weights, "
-                f"plus {DISK_MARGIN_BYTES / GIB:.0f} GiB to spare) but only {free_bytes / GIB:.2f} GiB is free; "
-                f"free space, lower train.keep_checkpoints or raise train.save_every.")
+                f"plus {DISK_MARGIN_BYTES / GIB:.0f} GiB to spare) but only {free_bytes / GIB:.2f} GiB is free")
 
 
 def checkpoint_bytes(params_total: int, params_trainable: int, full: bool) -> int:
@@ -73,10 +74,16 @@ def free_bytes(path: Path) -> int:
     return shutil.disk_usage(probe).free
 
 
-def disk_problem(plan: DiskPlan, where: Path, free: int | None = None) -> str | None:
-    """A refusal sentence when the plan does not fit on `where` with the margin; None when it does."""
+def disk_shortfall(plan: DiskPlan, where: Path, free: int | None = None) -> str | None:
+    """What does not fit when the plan does not fit on `where` with the margin; None when it does."""
     free = free_bytes(where) if free is None else free
     if plan.total_bytes + DISK_MARGIN_BYTES <= free:
         return None
-    return plan.message(free, where)
+    return plan.shortfall(free, where)
+
+
+def disk_problem(plan: DiskPlan, where: Path, free: int | None = None) -> str | None:
+    """A refusal sentence (what does not fit, and what to change) when the plan does not fit; None when it does."""
+    shortfall = disk_shortfall(plan, where, free)
+    return f"{shortfall}; {DISK_REMEDY}." if shortfall else None
 

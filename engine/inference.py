@@ -70,7 +70,7 @@ def _run_spec(run_dir: Path) -> RunSpec:
     try:
         return load_spec(run_dir / SPEC_FILE, check_files=False)
     except SpecError as exc:
-        raise ModelError(f"the run {run_dir.name} has a broken spec ({exc.problems[0]})") from None
+        raise ModelError(f"the run {run_dir.name} has a broken spec ({exc.messages[0]})") from None
 
 
 def _owning_run(folder: Path) -> Path | None:

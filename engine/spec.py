@@ -1,8 +1,8 @@
 """The run spec: what to train, on what, and how. TOML on disk, frozen into `RUN_DIR/spec.toml`.
 
 Light on purpose (stdlib, `tomllib`, `tomli_w`): the console imports it to validate a spec before launch.
-`parse_spec` checks everything it can without the ML stack and raises one `SpecError` listing one sentence
-per problem (an unknown key comes with the nearest known name).
+`parse_spec` checks everything it can without the ML stack and raises one `SpecError` listing each problem as the
+key it is about and one sentence (an unknown key comes with the nearest known name).
 """
 
 from __future__ import annotations
@@ -13,19 +13,37 @@ import os
 import tomllib
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_origin, get_type_hints
+from typing import Any, NamedTuple, get_origin, get_type_hints
 
 import tomli_w
 
 from engine.paths import special_file
 
 
-class SpecError(ValueError):
-    """A spec a user must fix; `problems` holds one sentence per problem."""
+class SpecProblem(NamedTuple):
+    """One thing a user must fix: the key it is about (`train.micro_batch`, `name`; "" for the whole spec or
+    file) and one sentence."""
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = list(problems) or ["the spec is invalid"]
-        super().__init__(" ".join(self.problems))
+    field: str
+    message: str
+
+
+class SpecError(ValueError):
+    """A spec a user must fix; `problems` holds each problem with the key it is about."""
+
+    def __init__(self, problems: list[SpecProblem]) -> None:
+        self.problems = list(problems) or [SpecProblem("", "the spec is invalid")]
+        super().__init__(" ".join(self.messages))
+
+    @classmethod
+    def whole(cls, message: str) -> SpecError:
+        """An error about the spec as a whole (its file, its syntax), not one key."""
+        return cls([SpecProblem("", message)])
+
+    @property
+    def messages(self) -> list[str]:
+        """One sentence per problem."""
+        return [p.message for p in self.problems]
 
 
 @dataclass
@@ -191,7 +209,7 @@ def _type_name(tp: Any) -> str:
     return "a list of strings" if get_origin(tp) is list else "a table"
 
 
-def _coerce(where: str, value: Any, tp: Any, problems: list[str]) -> Any:
+def _coerce(where: str, value: Any, tp: Any, problems: list[SpecProblem]) -> Any:
     """Check one value against its annotated type; return it (ints widened to floats) or MISSING."""
     if tp is bool:
         ok = isinstance(value, bool)
@@ -200,7 +218,7 @@ def _coerce(where: str, value: Any, tp: Any, problems: list[str]) -> Any:
     elif tp is float:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         if ok and not math.isfinite(value):
-            problems.append(f"{where} must be a finite number, not {value}.")
+            problems.append(SpecProblem(where, f"{where} must be a finite number, not {value}."))
             return MISSING
         value = float(value) if ok else value
     elif tp is str:
@@ -212,24 +230,25 @@ def _coerce(where: str, value: Any, tp: Any, problems: list[str]) -> Any:
     else:  # str | list[str]
         ok = isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
         if not ok:
-            problems.append(f"{where} must be a string or a list of strings, not {type(value).__name__}.")
+            problems.append(SpecProblem(where, f"{where} must be a string or a list of strings, not "
+                                                   f"{type(value).__name__}."))
             return MISSING
     if not ok:
-        problems.append(f"{where} must be {_type_name(tp)}, not {type(value).__name__} {value!r:.40}.")
+        problems.append(SpecProblem(where, f"{where} must be {_type_name(tp)}, not {type(value).__name__} {value!r:.40}."))
         return MISSING
     return value
 
 
-def _build(table: str, cls: type, raw: Any, problems: list[str]) -> Any:
+def _build(table: str, cls: type, raw: Any, problems: list[SpecProblem]) -> Any:
     if not isinstance(raw, dict):
-        problems.append(f"[{table}] must be a table, not {type(raw).__name__}.")
+        problems.append(SpecProblem(table, f"[{table}] must be a table, not {type(raw).__name__}."))
         return cls()
     hints = get_type_hints(cls)
     known = [f.name for f in fields(cls)]
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in hints:
-            problems.append(f"Unknown key {key!r} in [{table}]{_nearest(str(key), known)}.")
+            problems.append(SpecProblem(f"{table}.{key}", f"Unknown key {key!r} in [{table}]{_nearest(str(key), known)}."))
             continue
         checked = _coerce(f"{table}.{key}", value, hints[key], problems)
         if checked is not MISSING:
@@ -242,63 +261,73 @@ def looks_local(name: str) -> bool:
     return name.startswith(("/", "./", "../", "~")) or Path(name).expanduser().exists()
 
 
-def _check_values(spec: RunSpec, problems: list[str]) -> None:
+def _check_values(spec: RunSpec, problems: list[SpecProblem]) -> None:
     for (table, key), allowed in CHOICES.items():
         value = getattr(getattr(spec, table), key)
         if value not in allowed:
             shown = [a for a in allowed if a]
             hint = difflib.get_close_matches(str(value), shown, n=1, cutoff=0.5)
             suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-            problems.append(f"{table}.{key} must be one of {', '.join(shown)}, not {value!r}{suggestion}.")
+            problems.append(SpecProblem(f"{table}.{key}", f"{table}.{key} must be one of {', '.join(shown)}, "
+                                                          f"not {value!r}{suggestion}."))
     for (table, key), (low, high, inclusive) in BOUNDS.items():
         value = getattr(getattr(spec, table), key)
         if value < low or (value == low and not inclusive):
             relation = "at least" if inclusive else "more than"
-            problems.append(f"{table}.{key} must be {relation} {low:g}, not {value:g}.")
+            problems.append(SpecProblem(f"{table}.{key}", f"{table}.{key} must be {relation} {low:g}, not {value:g}."))
         elif value > high:
-            problems.append(f"{table}.{key} = {value:g} is absurdly large; use at most {high:g}.")
+            problems.append(SpecProblem(f"{table}.{key}",
+                                        f"{table}.{key} = {value:g} is absurdly large; use at most {high:g}."))
     for name in spec.train.report_to:
         if name not in REPORT_TO:
-            problems.append(f"train.report_to entry {name!r} is not one of {', '.join(REPORT_TO)}.")
+            problems.append(SpecProblem("train.report_to", f"train.report_to entry {name!r} is not one of "
+                                                           f"{', '.join(REPORT_TO)}."))
     problems += scrub_setting_problems(spec.data)
     for canonical in spec.data.map:
         if canonical not in DATA_MAP_FIELDS:
-            problems.append(f"data.map key {canonical!r} is not a field{_nearest(canonical, list(DATA_MAP_FIELDS))}.")
+            problems.append(SpecProblem("data.map", f"data.map key {canonical!r} is not a field"
+                                                    f"{_nearest(canonical, list(DATA_MAP_FIELDS))}."))
     if spec.data.val_fraction + spec.data.test_fraction >= 0.9:
-        problems.append("data.val_fraction + data.test_fraction leave under 10% to train on; lower them.")
+        problems.append(SpecProblem("data.val_fraction", "data.val_fraction + data.test_fraction leave under 10% to "
+                                                         "train on; lower them."))
     if not spec.model.name:
-        problems.append("model.name is missing; give a hub id such as 'Qwen/Qwen2.5-0.5B' or a local folder.")
+        problems.append(SpecProblem("model.name", "model.name is missing; give a hub id such as 'Qwen/Qwen2.5-0.5B' "
+                                                  "or a local folder."))
     if not spec.data.path:
-        problems.append("data.path is missing; give a JSONL/CSV/Parquet file, a saved dataset folder or a hub id.")
+        problems.append(SpecProblem("data.path", "data.path is missing; give a JSONL/CSV/Parquet file, a saved "
+                                                 "dataset folder or a hub id."))
     device = spec.train.device
     if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
-        problems.append(f"train.device must be auto, cpu, cuda or cuda:N, not {device!r}.")
+        problems.append(SpecProblem("train.device", f"train.device must be auto, cpu, cuda or cuda:N, not {device!r}."))
     if not spec.name.strip() or not slug(spec.name):
-        problems.append("name must contain at least one letter or digit (it names the run folder).")
+        problems.append(SpecProblem("name", "name must contain at least one letter or digit (it names the run "
+                                            "folder)."))
 
 
-def scrub_setting_problems(data: DataSpec) -> list[str]:
-    """One sentence per unknown entry of `data.scrub_types` or `data.phone_regions`."""
+def scrub_setting_problems(data: DataSpec) -> list[SpecProblem]:
+    """One problem per unknown entry of `data.scrub_types` or `data.phone_regions`."""
     from engine.pii.detect import PII_TYPES
 
-    problems: list[str] = []
+    problems: list[SpecProblem] = []
     for name in data.scrub_types:
         if name.upper() not in PII_TYPES:
-            problems.append(f"data.scrub_types entry {name!r} is not a type{_nearest(name.upper(), list(PII_TYPES))}.")
+            problems.append(SpecProblem("data.scrub_types", f"data.scrub_types entry {name!r} is not a type"
+                                                            f"{_nearest(name.upper(), list(PII_TYPES))}."))
     if data.phone_regions:
         import phonenumbers
 
         for region in data.phone_regions:
             if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
-                problems.append(f"data.phone_regions entry {region!r} is not a region code; use two-letter "
-                                "codes such as US, GB, DE, IN.")
+                problems.append(SpecProblem("data.phone_regions", f"data.phone_regions entry {region!r} is not a "
+                                            "region code; use two-letter codes such as US, GB, DE, IN."))
     return problems
 
 
-def _check_files(spec: RunSpec, problems: list[str]) -> None:
+def _check_files(spec: RunSpec, problems: list[SpecProblem]) -> None:
     model = spec.model.name
     if model and looks_local(model) and not Path(model).expanduser().is_dir():
-        problems.append(f"model.name {model!r} is not a folder; give an existing model folder or a hub id.")
+        problems.append(SpecProblem("model.name", f"model.name {model!r} is not a folder; give an existing model "
+                                                  "folder or a hub id."))
     data = spec.data.path
     if not data:
         return
@@ -307,10 +336,11 @@ def _check_files(spec: RunSpec, problems: list[str]) -> None:
     )
     what = special_file(data) if must_be_local else None
     if what:
-        problems.append(f"data.path {data!r} is {what}, not a dataset; give a JSONL, JSON, CSV or Parquet file "
-                        "or a saved dataset folder.")
+        problems.append(SpecProblem("data.path", f"data.path {data!r} is {what}, not a dataset; give a JSONL, JSON, "
+                                                 "CSV or Parquet file or a saved dataset folder."))
     elif must_be_local and not Path(data).expanduser().exists():
-        problems.append(f"data.path {data!r} does not exist; fix the path (relative paths are from the spec file).")
+        problems.append(SpecProblem("data.path", f"data.path {data!r} does not exist; fix the path (relative paths "
+                                                 "are from the spec file)."))
 
 
 def slug(name: str) -> str:
@@ -324,9 +354,9 @@ def parse_spec(raw: Any, base_dir: Path | None = None, check_files: bool = True)
 
     Relative local paths are resolved against `base_dir` (the spec file's folder) when given.
     """
-    problems: list[str] = []
+    problems: list[SpecProblem] = []
     if not isinstance(raw, dict):
-        raise SpecError([f"The spec must be a table of settings, not {type(raw).__name__}."])
+        raise SpecError.whole(f"The spec must be a table of settings, not {type(raw).__name__}.")
     spec = RunSpec()
     known = ["name", *_TABLES]
     for key, value in raw.items():
@@ -337,7 +367,7 @@ def parse_spec(raw: Any, base_dir: Path | None = None, check_files: bool = True)
         elif key in _TABLES:
             setattr(spec, key, _build(key, _TABLES[key], value, problems))
         else:
-            problems.append(f"Unknown top-level key {key!r}{_nearest(str(key), known)}.")
+            problems.append(SpecProblem(str(key), f"Unknown top-level key {key!r}{_nearest(str(key), known)}."))
     if base_dir is not None:
         _resolve_paths(spec, base_dir)
     _check_values(spec, problems)
@@ -364,13 +394,13 @@ def load_spec(path: Path, check_files: bool = True) -> RunSpec:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError([f"The spec file {str(path)!r} does not exist."]) from None
+        raise SpecError.whole(f"The spec file {str(path)!r} does not exist.") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError([f"The spec file {str(path)!r} cannot be read ({exc})."]) from None
+        raise SpecError.whole(f"The spec file {str(path)!r} cannot be read ({exc}).") from None
     try:
         raw = tomllib.loads(text.removeprefix("\ufeff"))  # a BOM some editors write (TOML allows none)
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError([f"The spec file {str(path)!r} is not valid TOML ({exc}); fix its syntax."]) from None
+        raise SpecError.whole(f"The spec file {str(path)!r} is not valid TOML ({exc}); fix its syntax.") from None
     return parse_spec(raw, base_dir=path.resolve().parent, check_files=check_files)
 
 

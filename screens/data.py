@@ -21,15 +21,13 @@ from engine.safe_text import visible, visible_line
 from screens.widgets.data_report_view import DataReportView
 from slmtui.data_report import (
     OVERLENGTH,
-    DataCheckFailed,
-    DataCheckOptions,
     load_options,
-    map_text,
     recent_paths,
     remember_path,
-    run_data_check,
+    request_from_fields,
     save_options,
 )
+from slmtui.data_service import DataCheckFailed, DataRequest, map_text, run_data_check
 from slmtui.scrub_report import scrub_warning
 from slmtui.ui.shell import ShellScreen
 from slmtui.ui.themes import stylesheet
@@ -61,14 +59,14 @@ class DataScreen(ShellScreen):
     class SettingsLoaded(Message):
         """The saved data settings and recent datasets were read from the store."""
 
-        options: DataCheckOptions
+        options: DataRequest
         recent: list[str]
 
     @dataclass
     class CheckFinished(Message):
         """The engine's data check returned a report."""
 
-        options: DataCheckOptions
+        options: DataRequest
         report: dict[str, Any]
         recent: list[str]
 
@@ -82,7 +80,7 @@ class DataScreen(ShellScreen):
     class SettingsSaved(Message):
         """The data settings were written to the store for the next run."""
 
-        options: DataCheckOptions
+        options: DataRequest
 
     def __init__(self) -> None:
         super().__init__()
@@ -126,7 +124,7 @@ class DataScreen(ShellScreen):
         self._set_recent(message.recent)
         self._status("Press ctrl+r (or enter in the dataset field) to check the dataset.")
 
-    def _fill(self, options: DataCheckOptions) -> None:
+    def _fill(self, options: DataRequest) -> None:
         self.query_one("#data-path", Input).value = visible_line(options.path)
         self.query_one("#data-tokenizer", Input).value = visible_line(options.tokenizer)
         self.query_one("#data-max-length", Input).value = str(options.max_length)
@@ -141,9 +139,9 @@ class DataScreen(ShellScreen):
         status.update(Content(visible(text)))  # it may quote a path or an engine message: plain text
         status.set_class(error, "-error")
 
-    def options(self) -> DataCheckOptions:
+    def options(self) -> DataRequest:
         """The options as typed; raises `DataCheckFailed` with what to fix."""
-        return DataCheckOptions.from_fields(
+        return request_from_fields(
             self.query_one("#data-path", Input).value, self.query_one("#data-tokenizer", Input).value,
             self.query_one("#data-max-length", Input).value, str(self.query_one("#data-overlength", Select).value),
             self.query_one("#data-map", Input).value)
@@ -162,7 +160,7 @@ class DataScreen(ShellScreen):
         self._check(options)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="data-check", name="Checking the data")
-    def _check(self, options: DataCheckOptions) -> None:
+    def _check(self, options: DataRequest) -> None:
         try:
             report = run_data_check(options, home=self.store.home)
         except DataCheckFailed as exc:
@@ -207,7 +205,7 @@ class DataScreen(ShellScreen):
         self._save(options)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="data-settings", name="Saving the data settings")
-    def _save(self, options: DataCheckOptions) -> None:
+    def _save(self, options: DataRequest) -> None:
         save_options(self.store, options)
         self.post_message(self.SettingsSaved(options))
 

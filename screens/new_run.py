@@ -21,27 +21,25 @@ from textual.worker import get_current_worker
 
 from engine.paths import runs_dir
 from engine.safe_text import visible, visible_line
-from engine.spec import RunSpec, SpecError
+from engine.spec import RunSpec, SpecError, SpecProblem
 from screens.widgets.dialogs import ConfirmDialog, PathDialog
-from slmtui.data_service import DataRequest, DataSummary, check_data
+from slmtui.data_report import saved_spec_data
+from slmtui.data_service import DataCheckFailed, DataRequest, DataSummary, check_data
 from slmtui.fit import FitError, SpecEstimate, catalog_gpus, estimate_spec
 from slmtui.gpu import GIB, Inventory, Nvml
+from slmtui.launch import LaunchCheck, check_launch, launch_run
 from slmtui.new_run import (
     FIELDS,
     PILOT_FRACTION,
     SECTIONS,
     FormField,
-    LaunchCheck,
     RunNotFound,
     apply_form,
-    check_launch,
     default_raw,
     default_spec_path,
     estimable,
     last_run_raw,
-    launch_run,
     merge,
-    problem_field,
     save_spec,
     validate,
     value_text,
@@ -55,7 +53,9 @@ from slmtui.ui.workers import ReportsWorkerFailures
 ESTIMATE_DEBOUNCE_S = 0.25
 #: Quiet time before the data check (a subprocess that tokenises the whole dataset) is started again.
 DATA_DEBOUNCE_S = 1.0
-#: The catalog GPU estimated for when this machine has none.
+#: The fields the data check reads: while one has a problem there is no data report.
+DATA_CHECK_FIELDS = frozenset({"data.path", "model.name", "data.max_length", "data.shape", "data.overlength",
+                               "data.scrub_types", "data.phone_regions"})
 
 
 def _control_id(field: FormField) -> str:
@@ -74,7 +74,7 @@ def _choices(options: list[str]) -> list[tuple[Content, str]]:
 class NewRunScreen(ReportsWorkerFailures, Screen[None]):
     """A spec editor over the current screen. `spec` prefills it (a raw spec dict, e.g. an OOM's suggested fix
     or `{"model": {"name": ...}}` from the shortlist), laid over the defaults (the demo's model and data when
-    HOME/demo is built)."""
+    HOME/demo is built, and the data settings saved on the Data screen)."""
 
     CSS_PATH: ClassVar = [stylesheet("new_run.tcss")]
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -86,8 +86,8 @@ class NewRunScreen(ReportsWorkerFailures, Screen[None]):
         Binding("escape", "close", "Close", id="new_run.close", tooltip="Close without launching"),
     ]
 
-    problems: reactive[tuple[str, ...]] = reactive(tuple, init=False, always_update=True)
-    """One sentence per problem of the spec as typed."""
+    problems: reactive[tuple[SpecProblem, ...]] = reactive(tuple, init=False, always_update=True)
+    """The problems of the spec as typed, each with the key it is about."""
     estimate: reactive[SpecEstimate | None] = reactive(None, init=False)
     """The memory estimate of the spec as typed (None while it cannot be made)."""
     data_summary: reactive[DataSummary | None] = reactive(None, init=False)
@@ -98,7 +98,7 @@ class NewRunScreen(ReportsWorkerFailures, Screen[None]):
         """The spec was edited (or prefilled) and validated."""
 
         raw: dict[str, Any]
-        problems: tuple[str, ...]
+        problems: tuple[SpecProblem, ...]
 
     @dataclass
     class EstimateUpdated(Message):
@@ -143,6 +143,7 @@ class NewRunScreen(ReportsWorkerFailures, Screen[None]):
         self._prefill = spec or {}
         self._nvml = nvml
         self._base: dict[str, Any] = {}
+        self._saved_data: dict[str, Any] = {}
         self.raw: dict[str, Any] = {}
         self.spec: RunSpec | None = None
         self._inventory: Inventory | None = None
@@ -159,8 +160,9 @@ class NewRunScreen(ReportsWorkerFailures, Screen[None]):
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        self._base = merge(default_raw(self.home), self._prefill)
         store = getattr(self.app, "store", None)
+        self._saved_data = saved_spec_data(store) if store is not None else {}
+        self._base = merge(default_raw(self.home, self._saved_data), self._prefill)
         self._target = target_gpu(store) if store is not None else DEFAULT_TARGET_GPU
         yield Header(icon="≡")
         with Horizontal(id="nr-main"):
@@ -238,10 +240,10 @@ class NewRunScreen(ReportsWorkerFailures, Screen[None]):
         self._schedule_estimate()
         self._schedule_data_check()
 
-    def watch_problems(self, problems: tuple[str, ...]) -> None:
+    def watch_problems(self, problems: tuple[SpecProblem, ...]) -> None:
         by_field: dict[str, list[str]] = {}
         for problem in problems:
-            by_field.setdefault(problem_field(problem) or "", []).append(problem)
+            by_field.setdefault(problem.field, []).append(problem.message)
         for field in FIELDS:
             label = self.query_one(f"#{_error_id(field)}", Static)
             text = " ".join(by_field.get(field.path, ()))
@@ -250,11 +252,12 @@ class NewRunScreen(ReportsWorkerFailures, Screen[None]):
             self.query_one(f"#{_control_id(field)}").set_class(bool(text), "nr-invalid")
         panel = self.query_one("#nr-problems", Static)
         panel.set_class(bool(problems), "nr-has-problems")
-        panel.update(Content(visible("\n".join(f"• {p}" for p in problems) if problems else "None: ready to launch.")))
+        panel.update(Content(visible("\n".join(f"• {p.message}" for p in problems) if problems
+                                     else "None: ready to launch.")))
 
     def refill(self, raw: dict[str, Any]) -> None:
         """Show another spec (the last run's, a suggested fix) in every field and check it."""
-        self._base = merge(default_raw(self.home), raw)
+        self._base = merge(default_raw(self.home, self._saved_data), raw)
         with self.prevent(Input.Changed, Select.Changed, Checkbox.Changed):
             for field in FIELDS:
                 control = self.query_one(f"#{_control_id(field)}")
@@ -350,9 +353,7 @@ class NewRunScreen(ReportsWorkerFailures, Screen[None]):
 
     def data_request(self) -> DataRequest | None:
         """What the data check should read, or None while the dataset or model fields have problems."""
-        if any(problem_field(p) in ("data.path", "model.name", "data.max_length", "data.shape", "data.overlength",
-                                    "data.scrub_types", "data.phone_regions")
-               for p in self.problems):
+        if any(p.field in DATA_CHECK_FIELDS for p in self.problems):
             return None
         data = self.raw.get("data", {})
         model = str(self.raw.get("model", {}).get("name", ""))
@@ -363,7 +364,7 @@ class NewRunScreen(ReportsWorkerFailures, Screen[None]):
         entry = load_catalog().model(model)
         mapping = tuple(sorted((str(k), str(v)) for k, v in (data.get("map") or {}).items()))
         return DataRequest(path=str(Path(str(data["path"])).expanduser()) if str(data["path"]).startswith("~")
-                           else str(data["path"]), tokenizer=entry.hub_id if entry is not None else model,
+                           else str(data["path"]), tokenizer=entry.hub_id if entry is not None else model, preview=0,
                            max_length=int(data.get("max_length", 1024)), shape=str(data.get("shape", "auto")),
                            format=str(data.get("format", "auto")), split=str(data.get("split_name", "train")),
                            overlength=str(data.get("overlength", "truncate")), map=mapping,
@@ -387,14 +388,14 @@ class NewRunScreen(ReportsWorkerFailures, Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="new-run-data", name="Checking the data")
     def _check_data(self, request: DataRequest) -> None:
-        from slmtui.engine_proc import EngineCancelled, EngineError
+        from slmtui.engine_proc import EngineCancelled
 
         worker = get_current_worker()
         try:
-            summary, _ = check_data(request, home=self.home, cancelled=lambda: worker.is_cancelled)
+            summary = check_data(request, home=self.home, cancelled=lambda: worker.is_cancelled)
         except EngineCancelled:
             return
-        except EngineError as exc:
+        except DataCheckFailed as exc:
             self.post_message(self.DataChecked(request, None, str(exc)))
             return
         self.post_message(self.DataChecked(request, summary, None))
@@ -443,20 +444,23 @@ class NewRunScreen(ReportsWorkerFailures, Screen[None]):
         if check.refusal is not None:
             self.post_message(self.LaunchRefused(spec, pilot, check))
             return
-        info = launch_run(spec, runs, home=self.home, pilot=pilot)
-        self.post_message(self.Launched(info.id, pilot, check.notes))
+        info = launch_run(spec, runs, home=self.home, pilot=PILOT_FRACTION if pilot else None)
+        overridden = tuple(f"Started anyway: {refusal.reason}." for refusal in check.overridden)
+        self.post_message(self.Launched(info.id, pilot, check.notes + overridden))
 
     def on_new_run_screen_launch_refused(self, message: LaunchRefused) -> None:
-        check = message.check
-        if not check.forceable:
-            self.notify(check.refusal or "", severity="error", timeout=10)
+        refusal = message.check.refusal
+        assert refusal is not None
+        if not refusal.forceable:
+            self.notify(refusal.sentence(), severity="error", timeout=10)
             return
 
         def answered(go: bool | None) -> None:
             if go:
                 self._launch(message.spec, pilot=message.pilot, force=True)
 
-        self.app.push_screen(ConfirmDialog("It may not fit", f"{check.refusal} Launch anyway?", "Launch"), answered)
+        self.app.push_screen(ConfirmDialog("It may not fit", refusal.sentence("launch anyway"), "Launch anyway"),
+                             answered)
 
     def on_new_run_screen_launched(self, message: Launched) -> None:
         if hasattr(self.app, "active_run"):

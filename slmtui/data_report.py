@@ -1,20 +1,22 @@
-"""The Data screen's headless side: the check options, running `python -m engine data-check --json`, the
-recent datasets and the saved data settings (which New run reads), and the report's parts as plain rows.
+"""The Data screen's headless side: its fields as a data-check request, the recent datasets and the saved data
+settings (which New run reads), and the report's parts as plain rows. The check itself is
+`slmtui.data_service.run_data_check`.
 
 Store settings written here:
 - `data_settings`: `{"path", "map": {field: column}, "max_length", "overlength", "tokenizer"}`: the first four
-  are `[data]` keys of a run spec (engine/spec.py DataSpec); `tokenizer` is what the lengths were counted with.
+  are `[data]` keys of a run spec (engine/spec.py DataSpec), which New run starts from; `tokenizer` is what the
+  lengths were counted with.
 - `data_recent_paths`: the datasets checked lately, newest first.
 Light: no textual, no ML stack.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.spec import DATA_MAP_FIELDS
+from slmtui.data_service import DataCheckFailed, DataRequest, parse_map_text
 from slmtui.scrub_report import change_summary
 from slmtui.store import Store
 
@@ -22,88 +24,44 @@ SETTINGS_KEY = "data_settings"
 RECENT_KEY = "data_recent_paths"
 RECENT_LIMIT = 8
 OVERLENGTH = ("truncate", "drop", "error")
-#: How long a data check may take before the console gives up on it (a hub dataset may need a download).
-CHECK_TIMEOUT_S = 600.0
+#: The `data_settings` keys that are `[data]` keys of a run spec.
+SPEC_DATA_KEYS = ("path", "map", "max_length", "overlength")
 
 
-class DataCheckFailed(Exception):
-    """The check could not read the dataset or its settings are wrong; one sentence saying what to change."""
+def request_from_fields(path: str, tokenizer: str, max_length: str, overlength: str, map_: str) -> DataRequest:
+    """The request the Data screen's text fields make; raises `DataCheckFailed` with one sentence on a bad value."""
+    if not path.strip():
+        raise DataCheckFailed("Type the path of a dataset file or folder, or a hub id.")
+    try:
+        length = int(max_length.strip())
+    except ValueError:
+        raise DataCheckFailed(f"The max length must be a whole number of tokens, not {max_length!r}.") from None
+    if length < 1:
+        raise DataCheckFailed("The max length must be at least 1 token.")
+    if overlength not in OVERLENGTH:
+        raise DataCheckFailed(f"The overlength policy must be one of {', '.join(OVERLENGTH)}.")
+    return DataRequest(path.strip(), tokenizer.strip(), length, overlength, parse_map_text(map_))
 
 
-def parse_map_text(text: str) -> dict[str, str]:
-    """`"prompt=question, response=answer"` -> `{"prompt": "question", "response": "answer"}`; raises
-    `DataCheckFailed` naming the part it cannot read."""
-    mapping: dict[str, str] = {}
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        name, eq, column = (s.strip() for s in part.partition("="))
-        if not eq or not name or not column:
-            raise DataCheckFailed(f"Write the mapping as FIELD=COLUMN pairs separated by commas, not {part!r}.")
-        if name not in DATA_MAP_FIELDS:
-            raise DataCheckFailed(f"{name!r} is not a field to map; use one of {', '.join(DATA_MAP_FIELDS)}.")
-        mapping[name] = column
-    return mapping
+def settings_of(request: DataRequest) -> dict[str, Any]:
+    """The `data_settings` value (run-spec `[data]` key names, plus the tokenizer)."""
+    return {"path": request.path, "map": dict(request.map), "max_length": request.max_length,
+            "overlength": request.overlength, "tokenizer": request.tokenizer}
 
 
-def map_text(mapping: dict[str, str]) -> str:
-    """The inverse of `parse_map_text`."""
-    return ",".join(f"{k}={v}" for k, v in mapping.items())
-
-
-@dataclass(frozen=True)
-class DataCheckOptions:
-    """What the Data screen lets the user set, as the engine's data-check takes it."""
-
-    path: str
-    tokenizer: str = ""
-    max_length: int = 1024
-    overlength: str = "truncate"
-    map: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_fields(cls, path: str, tokenizer: str, max_length: str, overlength: str, map_: str) -> DataCheckOptions:
-        """Options from the screen's text fields; raises `DataCheckFailed` with one sentence on a bad value."""
-        if not path.strip():
-            raise DataCheckFailed("Type the path of a dataset file or folder, or a hub id.")
-        try:
-            length = int(max_length.strip())
-        except ValueError:
-            raise DataCheckFailed(f"The max length must be a whole number of tokens, not {max_length!r}.") from None
-        if length < 1:
-            raise DataCheckFailed("The max length must be at least 1 token.")
-        if overlength not in OVERLENGTH:
-            raise DataCheckFailed(f"The overlength policy must be one of {', '.join(OVERLENGTH)}.")
-        return cls(path.strip(), tokenizer.strip(), length, overlength, parse_map_text(map_))
-
-    def argv(self) -> list[str]:
-        """Arguments of `python -m engine data-check`."""
-        args = [self.path, "--max-length", str(self.max_length), "--policy", self.overlength]
-        if self.tokenizer:
-            args += ["--tokenizer", self.tokenizer]
-        if self.map:
-            args += ["--map", map_text(self.map)]
-        return args
-
-    def to_settings(self) -> dict[str, Any]:
-        """The `data_settings` value (run-spec `[data]` key names, plus the tokenizer)."""
-        return {"path": self.path, "map": dict(self.map), "max_length": self.max_length,
-                "overlength": self.overlength, "tokenizer": self.tokenizer}
-
-    @classmethod
-    def from_settings(cls, saved: Any, default_path: str) -> DataCheckOptions:
-        """Options from a saved `data_settings` value; anything missing or malformed takes its default."""
-        saved = saved if isinstance(saved, dict) else {}
-        length = saved.get("max_length")
-        policy = saved.get("overlength")
-        mapping = saved.get("map")
-        return cls(
-            path=str(saved.get("path") or default_path),
-            tokenizer=str(saved.get("tokenizer") or ""),
-            max_length=length if isinstance(length, int) and length > 0 else 1024,
-            overlength=policy if policy in OVERLENGTH else "truncate",
-            map={str(k): str(v) for k, v in mapping.items()} if isinstance(mapping, dict) else {},
-        )
+def request_from_settings(saved: Any, default_path: str) -> DataRequest:
+    """The request a saved `data_settings` value makes; anything missing or malformed takes its default."""
+    saved = saved if isinstance(saved, dict) else {}
+    length = saved.get("max_length")
+    policy = saved.get("overlength")
+    mapping = saved.get("map")
+    return DataRequest(
+        path=str(saved.get("path") or default_path),
+        tokenizer=str(saved.get("tokenizer") or ""),
+        max_length=length if isinstance(length, int) and not isinstance(length, bool) and length > 0 else 1024,
+        overlength=policy if policy in OVERLENGTH else "truncate",
+        map=tuple((str(k), str(v)) for k, v in mapping.items()) if isinstance(mapping, dict) else (),
+    )
 
 
 def default_dataset(home: Path) -> str:
@@ -117,14 +75,23 @@ def default_dataset(home: Path) -> str:
     return str(built if built.is_file() else shipped)
 
 
-def load_options(store: Store) -> DataCheckOptions:
+def load_options(store: Store) -> DataRequest:
     """The last saved data settings, or the demo dataset with defaults."""
-    return DataCheckOptions.from_settings(store.setting(SETTINGS_KEY), default_dataset(store.home))
+    return request_from_settings(store.setting(SETTINGS_KEY), default_dataset(store.home))
 
 
-def save_options(store: Store, options: DataCheckOptions) -> None:
+def save_options(store: Store, request: DataRequest) -> None:
     """Keep the settings for the next run (New run reads `data_settings`)."""
-    store.set_setting(SETTINGS_KEY, options.to_settings())
+    store.set_setting(SETTINGS_KEY, settings_of(request))
+
+
+def saved_spec_data(store: Store) -> dict[str, Any]:
+    """The saved settings as a run spec's `[data]` keys (what New run starts from); {} when none were saved."""
+    saved = store.setting(SETTINGS_KEY)
+    if not isinstance(saved, dict):
+        return {}
+    settings = settings_of(request_from_settings(saved, ""))
+    return {key: settings[key] for key in SPEC_DATA_KEYS if key in saved and settings[key] != ""}
 
 
 def recent_paths(store: Store) -> list[str]:
@@ -138,25 +105,6 @@ def remember_path(store: Store, path: str) -> list[str]:
     paths = [path, *(p for p in recent_paths(store) if p != path)][:RECENT_LIMIT]
     store.set_setting(RECENT_KEY, paths)
     return paths
-
-
-def run_data_check(options: DataCheckOptions, home: Path | None = None,
-                   timeout: float = CHECK_TIMEOUT_S) -> dict[str, Any]:
-    """Run the engine's data check (a subprocess: the ML stack never loads here) and return its report."""
-    import subprocess
-
-    from slmtui.engine_proc import EngineError, run_engine_json
-
-    try:
-        report = run_engine_json("data-check", *options.argv(), home=home, timeout=timeout)
-    except EngineError as exc:
-        raise DataCheckFailed(str(exc)) from None
-    except subprocess.TimeoutExpired:
-        raise DataCheckFailed(f"The data check took over {timeout:.0f} s and was stopped; try a smaller "
-                              "dataset or check it with `slmtui data check`.") from None
-    if not isinstance(report, dict):
-        raise DataCheckFailed("The data check printed something other than a report.")
-    return report
 
 
 @dataclass(frozen=True)

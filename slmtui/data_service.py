@@ -1,53 +1,104 @@
-"""The data report from a console process: `python -m engine data-check` in a subprocess, and its key numbers.
+"""One data-check request for every caller (the Data screen, New run, `slmtui data check`): `python -m engine
+data-check` in a subprocess, with one argument builder, one timeout and one error, and the report's key numbers.
 
-Headless (no textual): run it from a worker thread. A dataset or tokenizer problem the user can fix raises
-`slmtui.engine_proc.EngineError` with the engine's one sentence.
+Headless (no textual): run it from a worker thread. A dataset or tokenizer problem the user can fix, or a check
+that ran out of time, raises `DataCheckFailed` with one sentence.
 """
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from slmtui.engine_proc import run_engine_json
+from engine.spec import DATA_MAP_FIELDS
+from slmtui.engine_proc import EngineError, run_engine_json
 from slmtui.scrub_report import change_summary, scrub_warning
 
-#: The data check reads the whole file and tokenises it; a stuck one is given up on after this long.
-DATA_CHECK_TIMEOUT_S = 300.0
+#: The check reads the whole dataset and tokenises it (a hub dataset may need a download first); a check still
+#: running after this long is stopped.
+DATA_CHECK_TIMEOUT_S = 600.0
+
+ColumnMap = tuple[tuple[str, str], ...]
+"""(field, column) pairs: `(("prompt", "question"),)` maps the dataset's `question` column to `prompt`."""
+
+
+class DataCheckFailed(Exception):
+    """The check could not read the dataset or its settings are wrong; one sentence saying what to change."""
+
+
+def parse_map_text(text: str) -> ColumnMap:
+    """`"prompt=question, response=answer"` -> `(("prompt", "question"), ("response", "answer"))`; raises
+    `DataCheckFailed` naming the part it cannot read."""
+    mapping: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, eq, column = (s.strip() for s in part.partition("="))
+        if not eq or not name or not column:
+            raise DataCheckFailed(f"Write the mapping as FIELD=COLUMN pairs separated by commas, not {part!r}.")
+        if name not in DATA_MAP_FIELDS:
+            raise DataCheckFailed(f"{name!r} is not a field to map; use one of {', '.join(DATA_MAP_FIELDS)}.")
+        mapping[name] = column
+    return tuple(mapping.items())
+
+
+def map_text(mapping: ColumnMap) -> str:
+    """The inverse of `parse_map_text`."""
+    return ",".join(f"{field}={column}" for field, column in mapping)
 
 
 @dataclass(frozen=True)
 class DataRequest:
-    """What to check: the dataset, the tokenizer that counts tokens (the model's), and the spec's data options."""
+    """What to check: the dataset, the tokenizer that counts tokens (empty: the demo's), and the spec's data
+    options; the defaults are the engine's."""
 
     path: str
-    tokenizer: str | None = None
+    tokenizer: str = ""
     max_length: int = 1024
+    overlength: str = "truncate"
+    map: ColumnMap = ()
     shape: str = "auto"
     format: str = "auto"
     split: str = "train"
-    overlength: str = "truncate"
-    map: tuple[tuple[str, str], ...] = ()
     scrub: str = "auto"
     scrub_types: tuple[str, ...] = ()
     phone_regions: tuple[str, ...] = ()
+    label_column: str = ""
+    template: str = "auto"
+    preview: int | None = None
+    """Rows to show formatted (None: the engine's default)."""
 
     def argv(self) -> list[str]:
         """The engine's `data-check` arguments."""
-        args = [self.path, "--max-length", str(self.max_length), "--shape", self.shape, "--format", self.format,
-                "--split", self.split, "--policy", self.overlength, "--preview", "0"]
-        if self.tokenizer:
-            args += ["--tokenizer", self.tokenizer]
-        if self.map:
-            args += ["--map", ",".join(f"{field}={column}" for field, column in self.map)]
-        args += ["--scrub", self.scrub]
-        if self.scrub_types:
-            args += ["--scrub-types", ",".join(self.scrub_types)]
-        if self.phone_regions:
-            args += ["--phone-regions", ",".join(self.phone_regions)]
+        args = [self.path, "--max-length", str(self.max_length), "--policy", self.overlength, "--shape", self.shape,
+                "--format", self.format, "--split", self.split, "--scrub", self.scrub, "--template", self.template]
+        optional = (("--tokenizer", self.tokenizer), ("--map", map_text(self.map)),
+                    ("--scrub-types", ",".join(self.scrub_types)), ("--phone-regions", ",".join(self.phone_regions)),
+                    ("--label-column", self.label_column),
+                    ("--preview", "" if self.preview is None else str(self.preview)))
+        for flag, value in optional:
+            if value:
+                args += [flag, value]
         return args
+
+
+def run_data_check(request: DataRequest, home: Path | None = None, timeout: float = DATA_CHECK_TIMEOUT_S,
+                   cancelled: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """Run the engine's data check (a subprocess: the ML stack never loads here) and return its report; raises
+    `DataCheckFailed`. `cancelled` (polled) kills it and raises `slmtui.engine_proc.EngineCancelled`."""
+    try:
+        report = run_engine_json("data-check", *request.argv(), home=home, timeout=timeout, cancelled=cancelled)
+    except EngineError as exc:
+        raise DataCheckFailed(str(exc)) from None
+    except subprocess.TimeoutExpired:
+        raise DataCheckFailed(f"The data check took over {timeout:.0f} s and was stopped; try a smaller "
+                              "dataset, or a local copy of a hub dataset.") from None
+    if not isinstance(report, dict):
+        raise DataCheckFailed("The data check printed something other than a report.")
+    return report
 
 
 @dataclass(frozen=True)
@@ -107,11 +158,7 @@ class DataSummary:
         ]
 
 
-def check_data(request: DataRequest, home: Path | None = None, timeout: float = DATA_CHECK_TIMEOUT_S,
-               cancelled: Callable[[], bool] | None = None) -> tuple[DataSummary, dict[str, Any]]:
-    """Run the engine's data check; returns the key numbers and the whole report. `cancelled` (polled) kills it
-    and raises `slmtui.engine_proc.EngineCancelled`."""
-    report = run_engine_json("data-check", *request.argv(), home=home, timeout=timeout, cancelled=cancelled)
-    if not isinstance(report, dict):
-        report = {}
-    return DataSummary.from_report(report), report
+def check_data(request: DataRequest, home: Path | None = None,
+               cancelled: Callable[[], bool] | None = None) -> DataSummary:
+    """The key numbers of `run_data_check`'s report."""
+    return DataSummary.from_report(run_data_check(request, home=home, cancelled=cancelled))

@@ -247,7 +247,7 @@ def evaluate_run(run_dir: Path, store: Store | None = None, subset: int = 0,
     try:
         spec = load_spec(run_dir / SPEC_FILE, check_files=False)
     except SpecError as exc:
-        raise EvalFailed(f"The run {run_dir.name} has a broken spec ({exc.problems[0]})") from None
+        raise EvalFailed(f"The run {run_dir.name} has a broken spec ({exc.messages[0]})") from None
     split = "test" if spec.data.test_fraction > 0 else "validation"
     metrics = checklist_metrics(store)
     results = []

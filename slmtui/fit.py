@@ -112,7 +112,7 @@ class SpecEstimate:
 
 def estimate_spec(spec: RunSpec, gpu: str, capacity_gib: float) -> SpecEstimate:
     """The spec's peak memory on a GPU with `capacity_gib` free; FitError when the model has no usable config."""
-    from slmtui.preflight import train_setup
+    from engine.spec_setup import train_setup
 
     label, shape = resolve_shape(spec.model.name)
     setup = train_setup(spec)

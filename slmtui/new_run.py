@@ -1,27 +1,23 @@
 """The New run editor's logic, headless: the fields it edits, form text to a spec, validation, defaults,
-the last run's spec, saving and launching.
+the last run's spec and saving (launching is `slmtui.launch`, shared with `slmtui train`).
 
 The screen keeps the spec as a raw TOML-like dict (so keys the form does not show, such as `data.map`, survive a
-round trip) and overlays the form's text on it; `engine.spec.parse_spec` says what is wrong, one sentence each.
+round trip) and overlays the form's text on it; `engine.spec.parse_spec` says what is wrong, each problem with
+the key it is about.
 """
 
 from __future__ import annotations
 
-import re
 import tomllib
-from collections.abc import Callable
 from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine.paths import slmtui_home
-from engine.spec import CHOICES, RunSpec, SpecError, dump_spec, parse_spec, slug
+from engine.spec import CHOICES, RunSpec, SpecError, SpecProblem, dump_spec, parse_spec, slug
 from slmtui.demo import demo_spec
-from slmtui.fit import FitError, resolve_shape
-from slmtui.gpu import Inventory
-from slmtui.preflight import launch_checks
-from slmtui.runs import RunInfo, RunNotFound, launch, resolve_run
+from slmtui.runs import RunNotFound, resolve_run
 
 #: The fraction of the data a pilot run trains on (`slmtui train --pilot 0.05`).
 PILOT_FRACTION = 0.05
@@ -106,16 +102,17 @@ SECTIONS: tuple[tuple[str, tuple[FormField, ...]], ...] = (
 FIELDS: tuple[FormField, ...] = tuple(f for _, group in SECTIONS for f in group)
 FIELDS_BY_PATH: dict[str, FormField] = {f.path: f for f in FIELDS}
 
-_PROBLEM_FIELD = re.compile(r"^([a-z_]+)\.([a-z_]+)\b")
-_UNKNOWN_KEY = re.compile(r"^Unknown key '([^']+)' in \[([a-z_]+)\]")
 
-
-def default_raw(home: Path | None = None) -> dict[str, Any]:
-    """A new spec: the engine's defaults, with the demo's model and data when HOME/demo is built."""
+def default_raw(home: Path | None = None, saved_data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A new spec: the engine's defaults, with the demo's model and data when HOME/demo is built, and the Data
+    screen's saved settings (`saved_data`: `[data]` keys, from `slmtui.data_report.saved_spec_data`) over them."""
     demo = demo_spec(home or slmtui_home())
     if Path(demo.data.path).is_file() and (Path(demo.model.name) / "config.json").is_file():
-        return _plain(demo)  # the settings `slmtui demo` trains with, which are known to learn
-    return _plain(RunSpec())
+        raw = _plain(demo)  # the settings `slmtui demo` trains with, which are known to learn
+    else:
+        raw = _plain(RunSpec())
+    raw["data"].update(deepcopy(saved_data or {}))  # key by key: a saved column map replaces the default's
+    return raw
 
 
 def _plain(spec: RunSpec) -> dict[str, Any]:
@@ -179,19 +176,8 @@ def apply_form(base: dict[str, Any], values: dict[str, str | bool]) -> dict[str,
     return raw
 
 
-def problem_field(problem: str) -> str | None:
-    """The field path a problem sentence is about (`train.micro_batch`, `name`), or None."""
-    if problem.startswith("name "):
-        return "name"
-    unknown = _UNKNOWN_KEY.match(problem)
-    if unknown:
-        return f"{unknown.group(2)}.{unknown.group(1)}"
-    match = _PROBLEM_FIELD.match(problem)
-    return f"{match.group(1)}.{match.group(2)}" if match else None
-
-
-def validate(raw: dict[str, Any], check_files: bool = True) -> tuple[RunSpec | None, list[str]]:
-    """(the spec, []) when valid, else (None, one sentence per problem)."""
+def validate(raw: dict[str, Any], check_files: bool = True) -> tuple[RunSpec | None, list[SpecProblem]]:
+    """(the spec, []) when valid, else (None, each problem with the key it is about)."""
     try:
         return parse_spec(raw, check_files=check_files), []
     except SpecError as exc:
@@ -227,7 +213,7 @@ def run_spec_raw(run_dir: Path, changes: dict[str, Any] | None = None) -> dict[s
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise SpecError([f"The spec of run {run_dir.name} cannot be read ({exc})."]) from None
+        raise SpecError.whole(f"The spec of run {run_dir.name} cannot be read ({exc}).") from None
     return merge(raw, changes or {})
 
 
@@ -252,34 +238,5 @@ def save_spec(spec: RunSpec, path: Path) -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class LaunchCheck:
-    """What the pre-launch checks said: notes to show, and a refusal (None: go ahead)."""
-
-    notes: tuple[str, ...] = ()
-    refusal: str | None = None
-    forceable: bool = False  # the GPU looks too small or busy: the user may launch anyway
-
-
-def check_launch(spec: RunSpec, runs_dir: Path, read_inventory: Callable[[], Inventory], force: bool = False,
-                 pilot: bool = False) -> LaunchCheck:
-    """The CLI's pre-launch checks (`slmtui.preflight`): the disk for the checkpoints, the GPU's free memory."""
-    try:
-        shape = resolve_shape(spec.model.name)[1]
-    except FitError:
-        shape = None  # the engine checks the disk again once the model is loaded
-    disk, gpu = launch_checks(spec, shape, runs_dir, read_inventory, force, pilot)
-    if disk.refusal:
-        return LaunchCheck(tuple(disk.notes), disk.refusal)
-    refusal = gpu.refusal.replace("or pass --force to start anyway", "or launch anyway") if gpu.refusal else None
-    return LaunchCheck(tuple(gpu.notes), refusal, forceable=refusal is not None)
-
-
-def launch_run(spec: RunSpec, runs_dir: Path, home: Path | None = None, pilot: bool = False) -> RunInfo:
-    """Start the run detached (a pilot trains on `PILOT_FRACTION` of the data and predicts the full run's time,
-    as `slmtui train --pilot`); returns its `RunInfo`."""
-    return launch(spec, runs_dir, home=home, engine_args=["--pilot", str(PILOT_FRACTION)] if pilot else ())
-
-
-__all__ = ["FIELDS", "PILOT_FRACTION", "SECTIONS", "FormField", "LaunchCheck", "RunNotFound", "apply_form",
-           "check_launch", "default_raw", "estimable", "launch_run", "validate"]
+__all__ = ["FIELDS", "PILOT_FRACTION", "SECTIONS", "FormField", "RunNotFound", "apply_form", "default_raw",
+           "estimable", "validate"]

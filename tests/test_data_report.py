@@ -1,5 +1,5 @@
-"""The Data screen's service: options from the fields, the engine's arguments, saved settings, recent
-datasets, and the report's parts as bars."""
+"""The Data screen's service and the one data-check request: the request from the fields, the engine's arguments,
+the one error and timeout, saved settings, recent datasets, and the report's parts as bars."""
 
 from __future__ import annotations
 
@@ -10,27 +10,59 @@ import pytest
 from slmtui.data_report import (
     RECENT_LIMIT,
     SETTINGS_KEY,
-    DataCheckFailed,
-    DataCheckOptions,
     count_bars,
     default_dataset,
     length_bars,
     load_options,
-    parse_map_text,
     recent_paths,
     remember_path,
+    request_from_fields,
     save_options,
     summary_lines,
 )
+from slmtui.data_service import (
+    DATA_CHECK_TIMEOUT_S,
+    DataCheckFailed,
+    DataRequest,
+    parse_map_text,
+    run_data_check,
+)
 from slmtui.store import Store
+
+ENGINE_DEFAULTS = ["--shape", "auto", "--format", "auto", "--split", "train", "--scrub", "auto", "--template", "auto"]
 
 
 def test_options_from_the_fields_and_the_engine_arguments() -> None:
-    opts = DataCheckOptions.from_fields(" d.jsonl ", "tok", "256", "drop", "prompt=question, response=answer")
-    assert opts == DataCheckOptions("d.jsonl", "tok", 256, "drop", {"prompt": "question", "response": "answer"})
-    assert opts.argv() == ["d.jsonl", "--max-length", "256", "--policy", "drop", "--tokenizer", "tok",
+    opts = request_from_fields(" d.jsonl ", "tok", "256", "drop", "prompt=question, response=answer")
+    assert opts == DataRequest("d.jsonl", "tok", 256, "drop", (("prompt", "question"), ("response", "answer")))
+    assert opts.argv() == ["d.jsonl", "--max-length", "256", "--policy", "drop", *ENGINE_DEFAULTS, "--tokenizer", "tok",
                            "--map", "prompt=question,response=answer"]
-    assert DataCheckOptions("d").argv() == ["d", "--max-length", "1024", "--policy", "truncate"]
+    assert DataRequest("d").argv() == ["d", "--max-length", "1024", "--policy", "truncate", *ENGINE_DEFAULTS]
+
+
+def test_one_error_for_a_failed_or_stuck_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from slmtui import data_service
+    from slmtui.engine_proc import EngineError
+
+    timeouts: list[float] = []
+
+    def stuck(*args: str, timeout: float, **_: object) -> None:
+        timeouts.append(timeout)
+        raise subprocess.TimeoutExpired(list(args), timeout)
+
+    monkeypatch.setattr(data_service, "run_engine_json", stuck)
+    with pytest.raises(DataCheckFailed, match="took over 600 s"):
+        run_data_check(DataRequest("d"))
+    assert timeouts == [DATA_CHECK_TIMEOUT_S]
+
+    def unreadable(*args: str, **_: object) -> None:
+        raise EngineError("data.path 'd' does not exist.")
+
+    monkeypatch.setattr(data_service, "run_engine_json", unreadable)
+    with pytest.raises(DataCheckFailed, match="does not exist"):
+        run_data_check(DataRequest("d"))
 
 
 @pytest.mark.parametrize(("fields", "says"), [
@@ -43,21 +75,21 @@ def test_options_from_the_fields_and_the_engine_arguments() -> None:
 ])
 def test_bad_fields_are_one_sentence(fields: tuple[str, str, str, str, str], says: str) -> None:
     with pytest.raises(DataCheckFailed, match=says):
-        DataCheckOptions.from_fields(*fields)
-    assert parse_map_text(" , ") == {}
+        request_from_fields(*fields)
+    assert parse_map_text(" , ") == ()
 
 
 def test_settings_round_trip_and_defaults(home: Path) -> None:
     store = Store(home)
     first = load_options(store)
     assert first.path == default_dataset(home) and first.path.endswith("tickets.jsonl") and Path(first.path).is_file()
-    opts = DataCheckOptions("mine.jsonl", "tok", 512, "error", {"prompt": "q"})
+    opts = DataRequest("mine.jsonl", "tok", 512, "error", (("prompt", "q"),))
     save_options(store, opts)
     assert load_options(store) == opts
     assert store.setting(SETTINGS_KEY) == {"path": "mine.jsonl", "map": {"prompt": "q"}, "max_length": 512,
                                            "overlength": "error", "tokenizer": "tok"}
     store.set_setting(SETTINGS_KEY, {"path": 3, "max_length": -1, "overlength": "x", "map": "nope"})
-    assert load_options(store) == DataCheckOptions("3", "", 1024, "truncate", {})
+    assert load_options(store) == DataRequest("3", "", 1024, "truncate", ())
 
 
 def test_recent_paths_newest_first_without_repeats(home: Path) -> None:

@@ -39,7 +39,7 @@ def test_known_keys_with_any_values_give_a_spec_or_sentences(raw: dict[str, Any]
     try:
         spec = parse_spec(raw, check_files=False)
     except SpecError as exc:
-        assert exc.problems and all(isinstance(p, str) and p and "\n" not in p for p in exc.problems)
+        assert exc.messages and all(isinstance(p, str) and p and "\n" not in p for p in exc.messages)
         return
     assert isinstance(spec, RunSpec)
 
@@ -56,7 +56,7 @@ def test_a_spec_file_of_any_content_gives_a_spec_or_sentences(content: str | byt
         try:
             load_spec(path)
         except SpecError as exc:
-            assert exc.problems and all(isinstance(p, str) and p for p in exc.problems)
+            assert exc.messages and all(isinstance(p, str) and p for p in exc.messages)
 
 
 @settings(max_examples=150, deadline=None)

@@ -28,7 +28,7 @@ def _modules_after(code: str, home: Path) -> set[str]:
     [
         "import slmtui.app",
         "import screens.checklist, slmtui.checklist",
-        "import screens.gpus, screens.new_run, slmtui.new_run, slmtui.data_service\n"
+        "import screens.gpus, screens.new_run, slmtui.new_run, slmtui.data_service, slmtui.launch\n"
         "from slmtui.fit import resolve_shape, fit_table\nfit_table(24.0, 1024)\ntry:\n    resolve_shape('a/b')\n"
         "except Exception:\n    pass",
         "import slmtui.cli as c; c.build_parser()",

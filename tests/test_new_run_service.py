@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.spec import parse_spec
+from engine.spec import SpecProblem, parse_spec
 from slmtui.data_service import DataRequest, DataSummary
 from slmtui.engine_proc import EngineCancelled, run_engine_json
 from slmtui.fit import FitError, estimate_spec, resolve_shape
@@ -16,21 +16,25 @@ from slmtui.new_run import (
     FIELDS_BY_PATH,
     apply_form,
     default_raw,
-    problem_field,
+    merge,
     validate,
     value_text,
 )
 
 
-@pytest.mark.parametrize(("problem", "field"), [
-    ("train.micro_batch must be a whole number, not str 'abc'.", "train.micro_batch"),
-    ("Unknown key 'rnk' in [method] (did you mean 'rank'?).", "method.rnk"),
-    ("name must contain at least one letter or digit (it names the run folder).", "name"),
-    ("data.val_fraction + data.test_fraction leave under 10% to train on; lower them.", "data.val_fraction"),
-    ("The spec must be a table of settings, not list.", None),
+@pytest.mark.parametrize(("raw", "field", "says"), [
+    ({"train": {"micro_batch": "abc"}}, "train.micro_batch", "train.micro_batch must be a whole number"),
+    ({"method": {"rnk": 4}}, "method.rnk", "Unknown key 'rnk' in [method] (did you mean 'rank'?)."),
+    ({"name": "!!"}, "name", "name must contain at least one letter or digit"),
+    ({"data": {"val_fraction": 0.5, "test_fraction": 0.5}}, "data.val_fraction", "leave under 10% to train on"),
+    ({"data": {"scrub_types": ["NOPE"]}}, "data.scrub_types", "data.scrub_types entry 'NOPE' is not a type"),
 ])
-def test_problem_sentences_point_at_their_field(problem: str, field: str | None) -> None:
-    assert problem_field(problem) == field
+def test_each_problem_names_its_field(raw: dict[str, object], field: str, says: str) -> None:
+    base: dict[str, object] = {"name": "ok", "model": {"name": "m"}, "data": {"path": "d"}}
+    spec, problems = validate(merge(base, raw), check_files=False)
+    assert spec is None and any(p.field == field and says in p.message for p in problems), problems
+    _, whole = validate([], check_files=False)  # type: ignore[arg-type]
+    assert whole == [SpecProblem("", "The spec must be a table of settings, not list.")]
 
 
 def test_form_text_round_trips_and_bad_numbers_stay_text(home: Path) -> None:
@@ -43,7 +47,8 @@ def test_form_text_round_trips_and_bad_numbers_stay_text(home: Path) -> None:
     assert changed["method"]["target_modules"] == ["q_proj", "v_proj"] and changed["train"]["gradient_checkpointing"]
     assert apply_form(raw, {"method.target_modules": "all-linear"})["method"]["target_modules"] == "all-linear"
     spec, problems = validate(changed)
-    assert spec is None and "train.micro_batch must be a whole number, not str 'x1'." in problems
+    assert spec is None and SpecProblem("train.micro_batch", "train.micro_batch must be a whole number, not str 'x1'.") \
+        in problems
     assert {f.kind for f in FIELDS} == {"text", "int", "float", "choice", "bool", "modules", "list"}
     assert apply_form(raw, {"data.scrub_types": "EMAIL, NAME"})["data"]["scrub_types"] == ["EMAIL", "NAME"]
     assert apply_form(raw, {"data.scrub_types": " "})["data"]["scrub_types"] == []
@@ -76,8 +81,9 @@ def test_data_summary_picks_the_key_numbers() -> None:
     lines = summary.lines()
     assert "tokens p50 40, p99 90, longest 130" in lines[1] and "EMAIL 2" in lines[3] and "PHONE" not in lines[3]
     assert DataSummary.from_report({}).rows == 0
-    argv = DataRequest("d.jsonl", tokenizer="m", max_length=64, map=(("prompt", "q"),)).argv()
+    argv = DataRequest("d.jsonl", tokenizer="m", max_length=64, map=(("prompt", "q"),), preview=0).argv()
     assert argv[:3] == ["d.jsonl", "--max-length", "64"] and "--tokenizer" in argv and "prompt=q" in argv
+    assert argv[argv.index("--preview") + 1] == "0" and "--preview" not in DataRequest("d.jsonl").argv()
 
 
 def test_a_cancelled_engine_command_is_killed_at_once(tmp_path: Path) -> None:
@@ -103,23 +109,40 @@ def test_a_runs_spec_with_a_suggested_fix(home: Path) -> None:
 
 
 def test_launch_checks_and_pilot_arguments(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import slmtui.new_run as new_run
+    import slmtui.launch as launch
     from slmtui.gpu import Nvml
     from tests.gpu_fakes import FakeNvml
 
     spec = parse_spec({"model": {"name": "qwen2.5-14b"}, "data": {"path": "x"}, "method": {"kind": "full"},
                        "train": {"micro_batch": 64}}, check_files=False)
     one_gpu = Nvml(FakeNvml(count=1).module).snapshot
-    refused = new_run.check_launch(spec, home / "runs", one_gpu, pilot=True)
-    assert refused.forceable and refused.refusal is not None and "GPU 0 has 78.0 GiB free" in refused.refusal
-    assert "--force" not in refused.refusal
-    forced = new_run.check_launch(spec, home / "runs", one_gpu, force=True, pilot=True)
-    assert forced.refusal is None and forced.notes[0].startswith("Starting anyway")
+    refused = launch.check_launch(spec, home / "runs", one_gpu, pilot=True).refusal
+    assert refused is not None and refused.forceable and "GPU 0 has 78.0 GiB free" in refused.reason
+    assert "--force" not in refused.sentence("launch anyway")
+    forced = launch.check_launch(spec, home / "runs", one_gpu, force=True, pilot=True)
+    assert forced.refusal is None and forced.overridden == (refused,)
     spec.train.device = "cpu"
-    assert new_run.check_launch(spec, home / "runs", lambda: pytest.fail("no GPU read for a CPU run"),
-                                pilot=True).refusal is None
+    assert launch.check_launch(spec, home / "runs", lambda: pytest.fail("no GPU read for a CPU run"),
+                               pilot=True).refusal is None
     calls: list[tuple[object, ...]] = []
-    monkeypatch.setattr(new_run, "launch", lambda *a, **kw: calls.append((a, kw)))
-    new_run.launch_run(spec, home / "runs", home, pilot=True)
-    new_run.launch_run(spec, home / "runs", home)
+    monkeypatch.setattr(launch, "launch", lambda *a, **kw: calls.append((a, kw)))
+    launch.launch_run(spec, home / "runs", home, pilot=0.05)
+    launch.launch_run(spec, home / "runs", home)
     assert calls[0][1] == {"home": home, "engine_args": ["--pilot", "0.05"]} and calls[1][1]["engine_args"] == ()
+
+
+def test_new_run_starts_from_the_saved_data_settings(home: Path) -> None:
+    from slmtui.data_report import save_options, saved_spec_data
+    from slmtui.data_service import DataRequest
+    from slmtui.store import Store
+
+    store = Store(home)
+    assert saved_spec_data(store) == {}  # nothing saved: the defaults stand
+    assert default_raw(home, {})["data"] == default_raw(home)["data"]
+    save_options(store, DataRequest("mine.jsonl", "tok", 512, "drop", (("prompt", "q"),)))
+    saved = saved_spec_data(store)
+    assert saved == {"path": "mine.jsonl", "map": {"prompt": "q"}, "max_length": 512, "overlength": "drop"}
+    data = default_raw(home, saved)["data"]
+    assert {k: data[k] for k in saved} == saved and data["shape"] == "auto"  # the rest stays the default
+    _, problems = validate(default_raw(home, saved), check_files=False)
+    assert [p.field for p in problems] == ["model.name"]  # no demo built here: only the model is missing

@@ -89,14 +89,14 @@ def test_rehearsal_on_the_cpu_reports_and_leaves_training_unchanged(tiny_model_d
 def test_train_rehearse_flag_sets_the_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import argparse
 
-    import slmtui.runs
+    import slmtui.launch
     from slmtui.cli import runs as runs_cli
 
     (tmp_path / "data.jsonl").write_text('{"text": "hello"}\n')
     spec_path = tmp_path / "spec.toml"
     spec_path.write_text('name = "r"\n[model]\nname = "Qwen/Qwen2.5-0.5B"\n[data]\npath = "data.jsonl"\n')
     launched = []
-    monkeypatch.setattr(slmtui.runs, "launch", lambda spec, runs_dir: launched.append(spec.train.rehearse))
+    monkeypatch.setattr(slmtui.launch, "launch", lambda spec, runs_dir, **kw: launched.append(spec.train.rehearse))
     runs_cli.launch_spec(spec_path, tmp_path / "runs")
     runs_cli.launch_spec(spec_path, tmp_path / "runs", rehearse=True)
     assert launched == ["auto", "on"]

@@ -75,8 +75,8 @@ def test_each_problem_is_one_sentence(tmp_path: Path, patch: dict[str, Any], exp
             raw[key] = value
     with pytest.raises(SpecError) as info:
         parse_spec(raw)
-    assert any(expected in p for p in info.value.problems), info.value.problems
-    assert all(p.rstrip().endswith((".", "?)", ")")) for p in info.value.problems)
+    assert any(expected in p for p in info.value.messages), info.value.messages
+    assert all(p.rstrip().endswith((".", "?)", ")")) for p in info.value.messages)
 
 
 def test_several_problems_are_all_reported(tmp_path: Path) -> None:
@@ -145,4 +145,5 @@ def test_parser_never_crashes(raw: dict[str, Any]) -> None:
     try:
         parse_spec(raw)
     except SpecError as exc:
-        assert exc.problems and all(isinstance(p, str) and p for p in exc.problems)
+        assert exc.messages and all(isinstance(p, str) and p for p in exc.messages)
+        assert all(isinstance(p.field, str) for p in exc.problems)

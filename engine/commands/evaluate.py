@@ -77,7 +77,7 @@ def data_spec(args: argparse.Namespace, run_data: DataSpec | None) -> DataSpec:
         try:
             return load_spec(Path(args.data).expanduser() / SPEC_FILE, check_files=False).data
         except SpecError as exc:
-            raise DataError(f"the run {args.data} has a broken spec ({exc.problems[0]})") from None
+            raise DataError(f"the run {args.data} has a broken spec ({exc.messages[0]})") from None
     if not args.data:
         if run_data is None:
             raise DataError("--data is missing; give a dataset file or folder, or evaluate a run folder.")

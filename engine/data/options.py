@@ -34,7 +34,7 @@ def check(opts: DataOptions) -> DataOptions:
         raise DataError("data.path is empty; give a file, a save_to_disk folder or a hub id.")
     problems = scrub_setting_problems(opts)
     if problems:
-        raise DataError(problems[0])
+        raise DataError(problems[0].message)
     if opts.max_length < 8:
         raise DataError(f"data.max_length is {opts.max_length}; use at least 8 tokens.")
     if not (0 <= opts.val_fraction < 1 and 0 <= opts.test_fraction < 1

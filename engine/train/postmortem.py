@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING, Any
 from engine.catalog import ModelShape, shape_from_config
 from engine.estimate import TrainSetup, estimate_peak_memory, verdict
 from engine.spec import RunSpec, dump_spec, spec_to_dict
+from engine.spec_setup import train_setup
 
 if TYPE_CHECKING:
     from engine.train.loop import Trainer
-
-_ATTENTION = {"q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj"}
 
 
 def model_shape(model: Any) -> ModelShape | None:
@@ -23,17 +22,6 @@ def model_shape(model: Any) -> ModelShape | None:
         return shape_from_config(config.to_dict()) if config is not None else None
     except (KeyError, ValueError, TypeError):
         return None
-
-
-def train_setup(spec: RunSpec, precision: str, loss: str, batch: int, seq: int) -> TrainSetup:
-    """The estimate's description of a run's step."""
-    targets = spec.method.target_modules
-    return TrainSetup(
-        method=spec.method.kind, batch=batch, seq=seq, precision=precision, rank=spec.method.rank,
-        targets="attention" if isinstance(targets, list) and set(targets) <= _ATTENTION else "all-linear",
-        dropout=spec.method.dropout, gradient_checkpointing=spec.train.gradient_checkpointing, loss=loss,
-        double_quant=spec.method.double_quant,
-    )
 
 
 def _candidates(spec: RunSpec, setup: TrainSetup, micro_batch: int,

@@ -9,12 +9,6 @@ from engine.safe_text import visible_tree
 from slmtui.cli._common import UserError, plain_console, print_json
 from slmtui.scrub_report import change_summary, replaced_by_type, scrub_warning
 
-#: Options passed through to the engine unchanged: (flag, dest).
-_PASSTHROUGH = (("--tokenizer", "tokenizer"), ("--max-length", "max_length"), ("--map", "map"),
-                ("--policy", "policy"), ("--shape", "shape"), ("--format", "format"), ("--split", "split"),
-                ("--label-column", "label_column"), ("--template", "template"), ("--scrub", "scrub"),
-                ("--scrub-types", "scrub_types"), ("--phone-regions", "phone_regions"))
-
 
 def register(sub: Any) -> None:
     parser = sub.add_parser("data", help="inspect and check datasets", description="Inspect and check datasets.")
@@ -44,16 +38,21 @@ def register(sub: Any) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from slmtui.engine_proc import EngineError, run_engine_json
+    from dataclasses import replace
 
-    argv = [args.dataset]
-    for flag, dest in _PASSTHROUGH:
-        value = getattr(args, dest)
-        if value is not None:
-            argv += [flag, str(value)]
+    from slmtui.data_service import DataCheckFailed, DataRequest, parse_map_text, run_data_check
+
+    def items(text: str | None) -> tuple[str, ...]:
+        return tuple(t.strip() for t in (text or "").split(",") if t.strip())
+
+    given = {"tokenizer": args.tokenizer, "max_length": args.max_length, "overlength": args.policy,
+             "shape": args.shape, "format": args.format, "split": args.split, "scrub": args.scrub,
+             "label_column": args.label_column, "template": args.template}
     try:
-        report = run_engine_json("data-check", *argv)
-    except EngineError as exc:
+        request = DataRequest(args.dataset, map=parse_map_text(args.map or ""), scrub_types=items(args.scrub_types),
+                              phone_regions=items(args.phone_regions))
+        report = run_data_check(replace(request, **{k: v for k, v in given.items() if v is not None}))
+    except DataCheckFailed as exc:
         raise UserError(str(exc)) from exc
     if args.json:
         print_json(report)

@@ -13,6 +13,9 @@ from typing import Any
 from engine.safe_text import visible_line
 from slmtui.cli._common import UserError, plain_console, print_json, say
 
+#: How the CLI offers to start a run the GPU check refused (`Refusal.sentence`).
+FORCE_OVERRIDE = "pass --force to start anyway"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="start a training run from a spec file and follow it",
@@ -65,51 +68,29 @@ def _resolve(ref: str) -> Path:
 
 def launch_spec(spec_path: Path, runs_dir: Path | None = None, pilot: float | None = None,
                 force: bool = False, rehearse: bool = False) -> Any:
-    """Validate a spec file, run the pre-launch checks and launch it (with `rehearse`, force a fit rehearsal);
-    returns the `RunInfo`. Spec problems and refusals raise `UserError`."""
+    """Validate a spec file, run the pre-launch checks (`slmtui.launch`) and launch it (with `rehearse`, force a
+    fit rehearsal); returns the `RunInfo`. Spec problems and refusals raise `UserError`."""
     from engine.spec import SpecError, load_spec
-    from slmtui.runs import launch
+    from slmtui.gpu import inventory
+    from slmtui.launch import check_launch, launch_run
 
     try:
         spec = load_spec(spec_path)
     except SpecError as exc:
-        raise UserError(" ".join(exc.problems)) from None
+        raise UserError(str(exc)) from None
     if pilot is not None and not 0 < pilot < 1:
         raise UserError(f"--pilot {pilot:g} must be a fraction between 0 and 1, such as 0.05.")
     if rehearse:
         spec.train.rehearse = "on"
     runs = runs_dir or _runs_dir()
-    preflight(spec, runs, force, pilot is not None)
-    if pilot is None:
-        return launch(spec, runs)
-    return launch(spec, runs, engine_args=["--pilot", str(pilot)])
-
-
-def _model_shape(spec: Any) -> Any:
-    """The model's shape from its config.json (folder, catalog or cached hub config), or None when unknown."""
-    from slmtui.cli.planning import resolve_model
-
-    try:
-        return resolve_model(spec.model.name)[1]
-    except UserError:
-        return None
-
-
-def preflight(spec: Any, runs_dir: Path, force: bool, pilot: bool) -> None:
-    """Before launch: checkpoints must fit on the disk; a busy or too small GPU refuses unless `force`."""
-    from slmtui.gpu import inventory
-    from slmtui.preflight import launch_checks
-
-    shape = _model_shape(spec)
-    if shape is None:
-        return  # the engine checks the disk again once the model is loaded
-    disk, gpu = launch_checks(spec, shape, runs_dir, inventory, force, pilot)
-    if disk.refusal:
-        raise UserError(disk.refusal)
-    for note in gpu.notes:
+    check = check_launch(spec, runs, inventory, force, pilot is not None)
+    for note in check.notes:
         say(note)
-    if gpu.refusal:
-        raise UserError(gpu.refusal)
+    for overridden in check.overridden:
+        say(f"Starting anyway (--force): {overridden.reason}.")
+    if check.refusal:
+        raise UserError(check.refusal.sentence(FORCE_OVERRIDE))
+    return launch_run(spec, runs, pilot=pilot)
 
 
 def follow_run(run_dir: Path, from_start: bool = True, offset: int | None = None) -> str:

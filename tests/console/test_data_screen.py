@@ -20,7 +20,8 @@ from textual.widgets import DataTable, Footer, Input, Static, TabbedContent
 from screens.data import DataScreen
 from screens.widgets.data_report_view import BarChart, DataReportView
 from slmtui.app import SlmtuiApp
-from slmtui.data_report import SETTINGS_KEY, DataCheckOptions, recent_paths, run_data_check
+from slmtui.data_report import SETTINGS_KEY, recent_paths
+from slmtui.data_service import DataRequest, run_data_check
 from slmtui.store import Store
 
 FIXED = Path(tempfile.gettempdir()) / "slmtui-data-screen"
@@ -49,7 +50,7 @@ def fixed_report(tiny_model_dir: Path) -> Iterator[dict[str, Any]]:
     data = write_dataset(FIXED / "tickets.jsonl")
     tokenizer = FIXED / "tokenizer"
     shutil.copytree(tiny_model_dir, tokenizer)
-    yield run_data_check(DataCheckOptions(str(data), str(tokenizer), max_length=96), home=FIXED / "home")
+    yield run_data_check(DataRequest(str(data), str(tokenizer), max_length=96), home=FIXED / "home")
     shutil.rmtree(FIXED, ignore_errors=True)
 
 

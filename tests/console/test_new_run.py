@@ -15,13 +15,15 @@ from console_helpers import fixed_home, of_type, run_from_palette, wait_for
 from rich.cells import cell_len
 from textual.message import Message
 from textual.pilot import Pilot
-from textual.widgets import Footer, Input, Select, Static
+from textual.widgets import Button, Footer, Input, Select, Static
 
-from engine.spec import load_spec, parse_spec
+from engine.spec import SpecProblem, load_spec, parse_spec
 from screens.gpus import GpusScreen
 from screens.new_run import NewRunScreen
 from screens.widgets.dialogs import ConfirmDialog, PathDialog
 from slmtui.app import SlmtuiApp
+from slmtui.data_report import save_options
+from slmtui.data_service import DataRequest
 from slmtui.gpu import Nvml
 from slmtui.new_run import FIELDS
 from slmtui.runs import create_run, engine_alive, read_run, request
@@ -113,6 +115,21 @@ async def test_defaults_are_the_demo_when_it_is_built(home: Path) -> None:
         assert field(screen, "train.lr").value == "0.002" and field(screen, "train.max_steps").value == "600"
 
 
+async def test_it_starts_from_the_data_settings_saved_on_the_data_screen(home: Path, rows: Path) -> None:
+    """The README: the Data screen's ctrl+s keeps the settings "for the next run" (store setting data_settings)."""
+    app = SlmtuiApp(home=home, start_screen="journal")
+    async with app.run_test(size=(100, 30)) as pilot:
+        save_options(app.store, DataRequest(str(rows), "tok", 384, "drop", (("prompt", "question"),)))
+        screen = await open_editor(pilot)
+        assert field(screen, "data.path").value == str(rows)
+        assert field(screen, "data.max_length").value == "384" and field(screen, "data.overlength").value == "drop"
+        assert screen.raw["data"]["map"] == {"prompt": "question"}  # kept though the form does not show it
+        await pilot.press("escape")
+        prefilled = await open_editor(pilot, {"data": {"path": "other.jsonl", "max_length": 64}})
+        assert field(prefilled, "data.path").value == "other.jsonl"  # a prefill (a run's spec, a fix) wins
+        assert field(prefilled, "data.max_length").value == "64" and field(prefilled, "data.overlength").value == "drop"
+
+
 async def test_an_invalid_value_shows_its_one_sentence_and_fixing_it_clears_it(
         home: Path, rows: Path, tiny_model_dir: Path) -> None:
     messages: list[Message] = []
@@ -123,13 +140,14 @@ async def test_an_invalid_value_shows_its_one_sentence_and_fixing_it_clears_it(
         assert "ready to launch" in str(screen.query_one("#nr-problems", Static).content)
         await retype(pilot, screen, "train.micro_batch", "abc")
         sentence = "train.micro_batch must be a whole number, not str 'abc'."
-        await wait_for(pilot, lambda: screen.problems == (sentence,), what="the problem")
+        problem = SpecProblem("train.micro_batch", sentence)
+        await wait_for(pilot, lambda: screen.problems == (problem,), what="the problem")
         assert error_text(screen, "train.micro_batch") == sentence
         assert field(screen, "train.micro_batch").has_class("nr-invalid")
         assert sentence in str(screen.query_one("#nr-problems", Static).content)
         assert all(error_text(screen, f) == "" for f in ("model.name", "data.path", "train.lr"))
         changed = of_type(messages, NewRunScreen.SpecChanged)
-        assert changed[-1].problems == (sentence,) and changed[-1].raw["train"]["micro_batch"] == "abc"  # type: ignore[attr-defined]
+        assert changed[-1].problems == (problem,) and changed[-1].raw["train"]["micro_batch"] == "abc"  # type: ignore[attr-defined]
         assert screen.spec is None
         await retype(pilot, screen, "train.micro_batch", "4")
         await wait_for(pilot, lambda: screen.problems == (), what="the problem cleared")
@@ -297,7 +315,8 @@ def test_new_run_snapshot(snap_compare: Any, snapshot_home: Path, size: tuple[in
                         run_before=loaded)
 
 
-async def test_a_run_that_exceeds_the_gpu_here_asks_before_launching(home: Path, rows: Path) -> None:
+async def test_a_run_that_exceeds_the_gpu_here_asks_before_launching(home: Path, rows: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     messages: list[Message] = []
     app = SlmtuiApp(home=home, start_screen="journal")
     async with app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
@@ -308,13 +327,31 @@ async def test_a_run_that_exceeds_the_gpu_here_asks_before_launching(home: Path,
                        what="the estimate against the GPU here")
         assert screen.estimate is not None and screen.estimate.verdict == "exceeds"
         assert screen.estimate.capacity_gib == pytest.approx(78.0)
+        launches: list[tuple[Any, ...]] = []
+
+        def fake_launch(*args: Any, **kwargs: Any) -> Any:
+            launches.append((args, kwargs))
+            return read_run(create_run(args[0], args[1]))
+
+        monkeypatch.setattr("screens.new_run.launch_run", fake_launch)
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
         question = str(app.screen.query_one("#confirm-question", Static).content)
-        assert "but GPU 0 has 78.0 GiB free" in question and question.endswith("or launch anyway. Launch anyway?")
+        assert "but GPU 0 has 78.0 GiB free" in question and question.endswith("or launch anyway.")
+        assert "--force" not in question  # the console's own words, not the CLI's
+        assert str(app.screen.query_one("#confirm-yes", Button).label) == "Launch anyway (y)"
+        refused = of_type(messages, NewRunScreen.LaunchRefused)[-1].check.refusal  # type: ignore[attr-defined]
+        assert refused.forceable and "78.0 GiB free" in refused.reason
         await pilot.press("n")
         await wait_for(pilot, lambda: app.screen is screen, what="back in the editor")
         assert not of_type(messages, NewRunScreen.Launched) and not list((home / "runs").glob("*"))
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question again")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: of_type(messages, NewRunScreen.Launched), what="the launch anyway")
+        launched = of_type(messages, NewRunScreen.Launched)[0]
+        assert any(n.startswith("Started anyway: The estimate needs") for n in launched.notes)  # type: ignore[attr-defined]
+        assert len(launches) == 1 and launches[0][1]["pilot"] is None
 
 
 async def test_a_switch_says_what_its_state_means(home: Path) -> None:
