@@ -85,16 +85,17 @@ class DataRequest:
         return args
 
 
-def run_data_check(request: DataRequest, home: Path | None = None, timeout: float = DATA_CHECK_TIMEOUT_S,
+def run_data_check(request: DataRequest, home: Path | None = None, timeout: float | None = DATA_CHECK_TIMEOUT_S,
                    cancelled: Callable[[], bool] | None = None) -> dict[str, Any]:
     """Run the engine's data check (a subprocess: the ML stack never loads here) and return its report; raises
-    `DataCheckFailed`. `cancelled` (polled) kills it and raises `slmtui.engine_proc.EngineCancelled`."""
+    `DataCheckFailed`. `cancelled` (polled) kills it and raises `slmtui.engine_proc.EngineCancelled`; `timeout`
+    None waits as long as the check takes (the CLI, where ctrl+c stops it)."""
     try:
         report = run_engine_json("data-check", *request.argv(), home=home, timeout=timeout, cancelled=cancelled)
     except EngineError as exc:
         raise DataCheckFailed(str(exc)) from None
     except subprocess.TimeoutExpired:
-        raise DataCheckFailed(f"The data check took over {timeout:.0f} s and was stopped; try a smaller "
+        raise DataCheckFailed(f"The data check took over {timeout or 0:.0f} s and was stopped; try a smaller "
                               "dataset, or a local copy of a hub dataset.") from None
     if not isinstance(report, dict):
         raise DataCheckFailed("The data check printed something other than a report.")
