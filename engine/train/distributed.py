@@ -161,11 +161,15 @@ def init_distributed(device_request: str) -> tuple[Dist, torch.device | None]:
     return Dist(rank, world, local), device
 
 
-def shutdown_distributed() -> None:
-    """Leave the process group (all ranks), if one was joined."""
+def shutdown_distributed(wait_for_peers: bool = False) -> None:
+    """Leave the process group (all ranks), if one was joined. `wait_for_peers` (a rank that ended cleanly) first
+    waits until every rank is done, rank 0's last writes included, so no rank tears its connections down while
+    another still talks on them; a rank that failed leaves at once (torchrun then ends the others)."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        if wait_for_peers:
+            dist.barrier()
         dist.destroy_process_group()
 
 

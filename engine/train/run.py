@@ -121,7 +121,7 @@ def execute(run_dir: Path, stop: StopFlag, resume: bool = False, pilot: float | 
     _guarded(lambda: reporter.emit("finished", status=status, summary=summary))
     _guarded(reporter.close)
     reserve.release()
-    shutdown_distributed()
+    shutdown_distributed(wait_for_peers=not raised)
     return status
 
 
