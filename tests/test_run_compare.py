@@ -9,9 +9,9 @@ import pytest
 
 from slmtui.journal_export import journal_markdown
 from slmtui.run_compare import (
-    Downsampler,
     RunActionError,
     build_rows,
+    curve,
     delete_run,
     env_differences,
     flatten,
@@ -22,6 +22,7 @@ from slmtui.run_compare import (
     runs_token,
     spec_diff,
 )
+from slmtui.series import Series
 from slmtui.store import RunRecord, Store
 from tests.run_fixtures import ENV, make_run
 
@@ -71,11 +72,11 @@ def test_spec_diff_of_two_run_folders(home: Path) -> None:
 
 @pytest.mark.parametrize("n", [0, 1, 7, 800, 100_003])
 def test_downsampling_is_bounded_and_keeps_the_shape(n: int) -> None:
-    sampler = Downsampler(points=100)
+    sampler = Series(capacity=200)
     for i in range(n):
-        sampler.add(float(i), float(i) * 2)
-    series = sampler.series()
-    assert len(series) <= 201 and (len(series) == n if n <= 200 else len(series) >= 100)
+        sampler.add(i, float(i) * 2)
+    series = curve(sampler)
+    assert len(series) <= 200 and (len(series) == n if n <= 200 else len(series) >= 100)
     if n:
         assert series[0][0] >= 0 and series[-1][0] <= n - 1
         assert all(y == pytest.approx(2 * x) for x, y in series)  # means of a line stay on it
