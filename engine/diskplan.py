@@ -12,11 +12,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-GIB = 1024**3
+from engine.protocol import GIB
+
 #: RNG states, data position, configs and the tokenizer's files, rounded up.
 STATE_OVERHEAD_BYTES = 8 << 20
 #: Leave this much free after the run's files (logs, events, the OS).
-DISK_MARGIN_BYTES = 1 << 30
+DISK_MARGIN_BYTES = GIB
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,11 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Label, Select, Static
 
 from engine.estimate import FitRow
+from engine.protocol import GIB
 from engine.safe_text import visible, visible_line
 from screens.widgets.gpu_card import SERIES, GpuCard, gib, na, series_value
 from slmtui.fit import FIT_LENGTHS, FIT_METHODS, catalog_gpus, fit_table
-from slmtui.gpu import GIB, GpuSampler, Inventory, Nvml
+from slmtui.gpu import GpuSampler, Inventory, Nvml
 from slmtui.target_gpu import DEFAULT_TARGET_GPU, set_target_gpu, target_gpu
 from slmtui.ui.shell import ShellScreen
 from slmtui.ui.themes import stylesheet

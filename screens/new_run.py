@@ -20,12 +20,13 @@ from textual.widgets import Checkbox, Header, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from engine.paths import runs_dir
+from engine.protocol import GIB
 from engine.safe_text import visible, visible_line
 from engine.spec import RunSpec, SpecError
 from screens.widgets.dialogs import ConfirmDialog, PathDialog
 from slmtui.data_service import DataRequest, DataSummary, check_data
 from slmtui.fit import FitError, SpecEstimate, catalog_gpus, estimate_spec
-from slmtui.gpu import GIB, Inventory, Nvml
+from slmtui.gpu import Inventory, Nvml
 from slmtui.new_run import (
     FIELDS,
     PILOT_FRACTION,

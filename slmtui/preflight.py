@@ -15,8 +15,9 @@ from pathlib import Path
 from engine.catalog import ModelShape, count_params
 from engine.diskplan import DiskPlan, disk_problem, plan_disk
 from engine.estimate import TrainSetup, estimate_peak_memory, trainable_params, verdict
+from engine.protocol import GIB
 from engine.spec import RunSpec
-from slmtui.gpu import GIB, GpuSnapshot, Inventory
+from slmtui.gpu import GpuSnapshot, Inventory
 
 _ATTENTION = {"q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj"}
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pynvml as real
 
-GIB = 1024**3
+from engine.protocol import GIB
 
 # Each per-device call and the snapshot fields it feeds.
 DEVICE_CALLS: dict[str, set[str]] = {

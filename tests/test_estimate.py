@@ -6,13 +6,13 @@ import pytest
 
 from engine.catalog import load_catalog
 from engine.estimate import (
-    GIB,
     TrainSetup,
     estimate_peak_memory,
     largest_micro_batch,
     verdict,
     what_fits,
 )
+from engine.protocol import GIB
 
 CATALOG = load_catalog()
 QWEN05 = CATALOG.model("qwen2.5-0.5b").shape  # type: ignore[union-attr]

@@ -101,6 +101,7 @@ def test_delete_removes_the_folder_and_the_index_but_keeps_entries(home: Path) -
     token = runs_token(runs)
     assert delete_run(store, run) > 50_000
     assert not run.exists() and store.runs() == [] and len(store.entries()) == before
+    assert "lr too high" in [e.text for e in store.entries() if e.run == run.name]
     assert runs_token(runs) != token
     assert load_rows(store, runs) == []
 

@@ -16,8 +16,8 @@ from importlib import metadata
 from typing import Any
 
 from engine.paths import runs_dir, slmtui_home
+from engine.protocol import GIB
 
-GIB = float(1 << 30)
 #: Distributions whose declared requirements on each other are checked.
 STACK = ("torch", "transformers", "peft", "accelerate", "bitsandbytes", "datasets", "safetensors", "tokenizers",
          "huggingface-hub", "numpy")
