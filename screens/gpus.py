@@ -80,14 +80,6 @@ class GpusScreen(ShellScreen):
         seq: int
         rows: tuple[FitRow, ...]
 
-    @dataclass
-    class NewRunRequested(Message):
-        """A what-fits cell was chosen: open New run with this model and method."""
-
-        model: str
-        method: str
-        seq: int
-
     def __init__(self, nvml: Nvml | None = None, interval: float = 1.0) -> None:
         super().__init__()
         self._sampler = GpuSampler(nvml if nvml is not None else Nvml(), interval=interval)
@@ -330,7 +322,6 @@ class GpusScreen(ShellScreen):
         if method not in FIT_METHODS:
             method = "lora"
         model = str(event.cell_key.row_key.value)
-        self.post_message(self.NewRunRequested(model, method, self.seq))
         self.host.open_new_run({"model": {"name": _hub_id(model)}, "method": {"kind": method},
                                 "data": {"max_length": self.seq}})
 

@@ -129,12 +129,6 @@ class MonitorScreen(ShellScreen):
 
         reading: dict[str, Any] | None
 
-    @dataclass
-    class OpenNewRun(Message):
-        """Open New run prefilled with `spec` (the OOM post-mortem's suggestion)."""
-
-        spec: dict[str, Any]
-
     def __init__(self) -> None:
         super().__init__()
         self.HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
@@ -410,5 +404,4 @@ class MonitorScreen(ShellScreen):
         spec = suggested_spec(self.view)
         if spec is None:
             return
-        self.post_message(self.OpenNewRun(spec))
         self.host.open_new_run(spec)

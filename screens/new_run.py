@@ -94,13 +94,6 @@ class NewRunScreen(Screen[None]):
     """The data report's key numbers for the dataset, model and length as typed."""
 
     @dataclass
-    class SpecChanged(Message):
-        """The spec was edited (or prefilled) and validated."""
-
-        raw: dict[str, Any]
-        problems: tuple[str, ...]
-
-    @dataclass
     class EstimateUpdated(Message):
         """The memory estimate was recomputed (`error`: why there is none)."""
 
@@ -234,7 +227,6 @@ class NewRunScreen(Screen[None]):
         self.raw = apply_form(self._base, self.form_values())
         self.spec, problems = validate(self.raw)
         self.problems = tuple(problems)
-        self.post_message(self.SpecChanged(self.raw, self.problems))
         self._schedule_estimate()
         self._schedule_data_check()
 
@@ -460,7 +452,7 @@ class NewRunScreen(Screen[None]):
 
     def on_new_run_screen_launched(self, message: Launched) -> None:
         if hasattr(self.app, "active_run"):
-            self.app.active_run = message.run_id  # type: ignore[attr-defined]
+            self.app.active_run = message.run_id
         kind = "Pilot run" if message.pilot else "Run"
         notes = " ".join(message.notes)
         self.app.notify(f"{kind} {message.run_id} started; it keeps training if the console closes. {notes}".strip())

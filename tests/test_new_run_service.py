@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,7 +119,7 @@ def test_launch_checks_and_pilot_arguments(home: Path, monkeypatch: pytest.Monke
     spec.train.device = "cpu"
     assert new_run.check_launch(spec, home / "runs", lambda: pytest.fail("no GPU read for a CPU run"),
                                 pilot=True).refusal is None
-    calls: list[tuple[object, ...]] = []
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     monkeypatch.setattr(new_run, "launch", lambda *a, **kw: calls.append((a, kw)))
     new_run.launch_run(spec, home / "runs", home, pilot=True)
     new_run.launch_run(spec, home / "runs", home)

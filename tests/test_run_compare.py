@@ -38,6 +38,7 @@ def test_rows_carry_settings_metrics_time_and_comparability(home: Path) -> None:
     assert base.final_loss == pytest.approx(1.6) and base.best_val_loss == pytest.approx(1.65)
     assert base.seconds == pytest.approx(3725) and base.data_fingerprint == "f00dfacecafe0123"
     assert newer.comparable and not base.comparable  # the newest run's environment is the reference
+    assert base.record is not None and newer.record is not None
     assert env_differences(base.record.fingerprint, newer.record.fingerprint) == ["torch 2.13.0 ≠ 2.14.0"]
     assert Store(home).entries()[0].kind == "data"  # reconciled: the derived data entries exist
 

@@ -28,7 +28,7 @@ def lazy_screen(target: str) -> ScreenFactory:
     def factory(host: Any) -> Screen[Any]:
         screen_class = getattr(importlib.import_module(module_name), class_name)
         build = getattr(screen_class, "for_host", None)
-        return build(host) if build is not None else screen_class()  # type: ignore[no-any-return]
+        return build(host) if build is not None else screen_class()
 
     return factory
 
