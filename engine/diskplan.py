@@ -66,12 +66,17 @@ def plan_disk(params_total: int, params_trainable: int, full: bool, *, total_ste
     return DiskPlan(per, live, final, per * live + final)
 
 
-def free_bytes(path: Path) -> int:
-    """Free bytes on the disk holding `path` (its nearest existing parent)."""
+def nearest_existing(path: Path) -> Path:
+    """`path`, or its nearest parent that exists (where a folder not yet made will be): nothing is created."""
     probe = path
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    return shutil.disk_usage(probe).free
+    return probe
+
+
+def free_bytes(path: Path) -> int:
+    """Free bytes on the disk holding `path` (its nearest existing parent)."""
+    return shutil.disk_usage(nearest_existing(path)).free
 
 
 def disk_problem(plan: DiskPlan, where: Path, free: int | None = None) -> str | None:

@@ -203,7 +203,7 @@ class Trainer:
         finally:
             self.model.train()
         self.last_val_loss, self.last_val_step = loss, self.step
-        if loss == loss and (self.best_val_loss is None or loss < self.best_val_loss):
+        if not math.isnan(loss) and (self.best_val_loss is None or loss < self.best_val_loss):
             self.best_val_loss = loss
             self.evals_without_improvement = 0
         else:
