@@ -37,18 +37,8 @@ GIB = 1024**3
 #: The canonical event types and their fields (docs/architecture.md). Other fields may ride along.
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "started": ("spec", "params_total", "params_trainable", "precision", "device", "env", "estimate", "data"),
-    "metrics": (
-        "step",
-        "epoch",
-        "loss",
-        "lr",
-        "grad_norm",
-        "tokens_per_s",
-        "samples_per_s",
-        "mem_allocated_gib",
-        "mem_reserved_gib",
-        "mem_peak_gib",
-    ),
+    "metrics": ("step", "epoch", "loss", "lr", "grad_norm", "tokens_per_s", "samples_per_s", "mem_allocated_gib",
+                "mem_reserved_gib", "mem_peak_gib"),
     "eval": ("step", "val_loss", "perplexity", "samples"),
     "checkpoint": ("step", "path", "bytes"),
     "oom": ("step", "batch_shape", "longest_seq", "mem_at_failure_gib", "message", "action", "post_mortem"),
