@@ -12,11 +12,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-GIB = 1024**3
+from engine.protocol import GIB
+
 #: RNG states, data position, configs and the tokenizer's files, rounded up.
 STATE_OVERHEAD_BYTES = 8 << 20
 #: Leave this much free after the run's files (logs, events, the OS).
-DISK_MARGIN_BYTES = 1 << 30
+DISK_MARGIN_BYTES = GIB
 #: What to change when the checkpoints will not fit.
 DISK_REMEDY = "free space, lower train.keep_checkpoints or raise train.save_every"
 
@@ -66,12 +67,17 @@ def plan_disk(params_total: int, params_trainable: int, full: bool, *, total_ste
     return DiskPlan(per, live, final, per * live + final)
 
 
-def free_bytes(path: Path) -> int:
-    """Free bytes on the disk holding `path` (its nearest existing parent)."""
+def nearest_existing(path: Path) -> Path:
+    """`path`, or its nearest parent that exists (where a folder not yet made will be): nothing is created."""
     probe = path
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    return shutil.disk_usage(probe).free
+    return probe
+
+
+def free_bytes(path: Path) -> int:
+    """Free bytes on the disk holding `path` (its nearest existing parent)."""
+    return shutil.disk_usage(nearest_existing(path)).free
 
 
 def disk_shortfall(plan: DiskPlan, where: Path, free: int | None = None) -> str | None:

@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from engine.catalog import ModelShape
+from engine.protocol import GIB
 
-GIB = 1024**3
 METHODS = ("full", "lora", "qlora", "dora", "qdora")
 RUNNERS = ("engine", "hf")
 PRECISIONS = ("bf16", "fp16", "fp32")

@@ -147,11 +147,13 @@ def predict_full_run(pilot: EtaModel, *, total_tokens: int, total_steps: int, ev
                          checkpoints=recurring(total_steps, save_every), eval_tokens=eval_tokens)
 
 
-def format_duration(seconds: float) -> str:
-    """`42 s`, `3 min 20 s`, `5 h 07 min`."""
-    s = round(seconds)
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+def format_duration(seconds: float | None) -> str:
+    """`42s`, `3m05s`, `2h07m`; "" for no duration."""
+    if seconds is None:
+        return ""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+    return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"

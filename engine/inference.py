@@ -27,10 +27,9 @@ from engine.modeling import (
     load_base_model,
     load_tokenizer,
 )
-from engine.protocol import SPEC_FILE
+from engine.protocol import GIB, SPEC_FILE
 from engine.spec import DataSpec, MethodSpec, ModelSpec, RunSpec, SpecError, load_spec, looks_local
 
-GIB = 1024**3
 ADAPTER_CONFIG = "adapter_config.json"
 
 
@@ -114,7 +113,7 @@ def resolve_model_ref(ref: str) -> ModelRef:
         return ModelRef(label=ref, base=ModelSpec(name=base_name), adapter=str(path))
     if (path / "config.json").is_file():
         return ModelRef(label=ref, base=ModelSpec(name=str(path)))
-    raise ModelError(f"--model {ref!r} holds no config.json, adapter_config.json or spec.toml; "
+    raise ModelError(f"--model {ref!r} holds no config.json, adapter_config.json or {SPEC_FILE}; "
                      "point it at a model, adapter or run folder.")
 
 

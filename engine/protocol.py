@@ -31,21 +31,14 @@ SPEC_FILE = "spec.toml"
 ENGINE_LOG = "engine.log"
 PID_FILE = "engine.pid"
 
+#: Bytes in a GiB: every memory and disk figure shown or written in GiB divides by it.
+GIB = 1024**3
+
 #: The canonical event types and their fields (docs/architecture.md). Other fields may ride along.
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "started": ("spec", "params_total", "params_trainable", "precision", "device", "env", "estimate", "data"),
-    "metrics": (
-        "step",
-        "epoch",
-        "loss",
-        "lr",
-        "grad_norm",
-        "tokens_per_s",
-        "samples_per_s",
-        "mem_allocated_gib",
-        "mem_reserved_gib",
-        "mem_peak_gib",
-    ),
+    "metrics": ("step", "epoch", "loss", "lr", "grad_norm", "tokens_per_s", "samples_per_s", "mem_allocated_gib",
+                "mem_reserved_gib", "mem_peak_gib"),
     "eval": ("step", "val_loss", "perplexity", "samples"),
     "checkpoint": ("step", "path", "bytes"),
     "oom": ("step", "batch_shape", "longest_seq", "mem_at_failure_gib", "message", "action", "post_mortem"),
@@ -54,15 +47,13 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "eta": ("pilot", "eta_s", "eta_low_s", "eta_high_s", "total_steps", "total_tokens", "detail"),
     "finished": ("status", "summary"),
 }
-EVENT_TYPES = frozenset(EVENT_FIELDS)
 
 #: How a run can end, as written in a `finished` event.
 FINISHED_STATUSES = ("completed", "stopped", "failed", "oom")
-#: What `slmtui runs` can report: the above, plus a live run and one whose engine died unannounced.
-RUN_STATUSES = ("running", *FINISHED_STATUSES, "crashed")
 
 #: Control commands the console and CLI append to `control.jsonl`.
-CONTROL_COMMANDS = ("stop", "checkpoint", "eval")
+STOP_COMMAND, CHECKPOINT_COMMAND, EVAL_COMMAND = "stop", "checkpoint", "eval"
+CONTROL_COMMANDS = (STOP_COMMAND, CHECKPOINT_COMMAND, EVAL_COMMAND)
 
 _HEADER = ("v", "type", "seq", "t", "run")
 

@@ -15,8 +15,10 @@ import os
 import sys
 from pathlib import Path
 
+from engine.protocol import ENGINE_LOG
+
 #: Where `python -m engine` subcommands other than `run` keep the libraries' warnings, under HOME.
-LIBRARY_LOG = Path("logs") / "engine.log"
+LIBRARY_LOG = Path("logs") / ENGINE_LOG
 #: Library records at this level and above still reach stderr: a real failure stays visible.
 STDERR_LEVEL = logging.ERROR
 

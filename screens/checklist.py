@@ -112,13 +112,6 @@ class ChecklistScreen(ShellScreen):
         checklist: Checklist
 
     @dataclass
-    class VerdictChanged(Message):
-        """The verdict or the baseline changed with an answer."""
-
-        verdict: Verdict
-        baseline: Baseline | None
-
-    @dataclass
     class Saved(Message):
         """The answers are on disk (the dict written, with `verdict` and `baseline`)."""
 
@@ -261,7 +254,6 @@ class ChecklistScreen(ShellScreen):
         verdict, baseline = ck.verdict(self.checklist), ck.baseline(self.checklist)
         if (verdict, baseline) != (self.verdict, self.baseline):
             self.verdict, self.baseline = verdict, baseline
-            self.post_message(self.VerdictChanged(verdict, baseline))
 
     def _schedule_save(self) -> None:
         if self._save_timer is not None:

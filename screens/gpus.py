@@ -17,10 +17,11 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Label, Select, Static
 
 from engine.estimate import FitRow
+from engine.protocol import GIB
 from engine.safe_text import visible, visible_line
 from screens.widgets.gpu_card import SERIES, GpuCard, gib, na, series_value
 from slmtui.fit import FIT_LENGTHS, FIT_METHODS, catalog_gpus, fit_table
-from slmtui.gpu import GIB, GpuSampler, Inventory, Nvml
+from slmtui.gpu import GpuSampler, Inventory, Nvml
 from slmtui.target_gpu import DEFAULT_TARGET_GPU, set_target_gpu, target_gpu
 from slmtui.ui.shell import ShellScreen
 from slmtui.ui.themes import stylesheet
@@ -78,14 +79,6 @@ class GpusScreen(ShellScreen):
         target: FitTarget
         seq: int
         rows: tuple[FitRow, ...]
-
-    @dataclass
-    class NewRunRequested(Message):
-        """A what-fits cell was chosen: open New run with this model and method."""
-
-        model: str
-        method: str
-        seq: int
 
     def __init__(self, nvml: Nvml | None = None, interval: float = 1.0) -> None:
         super().__init__()
@@ -329,7 +322,6 @@ class GpusScreen(ShellScreen):
         if method not in FIT_METHODS:
             method = "lora"
         model = str(event.cell_key.row_key.value)
-        self.post_message(self.NewRunRequested(model, method, self.seq))
         self.host.open_new_run({"model": {"name": _hub_id(model)}, "method": {"kind": method},
                                 "data": {"max_length": self.seq}})
 

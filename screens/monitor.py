@@ -20,6 +20,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
 
+from engine.protocol import CHECKPOINT_COMMAND, EVAL_COMMAND, GIB, STOP_COMMAND
 from screens.widgets.loss_chart import LossChart
 from screens.widgets.run_panels import GenerationsPanel, MemoryPanel, MetricSparks, OomBanner, RunStats
 from screens.widgets.run_picker import RunPicker
@@ -32,7 +33,8 @@ from slmtui.ui.shell import ShellScreen
 from slmtui.ui.themes import stylesheet
 
 SMOOTHING_STEPS = (0.0, 0.6, 0.9, 0.99)
-_CONTROL_TEXT = {"stop": "stop after its current step", "checkpoint": "save a checkpoint now", "eval": "evaluate now"}
+_CONTROL_TEXT = {STOP_COMMAND: "stop after its current step", CHECKPOINT_COMMAND: "save a checkpoint now",
+                 EVAL_COMMAND: "evaluate now"}
 
 
 def suggested_spec(view: RunView) -> dict[str, Any] | None:
@@ -126,12 +128,6 @@ class MonitorScreen(ShellScreen):
         """NVML's reading of the run's GPU (or why there is none)."""
 
         reading: dict[str, Any] | None
-
-    @dataclass
-    class OpenNewRun(Message):
-        """Open New run prefilled with `spec` (the OOM post-mortem's suggestion)."""
-
-        spec: dict[str, Any]
 
     def __init__(self) -> None:
         super().__init__()
@@ -230,8 +226,8 @@ class MonitorScreen(ShellScreen):
                 gpu = next((g for g in inventory.gpus if g.index == index), inventory.gpus[0])
                 used, total = gpu.memory_used, gpu.memory_total
                 if isinstance(used, int) and isinstance(total, int) and total:
-                    self.post_message(self.GpuRead({"index": gpu.index, "used_gib": used / 2**30,
-                                                    "total_gib": total / 2**30}))
+                    self.post_message(self.GpuRead({"index": gpu.index, "used_gib": used / GIB,
+                                                    "total_gib": total / GIB}))
                 self._stop_feed.wait(2.0)
         finally:
             nvml.close()
@@ -359,7 +355,7 @@ class MonitorScreen(ShellScreen):
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self._send(run_dir, "stop")
+                self._send(run_dir, STOP_COMMAND)
 
         question = f"Stop {run_dir.name} after its current step? It saves a checkpoint first."
         self.app.push_screen(ConfirmDialog("Stop the run", question, confirm_label="Stop"), answer)
@@ -368,13 +364,13 @@ class MonitorScreen(ShellScreen):
         """Ask the run to save a checkpoint after this step."""
         run_dir = self._selected_dir()
         if run_dir is not None:
-            self._send(run_dir, "checkpoint")
+            self._send(run_dir, CHECKPOINT_COMMAND)
 
     def action_evaluate(self) -> None:
         """Ask the run to evaluate on the validation split after this step."""
         run_dir = self._selected_dir()
         if run_dir is not None:
-            self._send(run_dir, "eval")
+            self._send(run_dir, EVAL_COMMAND)
 
     def action_pin(self) -> None:
         """Pin an aha note to the step the run is at now."""
@@ -408,5 +404,4 @@ class MonitorScreen(ShellScreen):
         spec = suggested_spec(self.view)
         if spec is None:
             return
-        self.post_message(self.OpenNewRun(spec))
         self.host.open_new_run(spec)

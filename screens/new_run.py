@@ -20,13 +20,14 @@ from textual.widgets import Checkbox, Header, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from engine.paths import runs_dir
+from engine.protocol import GIB
 from engine.safe_text import visible, visible_line
 from engine.spec import RunSpec, SpecError, SpecProblem
 from screens.widgets.dialogs import ConfirmDialog, PathDialog
 from slmtui.data_report import saved_spec_data
 from slmtui.data_service import DataCheckFailed, DataRequest, DataSummary, check_data
 from slmtui.fit import FitError, SpecEstimate, catalog_gpus, estimate_spec
-from slmtui.gpu import GIB, Inventory, Nvml
+from slmtui.gpu import Inventory, Nvml
 from slmtui.launch import LaunchCheck, check_launch, launch_run
 from slmtui.new_run import (
     FIELDS,
@@ -92,13 +93,6 @@ class NewRunScreen(ReportsWorkerFailures, Screen[None]):
     """The memory estimate of the spec as typed (None while it cannot be made)."""
     data_summary: reactive[DataSummary | None] = reactive(None, init=False)
     """The data report's key numbers for the dataset, model and length as typed."""
-
-    @dataclass
-    class SpecChanged(Message):
-        """The spec was edited (or prefilled) and validated."""
-
-        raw: dict[str, Any]
-        problems: tuple[SpecProblem, ...]
 
     @dataclass
     class EstimateUpdated(Message):
@@ -236,7 +230,6 @@ class NewRunScreen(ReportsWorkerFailures, Screen[None]):
         self.raw = apply_form(self._base, self.form_values())
         self.spec, problems = validate(self.raw)
         self.problems = tuple(problems)
-        self.post_message(self.SpecChanged(self.raw, self.problems))
         self._schedule_estimate()
         self._schedule_data_check()
 
@@ -464,7 +457,7 @@ class NewRunScreen(ReportsWorkerFailures, Screen[None]):
 
     def on_new_run_screen_launched(self, message: Launched) -> None:
         if hasattr(self.app, "active_run"):
-            self.app.active_run = message.run_id  # type: ignore[attr-defined]
+            self.app.active_run = message.run_id
         kind = "Pilot run" if message.pilot else "Run"
         notes = " ".join(message.notes)
         self.app.notify(f"{kind} {message.run_id} started; it keeps training if the console closes. {notes}".strip())

@@ -152,13 +152,6 @@ class ShortlistScreen(ShellScreen):
         results: list[Any]
         failures: dict[str, str]
 
-    @dataclass
-    class ModelChosen(Message):
-        """The user chose a model to fine-tune: New run should open with it (and the evaluation's data)."""
-
-        model: str
-        data: str
-
     def __init__(self, target: GpuTarget | None = None) -> None:
         super().__init__()
         self._fixed_target = target
@@ -435,7 +428,6 @@ class ShortlistScreen(ShellScreen):
         if model is None:
             return
         data = self.query_one("#shortlist-data", Input).value.strip()
-        self.post_message(self.ModelChosen(model, data))
         spec: dict[str, Any] = {"model": {"name": model}}
         if data:
             spec["data"] = {"path": data}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
@@ -14,7 +13,6 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.content import Content
-from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -82,18 +80,6 @@ class SlmtuiApp(ReportsWorkerFailures, App[None]):
 
     active_run: reactive[str | None] = reactive(None)
     """The run the console is focused on (shown in the header; the monitor follows it)."""
-
-    @dataclass
-    class ScreenShown(Message):
-        """The console switched to a screen."""
-
-        name: str
-
-    @dataclass
-    class ThemeSaved(Message):
-        """The theme choice was written to the store."""
-
-        name: str
 
     def __init__(
         self,
@@ -190,7 +176,6 @@ class SlmtuiApp(ReportsWorkerFailures, App[None]):
             return
         if self.current_mode != entry.slug:
             self.switch_mode(entry.slug)
-        self.post_message(self.ScreenShown(entry.slug))
 
     # ------------------------------------------------------------------ new run
 
@@ -259,11 +244,10 @@ class SlmtuiApp(ReportsWorkerFailures, App[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="settings", name="Saving the theme")
     def _save_theme(self, name: str) -> None:
         self.store.set_setting("theme", name)
-        self.post_message(self.ThemeSaved(name))
 
     # ------------------------------------------------------------------ palette and failures
 
-    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         for entry in self.registry.available():
             yield SystemCommand(
                 f"Screen: {entry.name}", f"{entry.description} (key {self._keys_of(f'screen.{entry.slug}')})",

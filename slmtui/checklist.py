@@ -9,6 +9,7 @@ The answers persist through `Store.checklist()` / `Store.save_checklist()` as a 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -212,7 +213,7 @@ def _checked(path: str, kind: type, value: Any) -> Any:
     if kind is float:
         if value is None:
             return None
-        if isinstance(value, int | float) and not isinstance(value, bool) and value == value:
+        if isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value):
             return float(value)
         raise ChecklistError(f"{path} must be a number or empty, not {value!r}.")
     if not isinstance(value, kind):
@@ -232,7 +233,7 @@ def parse_number(text: str) -> float | None:
         number = float(raw)
     except ValueError:
         raise ChecklistError(f"{text.strip()!r} is not a number; type e.g. 0.85 or 85%.") from None
-    if number != number or number in (float("inf"), float("-inf")):
+    if not math.isfinite(number):
         raise ChecklistError(f"{text.strip()!r} is not a finite number; type e.g. 0.85 or 85%.")
     return round(number * scale, 12)
 

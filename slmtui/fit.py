@@ -76,15 +76,6 @@ def catalog_gpus() -> list[tuple[str, float]]:
     return [(g.name, g.memory_gib) for g in load_catalog().gpus]
 
 
-def catalog_gpu(name: str) -> tuple[str, float]:
-    """A catalog GPU by name or alias (a driver-reported name works too); FitError when unknown."""
-    gpu = load_catalog().gpu(name)
-    if gpu is None:
-        names = ", ".join(g for g, _ in catalog_gpus())
-        raise FitError(f"Unknown GPU {name!r}: use one of {names}.")
-    return gpu.name, gpu.memory_gib
-
-
 def fit_table(capacity_gib: float, seq: int, methods: tuple[str, ...] = FIT_METHODS) -> list[FitRow]:
     """What fits in `capacity_gib` at `seq` tokens, for every catalog model × method."""
     models = [(m.name, m.shape) for m in load_catalog().models]

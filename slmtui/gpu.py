@@ -42,7 +42,6 @@ class NotApplicable:
 
 NA: Final = NotApplicable()
 MIB: Final = 1024**2
-GIB: Final = 1024**3
 
 # Errors that mean "this call will never work on this device"; anything else may be transient.
 _PERMANENT = ("NVMLError_NotSupported", "NVMLError_FunctionNotFound", "NVMLError_NoPermission")

@@ -19,10 +19,11 @@ from pathlib import Path
 from engine.catalog import ModelShape, count_params
 from engine.diskplan import DISK_REMEDY, DiskPlan, disk_shortfall, plan_disk
 from engine.estimate import estimate_peak_memory, trainable_params, verdict
+from engine.protocol import GIB
 from engine.spec import RunSpec
 from engine.spec_setup import train_setup
 from slmtui.fit import FitError, resolve_shape
-from slmtui.gpu import GIB, GpuSnapshot, Inventory
+from slmtui.gpu import GpuSnapshot, Inventory
 from slmtui.runs import RunInfo, launch
 
 

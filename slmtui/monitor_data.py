@@ -1,8 +1,7 @@
 """What the monitor knows about one run, folded from its events into bounded memory.
 
-`Series` keeps a metric's whole history in at most `capacity` buckets (first and last step, min, max, mean):
-when full, neighbouring buckets merge, so a 1,000,000-step run costs what a 2,000-step run does. `RunHistory`
-folds events (thread-safe: the feed thread writes, the UI reads) and hands out frozen `RunView` snapshots for
+Each metric is a `Series` (`slmtui.series`), so a 1,000,000-step run costs what a 2,000-step run does.
+`RunHistory` folds events (thread-safe: the feed thread writes, the UI reads) and hands out frozen `RunView` snapshots for
 rendering. Headless: no textual, no ML stack.
 """
 
@@ -19,90 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.protocol import SUMMARY_FILE
-
-#: Buckets per series: enough for any chart width, small enough to snapshot ten times a second.
-SERIES_CAPACITY = 1024
-
-
-@dataclass(frozen=True)
-class Point:
-    """One bucket of a series: the steps it covers and the values seen there."""
-
-    step: int
-    last_step: int
-    mean: float
-    low: float
-    high: float
-    last: float
-
-
-class Series:
-    """A metric's history downsampled into at most `capacity` buckets of equal point counts."""
-
-    def __init__(self, capacity: int = SERIES_CAPACITY) -> None:
-        self.capacity = max(2, capacity - capacity % 2)
-        self.per_bucket = 1
-        self.count = 0
-        # Parallel lists (not objects) keep the per-point cost at a few list appends.
-        self._first: list[int] = []
-        self._last_step: list[int] = []
-        self._n: list[int] = []
-        self._sum: list[float] = []
-        self._low: list[float] = []
-        self._high: list[float] = []
-        self._last: list[float] = []
-
-    def __len__(self) -> int:
-        return len(self._first)
-
-    def add(self, step: int, value: float) -> None:
-        """Add one point (steps arrive in order; non-finite values are skipped)."""
-        if not math.isfinite(value):
-            return
-        self.count += 1
-        if self._n and self._n[-1] < self.per_bucket:
-            i = len(self._n) - 1
-            self._last_step[i] = step
-            self._n[i] += 1
-            self._sum[i] += value
-            self._low[i] = min(self._low[i], value)
-            self._high[i] = max(self._high[i], value)
-            self._last[i] = value
-            return
-        if len(self._n) >= self.capacity:
-            self._halve()
-        self._first.append(step)
-        self._last_step.append(step)
-        self._n.append(1)
-        self._sum.append(value)
-        self._low.append(value)
-        self._high.append(value)
-        self._last.append(value)
-
-    def _halve(self) -> None:
-        """Merge buckets pairwise; each bucket now holds twice the points."""
-        pairs = range(0, len(self._n) - 1, 2)
-        self._first = [self._first[i] for i in pairs]
-        self._last_step = [self._last_step[i + 1] for i in pairs]
-        self._n = [self._n[i] + self._n[i + 1] for i in pairs]
-        self._sum = [self._sum[i] + self._sum[i + 1] for i in pairs]
-        self._low = [min(self._low[i], self._low[i + 1]) for i in pairs]
-        self._high = [max(self._high[i], self._high[i + 1]) for i in pairs]
-        self._last = [self._last[i + 1] for i in pairs]
-        self.per_bucket *= 2
-
-    def points(self) -> tuple[Point, ...]:
-        """Every bucket, oldest first."""
-        return tuple(
-            Point(s, e, total / n, lo, hi, last)
-            for s, e, n, total, lo, hi, last in zip(
-                self._first, self._last_step, self._n, self._sum, self._low, self._high, self._last, strict=True
-            )
-        )
-
-    def tail(self, n: int) -> list[float]:
-        """The means of the last `n` buckets (for sparklines)."""
-        return [total / count for total, count in zip(self._sum[-n:], self._n[-n:], strict=True)]
+from slmtui.series import Point, Series
 
 
 @dataclass(frozen=True)
@@ -309,16 +225,6 @@ def smooth(values: list[float], weight: float) -> list[float]:
         avg = avg * weight + (1 - weight) * value
         out.append(avg / (1 - weight**i))
     return out
-
-
-def format_duration(seconds: float) -> str:
-    """`42s`, `3m05s`, `2h07m`."""
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
-    return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
 
 
 def now() -> float:

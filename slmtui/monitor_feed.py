@@ -17,11 +17,10 @@ from pathlib import Path
 
 from engine.protocol import EVENTS_FILE, EventFollower
 from slmtui.monitor_data import RunHistory
-from slmtui.runs import CRASHED_MESSAGE, ended_without_event, engine_alive
+from slmtui.runs import ended_without_event, engine_alive
 
 #: Bytes read per poll of one run: a 1M-step history (~250 MB) is read in chunks, with redraws between.
 CHUNK_BYTES = 4 << 20
-CRASHED = CRASHED_MESSAGE
 
 
 @dataclass

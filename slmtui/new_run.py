@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.paths import slmtui_home
+from engine.protocol import SPEC_FILE
 from engine.spec import CHOICES, RunSpec, SpecError, SpecProblem, dump_spec, parse_spec, slug
 from slmtui.demo import demo_spec
 from slmtui.runs import RunNotFound, resolve_run
@@ -201,15 +202,10 @@ def estimable(raw: dict[str, Any]) -> RunSpec | None:
     return spec
 
 
-def spec_raw(spec: RunSpec) -> dict[str, Any]:
-    """A parsed spec back as a raw dict (the editor's working form)."""
-    return _plain(spec)
-
-
 def run_spec_raw(run_dir: Path, changes: dict[str, Any] | None = None) -> dict[str, Any]:
     """A run's frozen spec as a raw dict with `changes` laid over it (an OOM post-mortem's suggested fix, say:
     `{"train": {"micro_batch": 4, "grad_accum": 2}}`); what `NewRunScreen(spec)` takes. Raises SpecError."""
-    path = run_dir / "spec.toml"
+    path = run_dir / SPEC_FILE
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:

@@ -12,18 +12,19 @@ import os
 import shutil
 import time
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.protocol import EVENTS_FILE, SPEC_FILE, EventFollower
+from engine.protocol import EVENTS_FILE, SPEC_FILE, SUMMARY_FILE, EventFollower
+from slmtui.series import Series
 from slmtui.store import RunRecord, Store
 
 #: The parts of a run's environment that make its numbers comparable with another's.
 ENV_KEYS = ("torch", "transformers", "peft", "gpu")
-#: Points per curve the console keeps and draws: a million-step run downsamples to this.
-CURVE_POINTS = 400
+#: Points per curve the console keeps and draws, at most: a million-step run downsamples to this.
+CURVE_POINTS = 800
 
 
 class RunActionError(Exception):
@@ -147,7 +148,7 @@ def runs_token(runs_dir: Path) -> tuple[Any, ...]:
         return ()
     token: list[Any] = []
     for entry in entries:
-        for name in ("summary.json", EVENTS_FILE):
+        for name in (SUMMARY_FILE, EVENTS_FILE):
             try:
                 st = os.stat(os.path.join(entry.path, name))
                 token.append((entry.name, name, st.st_mtime_ns, st.st_size))
@@ -175,44 +176,6 @@ def spec_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[SpecChange]:
             for key in sorted(set(fa) | set(fb)) if fa.get(key, _MISSING) != fb.get(key, _MISSING)]
 
 
-class Downsampler:
-    """Keeps at most `2 * points` (x, y) pairs of a series of any length, as means of equal runs of points.
-
-    Bounded memory for a million-step run: when the buffer fills, neighbours are merged in pairs and every
-    later bucket holds twice as many points.
-    """
-
-    def __init__(self, points: int = CURVE_POINTS) -> None:
-        self.points = max(2, points)
-        self.stride = 1
-        self._xs: list[float] = []
-        self._ys: list[float] = []
-        self._sum_x = self._sum_y = 0.0
-        self._n = 0
-
-    def add(self, x: float, y: float) -> None:
-        """Add one point (x increasing)."""
-        self._sum_x += x
-        self._sum_y += y
-        self._n += 1
-        if self._n == self.stride:
-            self._xs.append(self._sum_x / self._n)
-            self._ys.append(self._sum_y / self._n)
-            self._sum_x = self._sum_y = 0.0
-            self._n = 0
-            if len(self._xs) >= 2 * self.points:
-                self._xs = [(self._xs[i] + self._xs[i + 1]) / 2 for i in range(0, len(self._xs), 2)]
-                self._ys = [(self._ys[i] + self._ys[i + 1]) / 2 for i in range(0, len(self._ys), 2)]
-                self.stride *= 2
-
-    def series(self) -> list[tuple[float, float]]:
-        """The kept points, with the unfinished last bucket as one more point."""
-        out = list(zip(self._xs, self._ys, strict=True))
-        if self._n:
-            out.append((self._sum_x / self._n, self._sum_y / self._n))
-        return out
-
-
 @dataclass(frozen=True)
 class Curves:
     """A run's training and validation loss, downsampled (step, loss) pairs."""
@@ -222,26 +185,25 @@ class Curves:
     val: list[tuple[float, float]]
 
 
-def _iter_events(path: Path) -> Iterator[dict[str, Any]]:
-    follower = EventFollower(path)
-    while batch := follower.poll():
-        yield from batch
+def curve(series: Series) -> list[tuple[float, float]]:
+    """A series as (step, mean) pairs, each bucket at the middle of the steps it covers."""
+    return [((p.step + p.last_step) / 2, p.mean) for p in series.points()]
 
 
 def load_curves(run_dir: Path, points: int = CURVE_POINTS) -> Curves:
     """Read a run's `metrics` and `eval` events into downsampled loss curves (skipping null losses)."""
-    train, val = Downsampler(points), Downsampler(points)
-    for event in _iter_events(run_dir / EVENTS_FILE):
+    train, val = Series(points), Series(points)
+    for event in EventFollower(run_dir / EVENTS_FILE):
         kind = event.get("type")
         if kind == "metrics":
             step, loss = _number(event.get("step")), _number(event.get("loss"))
             if step is not None and loss is not None:
-                train.add(step, loss)
+                train.add(int(step), loss)
         elif kind == "eval":
             step, loss = _number(event.get("step")), _number(event.get("val_loss"))
             if step is not None and loss is not None:
-                val.add(step, loss)
-    return Curves(run_dir.name, train.series(), val.series())
+                val.add(int(step), loss)
+    return Curves(run_dir.name, curve(train), curve(val))
 
 
 def folder_size(path: Path) -> int:

@@ -35,7 +35,8 @@ from engine.spec import RunSpec, dump_spec, slug
 
 #: A run folder without a pid file this young is still being launched, not crashed.
 LAUNCH_GRACE_S = 15.0
-CRASHED_MESSAGE = "The engine process ended without a finished event; see engine.log."
+#: What a run whose engine ended without a `finished` event says (the listing, `follow`, the Monitor).
+CRASHED_MESSAGE = f"The engine process ended without a finished event; see {ENGINE_LOG}."
 #: How long `resume` waits for its engine to hold the run before returning anyway (a very busy machine).
 ENGINE_UP_TIMEOUT_S = 60.0
 #: How often `follow` checks that the engine is still alive when no events come.
@@ -158,8 +159,8 @@ def _last_line(path: Path) -> str:
     try:
         lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
     except OSError:
-        return "see engine.log."
-    return lines[-1].strip() if lines else "see engine.log."
+        return f"see {ENGINE_LOG}."
+    return lines[-1].strip() if lines else f"see {ENGINE_LOG}."
 
 
 def has_checkpoint(run_dir: Path) -> bool:

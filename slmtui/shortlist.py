@@ -180,7 +180,7 @@ def method(store: Store) -> str:
 
 def gpu_target(store: Store, inventory: Any | None = None) -> GpuTarget:
     """This machine's first GPU and its free memory; with none, the catalog GPU chosen in the settings."""
-    from slmtui.gpu import GIB
+    from engine.protocol import GIB
 
     if inventory is None:
         from slmtui.gpu import inventory as take

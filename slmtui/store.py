@@ -522,7 +522,7 @@ class Store:
                 raise StoreError(f"There is no run {run_id} in the index; `slmtui runs` lists them.")
 
     def forget_run(self, run_id: str) -> None:
-        """Drop a run from the index (its folder was deleted) and unlink its journal entries from it."""
+        """Drop a run from the index (its folder was deleted); its journal entries stay, still naming it."""
         with self._transaction(write=True) as db:
             db.table(_RUNS, cache_size=0).remove(Query().id == run_id)
 

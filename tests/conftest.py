@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 
@@ -24,6 +24,14 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 # Tiny models gain nothing from threads, and on a shared 2-core machine OpenMP spin-waits make two threads
 # 20x slower than one. Set before torch is first imported, here and in every engine the tests start.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+class ThreadEnv(TypedDict):
+    OMP_NUM_THREADS: str
+
+
+#: Extra environment for a CLI or engine subprocess: one OpenMP thread even where the caller's environment says more.
+THREADS: ThreadEnv = {"OMP_NUM_THREADS": "1"}
 
 
 @pytest.fixture(autouse=True)

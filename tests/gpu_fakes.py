@@ -9,7 +9,7 @@ from typing import Any
 
 import pynvml as real
 
-GIB = 1024**3
+from engine.protocol import GIB
 
 # Each per-device call and the snapshot fields it feeds.
 DEVICE_CALLS: dict[str, set[str]] = {
@@ -36,7 +36,7 @@ class FakeNvml:
         self.count = count
         self.calls: Counter[str] = Counter()
         self.raises: dict[str, BaseException] = {}
-        self.module = ModuleType("pynvml")
+        self.module: Any = ModuleType("pynvml")  # its attributes are set below, by name
         for name in dir(real):
             if name.startswith(("NVML_", "NVMLError")):
                 setattr(self.module, name, getattr(real, name))

@@ -280,7 +280,7 @@ def _parquet(path: Path, rows: list[dict[str, Any]]) -> None:
 
 GOOD_ROW = {"instruction": "Classify the ticket", "input": "my order is late", "output": "shipping"}
 #: case -> (file name, the second row, words of its reason)
-NOT_TEXT = {
+NOT_TEXT: dict[str, tuple[str, dict[str, Any] | None, str]] = {
     "a list in input (JSONL)": ("d.jsonl", {**GOOD_ROW, "input": ["list"]}, "field 'input' is a list, not text"),
     "an object in output (JSONL)": ("d.jsonl", {**GOOD_ROW, "output": {"label": "x"}},
                                     "field 'output' is an object, not text"),

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.catalog import ModelShape, count_params, load_catalog, shape_from_config
+from engine.catalog import CatalogModel, ModelShape, count_params, load_catalog, shape_from_config
 
 CATALOG = load_catalog()
 
 
 @pytest.mark.parametrize("model", CATALOG.models, ids=lambda m: m.name)
-def test_derived_parameter_count_matches_stated(model) -> None:  # type: ignore[no-untyped-def]
+def test_derived_parameter_count_matches_stated(model: CatalogModel) -> None:
     assert model.derived_params == pytest.approx(model.params, rel=0.02)
 
 

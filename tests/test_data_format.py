@@ -135,7 +135,7 @@ def test_overlength_policies(tmp_path: Path) -> None:
     tok = TOKENIZERS["llama3"]
     rows = [{"prompt": "short", "completion": "ok"}, {"prompt": "long " * 40, "completion": "ok " * 40}]
     src = write_jsonl(tmp_path / "d.jsonl", rows)
-    base = {"path": str(src), "max_length": 40, "val_fraction": 0, "test_fraction": 0}
+    base: dict[str, Any] = {"path": str(src), "max_length": 40, "val_fraction": 0, "test_fraction": 0}
     dropped = prepare(DataOptions(**base, overlength="drop"), tok, cache_dir=tmp_path)
     assert len(dropped.train) == 1 and dropped.report["over_max_length"] == 1
     # Truncating the long row leaves only prompt tokens, so nothing trainable: it is dropped and said so.

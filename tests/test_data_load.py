@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,7 +97,7 @@ def test_ambiguous_columns_name_the_columns_and_the_map_to_give() -> None:
 
 
 def test_shapes_are_detected_and_rows_missing_fields_are_invalid() -> None:
-    rows = [(1, {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}]}),
+    rows: list[tuple[int, dict[str, Any]]] = [(1, {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}]}),
             (2, {"conversations": [{"from": "human", "value": "no answer"}]}),
             (3, {"conversations": "not a list"})]
     shape, canon = detect_shape(columns_of(rows), "auto", {})
@@ -105,7 +106,7 @@ def test_shapes_are_detected_and_rows_missing_fields_are_invalid() -> None:
     assert good[0].fields["messages"][1] == {"role": "assistant", "content": "yo"}
     assert [(b.line, b.reason) for b in bad] == [(2, "the conversation has no assistant message to learn from"),
                                                  (3, "messages is not a non-empty list")]
-    rows2 = [(1, {"instruction": "a", "output": "b"}), (2, {"instruction": "a", "output": ""}),
+    rows2: list[tuple[int, dict[str, Any]]] = [(1, {"instruction": "a", "output": "b"}), (2, {"instruction": "a", "output": ""}),
              (3, {"instruction": "a", "extra": 1})]
     shape, canon = detect_shape(columns_of(rows2), "auto", {})
     good, bad = to_rows(rows2, shape, canon, None)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from engine.catalog import load_catalog
+from engine.catalog import ModelShape, load_catalog
 from engine.estimate import (
-    GIB,
     TrainSetup,
     estimate_peak_memory,
     largest_micro_batch,
     verdict,
     what_fits,
 )
+from engine.protocol import GIB
 
 CATALOG = load_catalog()
 QWEN05 = CATALOG.model("qwen2.5-0.5b").shape  # type: ignore[union-attr]
@@ -38,7 +38,8 @@ FIXTURES = [
 @pytest.mark.parametrize(("shape", "method", "batch", "seq", "ckpt", "reserved", "allocated"), FIXTURES,
                          ids=["0.5b-lora", "0.5b-full", "1.5b-qlora", "0.5b-dora", "1.5b-lora", "1.5b-full",
                               "1.5b-lora-ckpt", "1.5b-dora", "1.5b-qlora-bench", "0.5b-qlora", "1.5b-qdora"])
-def test_measured_fixtures(shape, method, batch, seq, ckpt, reserved, allocated) -> None:  # type: ignore[no-untyped-def]
+def test_measured_fixtures(shape: ModelShape, method: str, batch: int, seq: int, ckpt: bool, reserved: float,
+                           allocated: float) -> None:
     est = estimate_peak_memory(shape, method=method, batch=batch, seq=seq, gradient_checkpointing=ckpt,
                                loss="standard", runner="hf")
     assert est.total_gib == pytest.approx(reserved, rel=0.10)
@@ -58,7 +59,7 @@ ENGINE_FIXTURES = [
 
 @pytest.mark.parametrize(("shape", "method", "reserved"), ENGINE_FIXTURES,
                          ids=[f"{n}-{m}" for n in ("0.5b", "1.5b") for m in ("lora", "qlora", "dora", "full")])
-def test_engine_measured_fixtures(shape, method, reserved) -> None:  # type: ignore[no-untyped-def]
+def test_engine_measured_fixtures(shape: ModelShape, method: str, reserved: float) -> None:
     est = estimate_peak_memory(shape, method=method, batch=8, seq=1024, dropout=0.05)
     assert est.setup.runner == "engine" and est.setup.loss == "fused"
     assert est.total_gib == pytest.approx(reserved, rel=0.10)

@@ -20,12 +20,11 @@ import pytest
 from engine.protocol import EventWriter, read_events
 from engine.train.checkpoint import list_checkpoints, load_state
 from slmtui.runs import read_run, request
-from tests.conftest import Cli, cli_env
+from tests.conftest import THREADS, Cli, cli_env
 from tests.console.tmux_driver import TmuxConsole
 from tests.fault_helpers import engine_pid, events_of, kill_quietly, wait_event, wait_gone, write_spec
 
 pytestmark = pytest.mark.slow
-THREADS = {"OMP_NUM_THREADS": "1"}
 
 
 def assert_checkpoint_loads(folder: Path) -> None:
@@ -137,7 +136,7 @@ def shrink(disk: Path, room: int = 1 << 20) -> None:
 
 def fill(disk: Path) -> list[Path]:
     """Fill the disk with 64 KiB files until it refuses more; returns them."""
-    files = []
+    files: list[Path] = []
     chunk = b"x" * 65536
     while True:
         path = disk / f"filler-{len(files):04d}"

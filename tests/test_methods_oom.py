@@ -31,7 +31,8 @@ def test_method_trains_and_loss_falls(tiny_model_dir: Path, examples: list[Ex], 
     layers = [m for m in loaded.model.modules() if isinstance(m, bnb.nn.Linear4bit)]
     assert bool(layers) == kind.startswith("q")
     if layers:
-        assert layers[0].weight.quant_type == spec.method.quant_type
+        weight = layers[0].weight
+        assert isinstance(weight, bnb.nn.Params4bit) and weight.quant_type == spec.method.quant_type
     magnitudes = [n for n, _ in loaded.model.named_parameters() if "lora_magnitude" in n]
     assert bool(magnitudes) == kind.endswith("dora")
     trainer = Trainer(loaded, spec, examples[:36], examples[36:], total_steps=20)

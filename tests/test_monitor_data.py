@@ -13,8 +13,10 @@ import pytest
 
 from engine.protocol import EventWriter
 from screens.widgets.loss_chart import AXIS_WIDTH, chart_rows
-from slmtui.monitor_data import Point, RunHistory, Series, smooth
-from slmtui.monitor_feed import CRASHED, MonitorFeed
+from slmtui.monitor_data import RunHistory, smooth
+from slmtui.monitor_feed import MonitorFeed
+from slmtui.runs import CRASHED_MESSAGE
+from slmtui.series import Point, Series
 
 
 def test_series_stays_bounded_and_keeps_extremes_and_mean() -> None:
@@ -115,7 +117,7 @@ def test_feed_reads_history_then_follows_then_sees_a_crash(tmp_path: Path) -> No
     assert updates and set(updates) == {run_dir.name}
     (run_dir / "engine.pid").write_text(json.dumps({"pid": 2**22 + 12345, "create_time": time.time()}))
     feed.poll()
-    assert history.view().status == "crashed" and history.view().message == CRASHED
+    assert history.view().status == "crashed" and history.view().message == CRASHED_MESSAGE
 
 
 def test_chart_rows_draw_train_val_and_markers_and_switch_to_log() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -124,7 +125,7 @@ def test_launch_checks_and_pilot_arguments(home: Path, monkeypatch: pytest.Monke
     spec.train.device = "cpu"
     assert launch.check_launch(spec, home / "runs", lambda: pytest.fail("no GPU read for a CPU run"),
                                pilot=True).refusal is None
-    calls: list[tuple[object, ...]] = []
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     monkeypatch.setattr(launch, "launch", lambda *a, **kw: calls.append((a, kw)))
     launch.launch_run(spec, home / "runs", home, pilot=0.05)
     launch.launch_run(spec, home / "runs", home)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from engine.catalog import load_catalog
+from engine.protocol import GIB
 from engine.spec import RunSpec
-from slmtui.gpu import GIB, GpuProcess, GpuSnapshot, Inventory
+from slmtui.gpu import GpuProcess, GpuSnapshot, Inventory
 from slmtui.launch import Refusal, check_disk, check_gpu, check_launch, chosen_gpus, spec_disk_plan
 from slmtui.runs import ResumeRefused, resume
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from engine import protocol
 from engine.protocol import EVENT_FIELDS, EventFollower, EventWriter, decode, encode, make_event
 
-SAMPLE_FIELDS = {
+SAMPLE_FIELDS: dict[str, dict[str, Any]] = {
     "started": {"spec": {"model": {"name": "m"}}, "params_total": 10, "params_trainable": 2, "precision": "fp32",
                 "device": "cpu", "env": {"torch": "2"}, "estimate": {"total_gib": 1.5}, "data": {"fingerprint": "ab"}},
     "metrics": {"step": 3, "epoch": 0.1, "loss": 2.5, "lr": 1e-4, "grad_norm": 0.9, "tokens_per_s": 100.0,

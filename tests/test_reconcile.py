@@ -9,6 +9,7 @@ from pathlib import Path
 from engine.protocol import EventWriter, write_json_atomic
 from slmtui.reconcile import journal_items, reconcile
 from slmtui.store import Store
+from tests.conftest import Cli
 
 
 def _fake_run(runs: Path, run_id: str) -> tuple[Path, EventWriter]:
@@ -61,7 +62,7 @@ def test_people_entries_are_kept_and_unknown_events_ignored(home: Path) -> None:
     assert [e.text for e in store.entries()] == ["mine"]
 
 
-def test_runs_cli_reconciles(home: Path, cli) -> None:  # type: ignore[no-untyped-def]
+def test_runs_cli_reconciles(home: Path, cli: Cli) -> None:
     runs = home / "runs"
     _, writer = _fake_run(runs, "20261126-070002-c")
     writer.emit("started", spec={"data": {"path": "d.jsonl"}}, data={"description": ["Split 90/5/5."]})

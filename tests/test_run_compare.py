@@ -9,9 +9,9 @@ import pytest
 
 from slmtui.journal_export import journal_markdown
 from slmtui.run_compare import (
-    Downsampler,
     RunActionError,
     build_rows,
+    curve,
     delete_run,
     env_differences,
     flatten,
@@ -22,6 +22,7 @@ from slmtui.run_compare import (
     runs_token,
     spec_diff,
 )
+from slmtui.series import Series
 from slmtui.store import RunRecord, Store
 from tests.run_fixtures import ENV, make_run
 
@@ -37,6 +38,7 @@ def test_rows_carry_settings_metrics_time_and_comparability(home: Path) -> None:
     assert base.final_loss == pytest.approx(1.6) and base.best_val_loss == pytest.approx(1.65)
     assert base.seconds == pytest.approx(3725) and base.data_fingerprint == "f00dfacecafe0123"
     assert newer.comparable and not base.comparable  # the newest run's environment is the reference
+    assert base.record is not None and newer.record is not None
     assert env_differences(base.record.fingerprint, newer.record.fingerprint) == ["torch 2.13.0 ≠ 2.14.0"]
     assert Store(home).entries()[0].kind == "data"  # reconciled: the derived data entries exist
 
@@ -71,11 +73,11 @@ def test_spec_diff_of_two_run_folders(home: Path) -> None:
 
 @pytest.mark.parametrize("n", [0, 1, 7, 800, 100_003])
 def test_downsampling_is_bounded_and_keeps_the_shape(n: int) -> None:
-    sampler = Downsampler(points=100)
+    sampler = Series(capacity=200)
     for i in range(n):
-        sampler.add(float(i), float(i) * 2)
-    series = sampler.series()
-    assert len(series) <= 201 and (len(series) == n if n <= 200 else len(series) >= 100)
+        sampler.add(i, float(i) * 2)
+    series = curve(sampler)
+    assert len(series) <= 200 and (len(series) == n if n <= 200 else len(series) >= 100)
     if n:
         assert series[0][0] >= 0 and series[-1][0] <= n - 1
         assert all(y == pytest.approx(2 * x) for x, y in series)  # means of a line stay on it
@@ -100,6 +102,7 @@ def test_delete_removes_the_folder_and_the_index_but_keeps_entries(home: Path) -
     token = runs_token(runs)
     assert delete_run(store, run) > 50_000
     assert not run.exists() and store.runs() == [] and len(store.entries()) == before
+    assert "lr too high" in [e.text for e in store.entries() if e.run == run.name]
     assert runs_token(runs) != token
     assert load_rows(store, runs) == []
 

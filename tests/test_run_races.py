@@ -27,10 +27,8 @@ from engine.runlock import LOCK_FILE, LOCKED_EXIT, RunLock
 from engine.train.loop import ControlInbox
 from slmtui.monitor_feed import MonitorFeed
 from slmtui.runs import ResumeRefused, follow, read_run, request, resume
-from tests.conftest import REPO, Cli, cli_env
+from tests.conftest import REPO, THREADS, Cli, cli_env
 from tests.fault_helpers import engine_pid, events_of, kill_quietly, wait_event, wait_gone, write_spec
-
-THREADS = {"OMP_NUM_THREADS": "1"}
 
 
 @pytest.fixture

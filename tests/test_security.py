@@ -12,6 +12,7 @@ import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 
@@ -24,7 +25,15 @@ pytestmark = pytest.mark.slow
 FAKE_TOKEN = "hf_FAKEtoken1234567890abcdef"
 #: Distinctive pieces of the token: a leak that truncates or splits it is still found.
 TOKEN_PIECES = (FAKE_TOKEN, "FAKEtoken1234", "1234567890abcdef")
-TOKEN_ENV = {"HF_TOKEN": FAKE_TOKEN, "HUGGING_FACE_HUB_TOKEN": FAKE_TOKEN, "OMP_NUM_THREADS": "1"}
+
+
+class TokenEnv(TypedDict):
+    HF_TOKEN: str
+    HUGGING_FACE_HUB_TOKEN: str
+    OMP_NUM_THREADS: str
+
+
+TOKEN_ENV: TokenEnv = {"HF_TOKEN": FAKE_TOKEN, "HUGGING_FACE_HUB_TOKEN": FAKE_TOKEN, "OMP_NUM_THREADS": "1"}
 
 
 @dataclass
@@ -203,10 +212,10 @@ def test_the_console_shows_trust_remote_code_when_on() -> None:
     from dataclasses import replace
 
     from screens.widgets.run_panels import stats_text
-    from slmtui.monitor_data import EMPTY_VIEW
+    from slmtui.monitor_data import EMPTY_VIEW, RunView
     from slmtui.new_run import FIELDS_BY_PATH
 
-    def view(trust: bool):  # type: ignore[no-untyped-def]
+    def view(trust: bool) -> RunView:
         started = {"precision": "fp32", "device": "cpu", "spec": {"model": {"name": "m", "trust_remote_code": trust}}}
         return replace(EMPTY_VIEW, run_id="20261126-083000-x", status="running", started=started)
 

@@ -188,7 +188,12 @@ def test_a_write_parses_each_former_store_file_once(home: Path, monkeypatch: pyt
     """Was: every store write parsed the two oldest backups again to compare their records."""
     counted: list[int] = []
     real = store_backup.count_records
-    monkeypatch.setattr(store_backup, "count_records", lambda data: counted.append(1) or real(data))
+
+    def counting(data: Any) -> int:
+        counted.append(1)
+        return real(data)
+
+    monkeypatch.setattr(store_backup, "count_records", counting)
     store = Store(home)
     _add(store, 20)
     assert len(counted) <= 20  # one parse per backup file made, however often it moved

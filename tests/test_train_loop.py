@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,9 @@ def hf_trainer_losses(spec: RunSpec, examples: list[Ex], tmp_path: Path) -> list
 
     class InOrder(HFTrainer):
         def _get_train_sampler(self, *args: Any, **kwargs: Any) -> SequentialSampler:
-            return SequentialSampler(self.train_dataset)
+            dataset = self.train_dataset
+            assert isinstance(dataset, Sized)
+            return SequentialSampler(dataset)
 
     cfg = spec.train
     args = TrainingArguments(

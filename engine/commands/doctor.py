@@ -15,9 +15,10 @@ import shutil
 from importlib import metadata
 from typing import Any
 
+from engine.diskplan import nearest_existing
 from engine.paths import runs_dir, slmtui_home
+from engine.protocol import GIB
 
-GIB = float(1 << 30)
 #: Distributions whose declared requirements on each other are checked.
 STACK = ("torch", "transformers", "peft", "accelerate", "bitsandbytes", "datasets", "safetensors", "tokenizers",
          "huggingface-hub", "numpy")
@@ -145,10 +146,7 @@ def disk_space() -> list[dict[str, Any]]:
     """Free and total space of HOME and the runs folder."""
     out = []
     for label, path in (("home", slmtui_home(create=False)), ("runs", runs_dir(create=False))):
-        probe = path
-        while not probe.exists() and probe != probe.parent:  # doctor looks, it creates nothing
-            probe = probe.parent
-        usage = shutil.disk_usage(probe)
+        usage = shutil.disk_usage(nearest_existing(path))  # doctor looks, it creates nothing
         out.append({"what": label, "path": str(path), "free_gib": round(usage.free / GIB, 1),
                     "total_gib": round(usage.total / GIB, 1)})
     return out

@@ -43,7 +43,7 @@ def _devices(run_dir: Path) -> int:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine run", description=__doc__)
-    parser.add_argument("run_dir", type=Path, help="a run folder holding spec.toml")
+    parser.add_argument("run_dir", type=Path, help=f"a run folder holding {SPEC_FILE}")
     parser.add_argument("--resume", action="store_true", help="continue from the newest readable checkpoint")
     parser.add_argument("--pilot", type=float, metavar="FRACTION",
                         help="train on this fraction of the data and predict the full run's time")

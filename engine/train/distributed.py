@@ -22,10 +22,12 @@ from typing import Any
 
 import torch
 
-from engine.protocol import append_control
+from engine.protocol import CHECKPOINT_COMMAND, EVAL_COMMAND, STOP_COMMAND, append_control
 from engine.runlock import under_torchrun as under_torchrun  # light: the engine's entry point asks it first
 from engine.train.batching import StreamState
 
+#: What rank 0 adds to the control commands when the run folder was deleted, agreed on like them.
+FOLDER_GONE = "gone"
 #: Gradients are averaged in flat buckets of this many bytes (one collective each).
 BUCKET_BYTES = 32 << 20
 
@@ -95,11 +97,11 @@ class Dist:
         """The control commands every rank obeys this step: rank 0's (only it reads the control file; `gone`
         when the run folder was deleted), plus a stop if any rank was asked to stop."""
         if not self.active:
-            return commands | ({"stop"} if stop else set())
+            return commands | ({STOP_COMMAND} if stop else set())
         import torch.distributed as dist
 
-        names = ("stop", "eval", "checkpoint", "gone")
-        flags = torch.tensor([int(n in commands or (n == "stop" and stop)) for n in names], device=device)
+        names = (STOP_COMMAND, EVAL_COMMAND, CHECKPOINT_COMMAND, FOLDER_GONE)
+        flags = torch.tensor([int(n in commands or (n == STOP_COMMAND and stop)) for n in names], device=device)
         dist.all_reduce(flags, op=dist.ReduceOp.MAX)
         return {n for n, f in zip(names, flags.tolist(), strict=True) if f}
 
@@ -182,7 +184,7 @@ def launch_ranks(run_dir: Path, devices: int, engine_args: list[str], keep_fds: 
             "-m", "engine", "run", str(run_dir), *engine_args]
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        append_control(run_dir, "stop", reason="SIGTERM")
+        append_control(run_dir, STOP_COMMAND, reason="SIGTERM")
 
     signal.signal(signal.SIGTERM, on_sigterm)
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-GIB = float(1 << 30)
+from engine.protocol import GIB
 
 
 def _version(dist: str) -> str | None:

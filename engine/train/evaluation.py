@@ -54,7 +54,7 @@ def validation_loss(model: Any, examples: Sequence[Any], micro_batch: int, pad_i
 
 def perplexity(loss: float) -> float:
     """exp(loss), capped so a diverged run reports a huge number rather than an overflow."""
-    return math.exp(min(loss, 50.0)) if loss == loss else float("nan")
+    return float("nan") if math.isnan(loss) else math.exp(min(loss, 50.0))
 
 
 def prompt_ids(example: Any, tokenizer: Any) -> list[int]:

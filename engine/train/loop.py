@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from engine.modeling import LoadedModel
-from engine.protocol import CONTROL_COMMANDS, CONTROL_FILE
+from engine.protocol import CHECKPOINT_COMMAND, CONTROL_COMMANDS, CONTROL_FILE, EVAL_COMMAND, STOP_COMMAND
 from engine.runlock import RunFolderGone, run_folder_gone, writing_into
 from engine.spec import RunSpec
 from engine.train.batching import BatchStream, StreamState, count_targets
@@ -34,7 +34,7 @@ from engine.train.checkpoint import (
     save_weights,
     set_rng_state,
 )
-from engine.train.distributed import Dist
+from engine.train.distributed import FOLDER_GONE, Dist
 from engine.train.environment import memory_stats
 from engine.train.evaluation import (
     autocast_context,
@@ -203,7 +203,7 @@ class Trainer:
         finally:
             self.model.train()
         self.last_val_loss, self.last_val_step = loss, self.step
-        if loss == loss and (self.best_val_loss is None or loss < self.best_val_loss):
+        if not math.isnan(loss) and (self.best_val_loss is None or loss < self.best_val_loss):
             self.best_val_loss = loss
             self.evals_without_improvement = 0
         else:
@@ -321,16 +321,16 @@ def fit(trainer: Trainer, reporter: Reporter, run_dir: Path, stop: StopFlag) -> 
         if trainer.dist.is_main:  # rank 0 reads the control file, and sees whether its run folder is still there
             polled = {e["command"] for e in inbox.poll() if e["command"] in CONTROL_COMMANDS}
             if run_folder_gone(run_dir):
-                polled.add("gone")
+                polled.add(FOLDER_GONE)
         commands = trainer.dist.agree(polled, stop.requested, trainer.device)
-        if "gone" in commands:
+        if FOLDER_GONE in commands:
             raise RunFolderGone(run_dir)  # stop at once: no checkpoint, no final weights, nothing recreated
-        if "stop" in commands and not stop.requested:
+        if STOP_COMMAND in commands and not stop.requested:
             stop.requested, stop.reason = True, "a stop command"
         at_end = trainer.step >= trainer.total_steps
-        if "eval" in commands or (cfg.eval_every and trainer.step % cfg.eval_every == 0 and not at_end):
+        if EVAL_COMMAND in commands or (cfg.eval_every and trainer.step % cfg.eval_every == 0 and not at_end):
             do_eval()
-        if "checkpoint" in commands or stop.requested or (cfg.save_every and trainer.step % cfg.save_every == 0
+        if CHECKPOINT_COMMAND in commands or stop.requested or (cfg.save_every and trainer.step % cfg.save_every == 0
                                                           and not at_end):
             do_checkpoint()
         if stop.requested:

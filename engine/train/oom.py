@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from engine.protocol import write_json_atomic
-from engine.train.environment import GIB
+from engine.protocol import GIB, write_json_atomic
 
 if TYPE_CHECKING:
     from engine.train.loop import StepResult, Trainer

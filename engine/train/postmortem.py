@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.catalog import ModelShape, shape_from_config
 from engine.estimate import TrainSetup, estimate_peak_memory, verdict
+from engine.protocol import GIB
 from engine.spec import RunSpec, dump_spec, spec_to_dict
 from engine.spec_setup import train_setup
 
@@ -90,7 +91,7 @@ def post_mortem(trainer: Trainer, old: dict[str, Any], batch_shape: list[int], l
                         max(longest, 1))
     capacity = None
     if trainer.device.type == "cuda":
-        capacity = torch.cuda.get_device_properties(trainer.device).total_memory / (1 << 30)
+        capacity = torch.cuda.get_device_properties(trainer.device).total_memory / GIB
     report = suggest(spec, model_shape(trainer.model), setup, capacity, old["micro_batch"], old["grad_accum"])
     report.update(batch_shape=batch_shape, longest_seq=longest, mem_at_failure_gib=mem_at_failure_gib,
                   step=trainer.step + 1)

@@ -19,10 +19,10 @@ import torch
 
 from engine.calibration import ratio_for, record_ratio
 from engine.estimate import FIT_MARGIN, calibrate, estimate_peak_memory
+from engine.protocol import GIB
 from engine.spec_setup import train_setup
 from engine.train.batching import collate
 from engine.train.checkpoint import rng_state, set_rng_state
-from engine.train.environment import GIB
 from engine.train.evaluation import autocast_context
 from engine.train.oom import is_oom
 from engine.train.postmortem import model_shape

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -90,13 +91,13 @@ class Reporter:
             s["latest"] = {k: event.get(k) for k in ("step", *_SUMMARY_METRICS, *_ETA_FIELDS)}
             s.update({k: event.get(k) for k in _ETA_FIELDS})
             loss = event.get("loss")
-            if isinstance(loss, float) and loss == loss and loss < s["best"].get("loss", float("inf")):
+            if isinstance(loss, float) and not math.isnan(loss) and loss < s["best"].get("loss", float("inf")):
                 s["best"]["loss"], s["best"]["loss_step"] = loss, event["step"]
         elif kind == "eval":
             s["latest_eval"] = {"step": event["step"], "val_loss": event["val_loss"], "perplexity": event["perplexity"]}
             s["latest"]["val_loss"] = event["val_loss"]
             val = event["val_loss"]
-            if isinstance(val, float) and val == val and val < s["best"].get("val_loss", float("inf")):
+            if isinstance(val, float) and not math.isnan(val) and val < s["best"].get("val_loss", float("inf")):
                 s["best"]["val_loss"], s["best"]["val_step"] = val, event["step"]
         elif kind == "checkpoint":
             key = "output" if event.get("final") else "last_checkpoint"

@@ -20,7 +20,7 @@ from engine.diskplan import disk_problem
 from engine.eta import format_duration
 from engine.modeling import ModelError, load_for_training
 from engine.paths import cache_dir
-from engine.protocol import SPEC_FILE
+from engine.protocol import ENGINE_LOG, SPEC_FILE
 from engine.runlock import RunFolderGone, run_folder_gone, writing_into
 from engine.spec import RunSpec, SpecError, TrainSpec, load_spec, spec_to_dict, total_steps
 from engine.train.diskfull import (
@@ -99,7 +99,7 @@ def execute(run_dir: Path, stop: StopFlag, resume: bool = False, pilot: float | 
             message = unwritable_message(run_dir, exc)
         else:
             traceback.print_exc()
-            message = f"The engine failed unexpectedly ({type(exc).__name__}: {exc}); see engine.log."
+            message = f"The engine failed unexpectedly ({type(exc).__name__}: {exc}); see {ENGINE_LOG}."
     if status == "gone" or run_folder_gone(run_dir):
         print(f"[error] {RunFolderGone(run_dir)}", flush=True)
         reporter.abandon()  # nothing to write into, and nothing may recreate the folder

@@ -10,7 +10,8 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Label, ProgressBar, Sparkline, Static
 
-from slmtui.gpu import GIB, NA, GpuSnapshot
+from engine.protocol import GIB
+from slmtui.gpu import NA, GpuSnapshot
 
 #: (series name, label) of the sparklines under each card, in order.
 SERIES = (("gpu_util", "util %"), ("memory_used", "memory"), ("power_draw", "power W"), ("temperature", "temp °C"))

@@ -17,7 +17,8 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from slmtui.monitor_data import Point, smooth
+from slmtui.monitor_data import smooth
+from slmtui.series import Point
 
 _BITS = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))
 #: Which role wins a cell several draw into (higher wins).

@@ -15,8 +15,9 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Label, Sparkline, Static
 
+from engine.eta import format_duration
 from engine.safe_text import visible, visible_line
-from slmtui.monitor_data import EMPTY_VIEW, RunView, format_duration
+from slmtui.monitor_data import EMPTY_VIEW, RunView
 
 
 def _num(value: Any, fmt: str = ".4f") -> str:

@@ -12,6 +12,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable
 
+from engine.eta import format_duration
 from slmtui.run_compare import RunRow
 
 COLUMNS = (("", 2), ("Run", 24), ("Status", 9), ("Method", 6), ("Rank", 4), ("LR", 7), ("Batch", 5),
@@ -20,18 +21,6 @@ COLUMNS = (("", 2), ("Run", 24), ("Status", 9), ("Method", 6), ("Rank", 4), ("LR
 KEPT_FIRST = ("", "Run", "Status", "Final", "Best val", "Env", "Method", "Time", "Tags", "Rank", "LR", "Batch",
               "Len", "Data fp")
 CELL_PADDING = 2
-
-
-def format_duration(seconds: float | None) -> str:
-    """`3725` -> `1h02m`; `42` -> `42s`."""
-    if seconds is None:
-        return ""
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def _num(value: float | None, fmt: str) -> str:

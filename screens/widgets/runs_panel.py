@@ -122,7 +122,7 @@ class RunsPanel(ReportsWorkerFailures, Vertical):
     @property
     def store(self) -> Store:
         """The journal screen's store."""
-        return self.screen.store  # type: ignore[attr-defined, no-any-return]
+        return self.screen.store  # type: ignore[attr-defined]
 
     @property
     def runs_dir(self) -> Path:

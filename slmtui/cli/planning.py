@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from engine.protocol import GIB
 from slmtui.cli._common import UserError, plain_console, print_json
 
 #: Methods of the what-fits table (slmtui.fit.FIT_METHODS; repeated so this module imports nothing heavy).
@@ -49,7 +50,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run_gpus(args: argparse.Namespace) -> int:
     from slmtui.fit import fit_table
-    from slmtui.gpu import GIB, inventory
+    from slmtui.gpu import inventory
 
     inv = inventory()
     data = inv.to_dict()
@@ -114,7 +115,7 @@ def _round(value: Any) -> Any:
 
 
 def _gib(value: Any) -> str:
-    return "n/a" if value is None else f"{value / 1024**3:.1f}"
+    return "n/a" if value is None else f"{value / GIB:.1f}"
 
 
 # ------------------------------------------------------------------ estimate
@@ -141,7 +142,7 @@ def gpu_capacity(name: str) -> tuple[str, float]:
     except ValueError:
         pass
     if name.lower() == "here":
-        from slmtui.gpu import GIB, inventory
+        from slmtui.gpu import inventory
 
         inv = inventory()
         free = inv.gpus[0].memory_free if inv.gpus else None

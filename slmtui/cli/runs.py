@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.protocol import EVENTS_FILE, STOP_COMMAND
 from engine.safe_text import visible_line
 from slmtui.cli._common import UserError, plain_console, print_json, say
 
@@ -170,7 +171,7 @@ def _resume(args: argparse.Namespace) -> int:
     if args.spec is not None or args.pilot is not None:
         raise UserError("--resume takes the run alone: its spec and pilot setting are those it started with.")
     run_dir = _resolve(args.resume)
-    offset_events = (run_dir / "events.jsonl").stat().st_size if (run_dir / "events.jsonl").exists() else 0
+    offset_events = (run_dir / EVENTS_FILE).stat().st_size if (run_dir / EVENTS_FILE).exists() else 0
     try:
         info = resume(run_dir)
     except ResumeRefused as exc:
@@ -231,6 +232,6 @@ def cmd_stop(args: argparse.Namespace) -> int:
     info = read_run(run_dir)
     if info.status != "running":
         raise UserError(f"Run {info.id} is not running (it is {info.status}); nothing to stop.")
-    request(run_dir, "stop")
+    request(run_dir, STOP_COMMAND)
     say(f"Asked run {info.id} to stop after its current step; it saves a checkpoint first.")
     return 0

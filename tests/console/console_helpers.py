@@ -8,13 +8,16 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from textual.message import Message
 from textual.pilot import Pilot
 
+M = TypeVar("M", bound=Message)
 
-async def wait_for(pilot: Pilot[object], condition: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:
+
+async def wait_for(pilot: Pilot[Any], condition: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:
     """Let the app run until `condition()` is true; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -23,24 +26,24 @@ async def wait_for(pilot: Pilot[object], condition: Callable[[], object], timeou
         await pilot.pause(0.02)
 
 
-async def run_from_palette(pilot: Pilot[object], words: str) -> None:
+async def run_from_palette(pilot: Pilot[Any], words: str) -> None:
     """Open the command palette, type `words`, wait for a hit and run the first one."""
-    from textual.command import CommandPalette
+    from textual.command import CommandList, CommandPalette
 
     app = pilot.app
     await pilot.press("ctrl+p")
     await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), what="the palette")
     await pilot.press(*words)
     palette = app.screen
-    await wait_for(pilot, lambda: palette.query_one("CommandList").option_count >= 1, what=f"a hit for {words!r}")
+    await wait_for(pilot, lambda: palette.query_one(CommandList).option_count >= 1, what=f"a hit for {words!r}")
     await pilot.press("enter")
 
 
-def of_type(messages: list[Message], kind: type[Message]) -> list[Message]:
+def of_type(messages: list[Message], kind: type[M]) -> list[M]:
     """The messages of one class, in the order they were posted (a bubbling message is hooked at each hop:
     counted once)."""
     seen: set[int] = set()
-    found = []
+    found: list[M] = []
     for message in messages:
         if isinstance(message, kind) and id(message) not in seen:
             seen.add(id(message))

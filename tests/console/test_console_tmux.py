@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from tmux_driver import TmuxConsole
 
+from tests.conftest import Cli
+
 pytestmark = [
     pytest.mark.tmux,
     pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux"),
@@ -24,7 +26,7 @@ def console(home: Path) -> Iterator[TmuxConsole]:
         term.close()
 
 
-def test_add_an_entry_by_keys_then_list_it_with_the_cli(console: TmuxConsole, cli) -> None:  # type: ignore[no-untyped-def]
+def test_add_an_entry_by_keys_then_list_it_with_the_cli(console: TmuxConsole, cli: Cli) -> None:
     console.wait_until(lambda s: "6 Journal" in s, what="the console on screen")
     console.keys("6")
     console.wait_until(lambda s: "0 entries" in s, what="the journal on screen")

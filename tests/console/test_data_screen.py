@@ -115,7 +115,8 @@ async def test_bad_options_say_what_to_change_without_running(home: Path) -> Non
         screen.query_one("#data-max-length", Input).value = "0"
         await pilot.press("ctrl+s")
         assert "at least 1 token" in str(status.render())
-        assert not screen.checking and not of_type(messages, DataScreen.SettingsSaved)
+        assert isinstance(screen, DataScreen) and not screen.checking
+        assert not of_type(messages, DataScreen.SettingsSaved)
     assert Store(home).setting(SETTINGS_KEY) is None
 
 
@@ -129,7 +130,8 @@ def canned(monkeypatch: pytest.MonkeyPatch, fixed_report: dict[str, Any]) -> dic
 async def _checked(pilot: Pilot[None]) -> None:
     await settle_on_data(pilot)
     await pilot.press("ctrl+r")
-    await wait_for(pilot, lambda: pilot.app.screen.report is not None, what="the report")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, DataScreen) and pilot.app.screen.report is not None,
+                   what="the report")
     await pilot.pause()
 
 
@@ -150,7 +152,7 @@ async def test_layout_at_80x24(home: Path, canned: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
-def test_data_screen_snapshot(snap_compare, canned: dict[str, Any], size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+def test_data_screen_snapshot(snap_compare: Any, canned: dict[str, Any], size: tuple[int, int]) -> None:
     home = FIXED / "snapshot-home"
     shutil.rmtree(home, ignore_errors=True)
     Store(home).set_setting(SETTINGS_KEY, {"path": canned["source"]["path"], "tokenizer": str(FIXED / "tokenizer"),

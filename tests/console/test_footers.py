@@ -31,8 +31,9 @@ Opener = Callable[[Pilot[None]], Awaitable[None]]
 async def _shell(pilot: Pilot[None], slug: str) -> None:
     app = pilot.app
     assert isinstance(app, SlmtuiApp)
-    await wait_for(pilot, lambda: app.current_screen_name == slug and app.screen.query(ShellBody)
-                   and app.screen.query(FittingFooter) and app.screen.query(FooterKey), what=f"the {slug} screen")
+    await wait_for(pilot, lambda: app.current_screen_name == slug and bool(app.screen.query(ShellBody))
+                   and bool(app.screen.query(FittingFooter)) and bool(app.screen.query(FooterKey)),
+                   what=f"the {slug} screen")
 
 
 async def _journal_runs(pilot: Pilot[None]) -> None:
@@ -60,7 +61,9 @@ async def _playground(pilot: Pilot[None]) -> None:
     from slmtui.playground import run_pair
 
     await _shell(pilot, "shortlist")
-    pilot.app.push_screen(PlaygroundScreen(run_pair(str(pilot.app.home / "runs" / RUN), "")))
+    app = pilot.app
+    assert isinstance(app, SlmtuiApp)
+    app.push_screen(PlaygroundScreen(run_pair(str(app.home / "runs" / RUN), "")))
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, PlaygroundScreen)
                    and pilot.app.screen.query(FooterKey), what="the playground")
 

@@ -145,10 +145,10 @@ async def test_without_a_gpu_it_says_why_and_estimates_for_a_catalog_gpu(home: P
         assert status.startswith("No GPU to show.") and reason in status
         assert not screen.query(GpuCard) and screen.target == "cat:RTX-4090"  # the one target-GPU setting
         await pilot.press("l")
-        await wait_for(pilot, lambda: any(m.seq == 2048 for m in of_type(messages, GpusScreen.FitsComputed)),  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: any(m.seq == 2048 for m in of_type(messages, GpusScreen.FitsComputed)),
                        what="fits at the next length")
         screen.query_one("#gpus-target", Select).value = "cat:T4"
-        await wait_for(pilot, lambda: of_type(messages, GpusScreen.FitsComputed)[-1].target.key == "cat:T4",  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: of_type(messages, GpusScreen.FitsComputed)[-1].target.key == "cat:T4",
                        what="fits on a T4")
         t4 = {(r.model, r.method): r for r in screen.fits}
         # the choice is the console's target GPU: New run and the Shortlist plan for it too
@@ -172,11 +172,11 @@ async def test_choosing_a_fit_cell_opens_new_run_with_that_model_and_method(home
         table = app.screen.query_one("#gpus-fits", DataTable)
         assert table.has_focus
         await pilot.press("right", "right", "right", "enter")  # first model, qlora
-        await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen), what="New run")
-        requested = of_type(messages, GpusScreen.NewRunRequested)[-1]
-        assert (requested.model, requested.method, requested.seq) == ("smollm2-135m", "qlora", 1024)  # type: ignore[attr-defined]
-        assert app.screen.raw["model"]["name"] == "HuggingFaceTB/SmolLM2-135M"  # type: ignore[attr-defined]
-        assert app.screen.raw["method"]["kind"] == "qlora"  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen) and bool(app.screen.raw), what="New run")
+        new_run = app.screen
+        assert isinstance(new_run, NewRunScreen)
+        assert new_run.raw["model"]["name"] == "HuggingFaceTB/SmolLM2-135M"
+        assert new_run.raw["method"]["kind"] == "qlora" and new_run.raw["data"]["max_length"] == 1024
 
 
 async def test_layout_at_80x24(home: Path) -> None:

@@ -16,6 +16,7 @@ from screens.widgets.entry_editor import EntryEditor, parse_step
 from screens.widgets.journal_table import PAGE_ROWS, JournalTable, first_line
 from slmtui.app import SlmtuiApp
 from slmtui.store import JournalEntry, Store
+from tests.conftest import Cli
 
 
 def seed(home: Path, rows: list[tuple[str, str]]) -> None:
@@ -57,7 +58,7 @@ async def test_add_an_entry_with_kind_and_step_by_keys(home: Path) -> None:
         [stored] = Store(home).entries()
         assert (stored.kind, stored.text, stored.step, stored.run) == (
             "aha", "loss plateaus at 2.1\nlr too low?", 120, "20261126-070000-demo")
-        assert of_type(messages, JournalScreen.EntryAdded)[0].entry == stored  # type: ignore[attr-defined]
+        assert of_type(messages, JournalScreen.EntryAdded)[0].entry == stored
         table = screen.query_one(JournalTable)
         assert table.row_count == 1 and table.current_entry == stored and screen.current == stored
         assert "lr too low?" in str(screen.query_one("#journal-detail", Static).render())
@@ -91,7 +92,7 @@ async def test_edit_the_highlighted_entry(home: Path) -> None:
         await pilot.press(*" and more", "ctrl+s")
         await wait_for(pilot, lambda: of_type(messages, JournalScreen.EntryUpdated), what="EntryUpdated")
         await wait_for(pilot, lambda: "first and more" in shown_texts(screen))
-        updated = of_type(messages, JournalScreen.EntryUpdated)[0].entry  # type: ignore[attr-defined]
+        updated = of_type(messages, JournalScreen.EntryUpdated)[0].entry
         assert updated.text == "first and more" and updated.updated is not None and updated.kind == "note"
         assert screen.current is not None and screen.current.id == updated.id  # the cursor stays on it
         await pilot.press("enter")  # enter opens the editor too; escape leaves it unchanged
@@ -166,11 +167,11 @@ async def test_export_to_markdown_at_the_default_and_a_typed_path(
         await pilot.press("slash", *"dora", "escape", "x", "ctrl+u", *"~/out/filtered.md", "enter")
         await wait_for(pilot, lambda: len(of_type(messages, JournalScreen.JournalExported)) == 2)
         exported = of_type(messages, JournalScreen.JournalExported)[1]
-        assert (exported.path, exported.count) == (target, 1)  # type: ignore[attr-defined]
+        assert (exported.path, exported.count) == (target, 1)
         assert "val loss 1.2" in target.read_text() and "plain note" not in target.read_text()
 
 
-async def test_entries_written_by_the_cli_appear_without_a_restart(home: Path, cli) -> None:  # type: ignore[no-untyped-def]
+async def test_entries_written_by_the_cli_appear_without_a_restart(home: Path, cli: Cli) -> None:
     seed(home, [("note", "before")])
     messages: list[Message] = []
     app = SlmtuiApp(home=home, start_screen="Journal")

@@ -7,6 +7,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from console_helpers import wait_for
@@ -49,7 +50,7 @@ def snapshot_home() -> Iterator[Path]:
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
-def test_journal_snapshot(snap_compare, snapshot_home: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+def test_journal_snapshot(snap_compare: Any, snapshot_home: Path, size: tuple[int, int]) -> None:
     async def loaded(pilot: Pilot[None]) -> None:
         app = pilot.app
         await wait_for(pilot, lambda: isinstance(app.screen, JournalScreen)

@@ -13,6 +13,7 @@ from textual.pilot import Pilot
 
 from engine.protocol import EventWriter
 from screens.monitor import MonitorScreen
+from screens.new_run import NewRunScreen
 from screens.widgets.dialogs import ConfirmDialog
 from screens.widgets.loss_chart import LossChart
 from screens.widgets.pin_dialog import PinNoteDialog
@@ -83,7 +84,7 @@ async def test_reattaches_to_the_running_run_then_follows_it_live(home: Path, mo
         await wait_for(pilot, lambda: screen.runs[0].step == 450, what="the list at the live step")
         assert "running 450/1,000" in str(screen.query_one(RunPicker).get_option_at_index(0).prompt)
         updates = of_type(messages, MonitorScreen.RunUpdated)
-        assert updates and all(m.run_id == LIVE for m in updates)  # type: ignore[attr-defined]
+        assert updates and all(m.run_id == LIVE for m in updates)
 
 
 async def test_a_stalled_run_shows_its_eta_running_down_and_the_stall_line(
@@ -149,8 +150,11 @@ async def test_an_oom_shows_a_banner_and_opens_its_suggested_spec(home: Path) ->
         assert "79.10 GiB at failure" in text and "Press n" in text
         assert screen.check_action("open_suggested", ()) is True
         await pilot.press("n")
-        await wait_for(pilot, lambda: of_type(messages, MonitorScreen.OpenNewRun), what="OpenNewRun")
-        assert of_type(messages, MonitorScreen.OpenNewRun)[0].spec == SUGGESTED  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen) and app.screen.raw.get("name") == "fixed",
+                       what="New run with the suggested spec")
+        new_run = app.screen
+        assert isinstance(new_run, NewRunScreen)
+        assert {key: new_run.raw["train"][key] for key in SUGGESTED["train"]} == SUGGESTED["train"]
 
 
 async def test_stop_checkpoint_and_eval_keys_append_to_control(home: Path) -> None:
@@ -170,7 +174,7 @@ async def test_stop_checkpoint_and_eval_keys_append_to_control(home: Path) -> No
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
         await pilot.press("y")
         await wait_for(pilot, lambda: control_commands(run_dir) == ["checkpoint", "eval", "stop"], what="stop")
-        sent = [(m.run_id, m.command) for m in of_type(messages, MonitorScreen.ControlSent)]  # type: ignore[attr-defined]
+        sent = [(m.run_id, m.command) for m in of_type(messages, MonitorScreen.ControlSent)]
         assert sent == [(LIVE, "checkpoint"), (LIVE, "eval"), (LIVE, "stop")]
 
 

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from console_helpers import wait_for
@@ -34,7 +35,7 @@ def snapshot_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
-def test_monitor_snapshot(snap_compare, snapshot_home: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+def test_monitor_snapshot(snap_compare: Any, snapshot_home: Path, size: tuple[int, int]) -> None:
     async def loaded(pilot: Pilot[None]) -> None:
         app = pilot.app
         await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.view.loaded

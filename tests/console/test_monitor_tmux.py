@@ -61,7 +61,7 @@ class DemoSession:
         return console
 
     def runs(self) -> list[dict[str, Any]]:
-        return self.cli.json("runs", "--json")["runs"]  # type: ignore[no-any-return]
+        return self.cli.json("runs", "--json")["runs"]
 
 
 @pytest.fixture(scope="module")

@@ -146,8 +146,7 @@ async def test_an_invalid_value_shows_its_one_sentence_and_fixing_it_clears_it(
         assert field(screen, "train.micro_batch").has_class("nr-invalid")
         assert sentence in str(screen.query_one("#nr-problems", Static).content)
         assert all(error_text(screen, f) == "" for f in ("model.name", "data.path", "train.lr"))
-        changed = of_type(messages, NewRunScreen.SpecChanged)
-        assert changed[-1].problems == (problem,) and changed[-1].raw["train"]["micro_batch"] == "abc"  # type: ignore[attr-defined]
+        assert screen.raw["train"]["micro_batch"] == "abc"
         assert screen.spec is None
         await retype(pilot, screen, "train.micro_batch", "4")
         await wait_for(pilot, lambda: screen.problems == (), what="the problem cleared")
@@ -183,7 +182,7 @@ async def test_the_estimate_follows_the_batch_and_the_gpu(home: Path, rows: Path
         await retype(pilot, screen, "model.name", "no-such-model")
         await wait_for(pilot, lambda: screen.estimate is None, what="no estimate for an unknown model")
         last = of_type(messages, NewRunScreen.EstimateUpdated)[-1]
-        assert "not a folder, a config.json, a catalog model or a hub id" in (last.error or "")  # type: ignore[attr-defined]
+        assert "not a folder, a config.json, a catalog model or a hub id" in (last.error or "")
 
 
 async def test_prefilled_from_the_last_run_an_oom_fix_and_a_shortlist_choice(home: Path, rows: Path) -> None:
@@ -218,7 +217,7 @@ async def test_save_writes_the_spec_as_toml(home: Path, rows: Path, tiny_model_d
         assert app.screen.query_one("#path-input", Input).value == str(home / "specs" / "editor-test.toml")
         await pilot.press("enter")
         await wait_for(pilot, lambda: of_type(messages, NewRunScreen.SpecSaved), what="the spec saved")
-        saved = of_type(messages, NewRunScreen.SpecSaved)[0].path  # type: ignore[attr-defined]
+        saved = of_type(messages, NewRunScreen.SpecSaved)[0].path
         assert load_spec(saved) == screen.spec
         await retype(pilot, screen, "train.lr", "-1")
         await wait_for(pilot, lambda: screen.spec is None)
@@ -258,8 +257,8 @@ async def test_data_report_then_launch_starts_a_run_folder(home: Path, rows: Pat
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: of_type(messages, NewRunScreen.Launched), timeout=20, what="the launch")
         launched = of_type(messages, NewRunScreen.Launched)[0]
-        run_id = launched.run_id  # type: ignore[attr-defined]
-        assert launched.pilot is False and app.active_run == run_id  # type: ignore[attr-defined]
+        run_id = launched.run_id
+        assert launched.pilot is False and app.active_run == run_id
         await wait_for(pilot, lambda: not isinstance(app.screen, NewRunScreen), what="the editor closed")
         from screens.monitor import MonitorScreen
 
@@ -308,7 +307,7 @@ def test_new_run_snapshot(snap_compare: Any, snapshot_home: Path, size: tuple[in
 
     async def loaded(pilot: Pilot[None]) -> None:
         screen = await open_editor(pilot, spec)
-        await wait_for(pilot, lambda: screen.estimate is not None, what="the estimate")  # type: ignore[arg-type]
+        await wait_for(pilot, lambda: screen.estimate is not None, what="the estimate")
         await pilot.pause()
 
     assert snap_compare(SlmtuiApp(home=snapshot_home, start_screen="journal"), terminal_size=size,
@@ -340,7 +339,7 @@ async def test_a_run_that_exceeds_the_gpu_here_asks_before_launching(home: Path,
         assert "but GPU 0 has 78.0 GiB free" in question and question.endswith("or launch anyway.")
         assert "--force" not in question  # the console's own words, not the CLI's
         assert str(app.screen.query_one("#confirm-yes", Button).label) == "Launch anyway (y)"
-        refused = of_type(messages, NewRunScreen.LaunchRefused)[-1].check.refusal  # type: ignore[attr-defined]
+        refused = of_type(messages, NewRunScreen.LaunchRefused)[-1].check.refusal
         assert refused.forceable and "78.0 GiB free" in refused.reason
         await pilot.press("n")
         await wait_for(pilot, lambda: app.screen is screen, what="back in the editor")
@@ -350,7 +349,7 @@ async def test_a_run_that_exceeds_the_gpu_here_asks_before_launching(home: Path,
         await pilot.press("y")
         await wait_for(pilot, lambda: of_type(messages, NewRunScreen.Launched), what="the launch anyway")
         launched = of_type(messages, NewRunScreen.Launched)[0]
-        assert any(n.startswith("Started anyway: The estimate needs") for n in launched.notes)  # type: ignore[attr-defined]
+        assert any(n.startswith("Started anyway: The estimate needs") for n in launched.notes)
         assert len(launches) == 1 and launches[0][1]["pilot"] is None
 
 

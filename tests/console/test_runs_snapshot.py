@@ -7,6 +7,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from console_helpers import wait_for
@@ -56,7 +57,7 @@ async def _runs_shown(pilot: Pilot[None]) -> RunTable:
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
-def test_runs_view_snapshot(snap_compare, snapshot_home: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+def test_runs_view_snapshot(snap_compare: Any, snapshot_home: Path, size: tuple[int, int]) -> None:
     async def shown(pilot: Pilot[None]) -> None:
         await _runs_shown(pilot)
         await pilot.press("space")
@@ -67,7 +68,7 @@ def test_runs_view_snapshot(snap_compare, snapshot_home: Path, size: tuple[int, 
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
-def test_overlay_snapshot(snap_compare, snapshot_home: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+def test_overlay_snapshot(snap_compare: Any, snapshot_home: Path, size: tuple[int, int]) -> None:
     async def shown(pilot: Pilot[None]) -> None:
         await _runs_shown(pilot)
         await pilot.press("space", "down", "space", "o")

@@ -149,7 +149,7 @@ async def test_tag_archive_and_delete(home: Path) -> None:
         await wait_for(pilot, lambda: table.row_count == 2, what="the table without it")
     assert not (home / "runs" / A).exists() and A not in {r.id for r in store.runs()}
     assert [e.text for e in store.entries(run=A) if e.kind == "note"] == ["baseline note"]
-    assert of_type(messages, RunsPanel.RunDeleted)[0].size > 40_000  # type: ignore[attr-defined]
+    assert of_type(messages, RunsPanel.RunDeleted)[0].size > 40_000
 
 
 async def test_export_from_the_runs_view_has_the_runs(home: Path) -> None:

@@ -35,7 +35,7 @@ ATTACKS = ("A\x1b[2J", "\x1b]52;c;cHduZWQ=\x07", "\x1b]0;TITLE\x1b\\", "x\x9b2J"
 SHOWN = ("A␛[2J", "␛]52;c;cHduZWQ=␇", "␛]0;TITLE␛\\", "x\\x9b2J")
 MARKUP = ("[/]x", "[link=http://evil]x[/link]", "[$warning]y", "[@click=app.quit]z[/]")
 PIECES = st.sampled_from([*ATTACKS, *MARKUP, "\x1b", "\x9d", "\x7f", "\r", "\x00", "\n", "\t", "[", "]", "\\"])
-HOSTILE = st.lists(PIECES | st.text(st.characters(exclude_categories=("Cs",)), max_size=3), max_size=6).map("".join)
+HOSTILE = st.lists(PIECES | st.text(st.characters(exclude_categories=["Cs"]), max_size=3), max_size=6).map("".join)
 
 
 def drawn(app: App[Any]) -> str:
@@ -170,8 +170,9 @@ async def test_monitor_panels_show_generations_and_messages_as_text() -> None:
                    oom={"step": 3, "message": f"CUDA {MARKUP[0]}", "post_mortem": {"changes": [{"change": ATTACKS[0]}]}})
     app = PanelsApp()
     async with app.run_test(size=(120, 40)) as pilot:
-        for panel in (RunStats, OomBanner, GenerationsPanel):
-            app.query_one(panel).view = view
+        app.query_one(RunStats).view = view
+        app.query_one(OomBanner).view = view
+        app.query_one(GenerationsPanel).view = view
         await pilot.pause()
         screen = assert_inert(app)
     for shown in (SHOWN[0], SHOWN[1], SHOWN[3], *MARKUP[:3]):

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from engine.protocol import GIB
 from slmtui import evals, playground, shortlist
-from slmtui.gpu import GIB, GpuSnapshot, Inventory
+from slmtui.gpu import GpuSnapshot, Inventory
 from slmtui.store import EvalResult, Store, StoreError
 from slmtui.target_gpu import set_target_gpu
 

@@ -7,12 +7,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.message import Message
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
+from screens.new_run import NewRunScreen
 from screens.playground import PlaygroundScreen
 from screens.shortlist import ShortlistScreen, format_context, format_params
 from slmtui import shortlist
@@ -66,7 +68,7 @@ async def test_add_refuse_remove_and_change_method(home: Path) -> None:
         await wait_for(pilot, lambda: of_type(messages, ShortlistScreen.AddRefused), what="AddRefused")
         await pilot.press("a", *"llama-3.2-3b", "enter")
         await wait_for(pilot, lambda: len(screen.rows) == 2, what="the added model")
-        assert of_type(messages, ShortlistScreen.ModelAdded)[0].model == "meta-llama/Llama-3.2-3B"  # type: ignore[attr-defined]
+        assert of_type(messages, ShortlistScreen.ModelAdded)[0].model == "meta-llama/Llama-3.2-3B"
         assert cells(screen)[1][4] == "yes"  # gated
         await pilot.press("m")  # lora -> qlora
         await wait_for(pilot, lambda: screen.method_kind == "qlora" and store.setting(shortlist.METHOD_KEY) == "qlora",
@@ -76,7 +78,7 @@ async def test_add_refuse_remove_and_change_method(home: Path) -> None:
         await pilot.press("down", "d")
         await wait_for(pilot, lambda: len(screen.rows) == 1, what="the model removed")
         assert shortlist.models(store) == ["Qwen/Qwen2.5-0.5B"]
-        assert of_type(messages, ShortlistScreen.ModelRemoved)[0].model == "meta-llama/Llama-3.2-3B"  # type: ignore[attr-defined]
+        assert of_type(messages, ShortlistScreen.ModelRemoved)[0].model == "meta-llama/Llama-3.2-3B"
 
 
 async def test_evaluate_two_local_models_and_choose_one(home: Path, ticket_model: Path, tiny_model_dir: Path,
@@ -97,16 +99,17 @@ async def test_evaluate_two_local_models_and_choose_one(home: Path, ticket_model
         await wait_for(pilot, lambda: of_type(messages, ShortlistScreen.EvaluationFinished), timeout=120,
                        what="the evaluation")
         finished = of_type(messages, ShortlistScreen.EvaluationFinished)[0]
-        assert finished.failures == {} and len(finished.results) == 2  # type: ignore[attr-defined]
-        progressed = {m.model for m in of_type(messages, ShortlistScreen.EvaluationProgressed)}  # type: ignore[attr-defined]
+        assert finished.failures == {} and len(finished.results) == 2
+        progressed = {m.model for m in of_type(messages, ShortlistScreen.EvaluationProgressed)}
         assert progressed == {str(ticket_model), str(tiny_model_dir)}
         await wait_for(pilot, lambda: all(r.result is not None for r in screen.rows), what="results in the rows")
         assert all(float(row[6]) > 0 for row in cells(screen))  # the loss column
         assert "Evaluated 2 models" in screen.status
         await pilot.press("enter")
-        await wait_for(pilot, lambda: of_type(messages, ShortlistScreen.ModelChosen), what="ModelChosen")
-        chosen = of_type(messages, ShortlistScreen.ModelChosen)[0]
-        assert (chosen.model, chosen.data) == (str(ticket_model), str(tickets))  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen) and bool(app.screen.raw), what="New run")
+        new_run = app.screen
+        assert isinstance(new_run, NewRunScreen)
+        assert (new_run.raw["model"]["name"], new_run.raw["data"]["path"]) == (str(ticket_model), str(tickets))
 
 
 async def test_the_playground_streams_both_answers(home: Path, trained_run: Path,
@@ -127,9 +130,9 @@ async def test_the_playground_streams_both_answers(home: Path, trained_run: Path
         await wait_for(pilot, lambda: len(of_type(messages, PlaygroundScreen.AnswerFinished)) == 2, timeout=120,
                        what="both answers")
         assert not of_type(messages, PlaygroundScreen.AnswerFailed)
-        finished = {m.side: m for m in of_type(messages, PlaygroundScreen.AnswerFinished)}  # type: ignore[attr-defined]
+        finished = {m.side: m for m in of_type(messages, PlaygroundScreen.AnswerFinished)}
         streamed = of_type(messages, PlaygroundScreen.TokenStreamed)
-        right = "".join(m.token for m in streamed if m.side == "right")  # type: ignore[attr-defined]
+        right = "".join(m.token for m in streamed if m.side == "right")
         assert right and right == finished["right"].text == playground.answers["right"]
         assert finished["left"].tokens > 0 and finished["right"].tokens > 0
         assert str(playground.pane("right").query_one(".answer-text", Static).render()) == right
@@ -162,7 +165,7 @@ def snapshot_home() -> Iterator[Path]:
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
-def test_shortlist_snapshot(snap_compare, snapshot_home: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+def test_shortlist_snapshot(snap_compare: Any, snapshot_home: Path, size: tuple[int, int]) -> None:
     async def loaded(pilot: Pilot[None]) -> None:
         screen = await open_shortlist(pilot, 3)
         await wait_for(pilot, lambda: screen.rows[0].result is not None, what="the results")
