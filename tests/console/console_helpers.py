@@ -17,8 +17,9 @@ from textual.pilot import Pilot
 M = TypeVar("M", bound=Message)
 
 
-async def wait_for(pilot: Pilot[Any], condition: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:
-    """Let the app run until `condition()` is true; fail after `timeout` seconds."""
+async def wait_for(pilot: Pilot[Any], condition: Callable[[], object], timeout: float = 30.0, what: str = "") -> None:
+    """Let the app run until `condition()` is true; fail after `timeout` seconds (generous: a loaded machine is
+    slow, and a condition that holds ends the wait at once)."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

@@ -69,7 +69,7 @@ async def test_the_table_shows_settings_metrics_and_the_other_environment(home: 
         assert "not comparable" in str(panel.query_one("#run-facts", Static).render())
         # a run started elsewhere shows up while the runs are on screen (the folders are polled)
         make_run(home / "runs", "20261126-073000-later", rank=4)
-        await wait_for(pilot, lambda: table.row_count == 4, timeout=8, what="the new run")
+        await wait_for(pilot, lambda: table.row_count == 4, what="the new run")
         assert table.runs[0].id == "20261126-073000-later" and cell(table, "20261126-073000-later", "rank") == "4"
         # the reconcile made the runs' data entries, and the journal's entries view shows them
         await wait_for(pilot, lambda: sum(e.kind == "data" for e in screen.index.entries) == 4)

@@ -107,7 +107,7 @@ class Walk:
         self.console = console
 
     def see(self, place: str, labels: list[str], ready: Callable[[str], bool] | None = None,
-            timeout: float = 15.0) -> str:
+            timeout: float = 30.0) -> str:
         """Wait until the screen shows its first label (and `ready`), then check it; returns the screen."""
         def shown(screen: str) -> bool:
             return labels[0] in screen and (ready is None or ready(screen))
@@ -116,7 +116,7 @@ class Walk:
         # The footer follows the screen a frame later (Textual recomposes it after the next refresh): poll on
         # for a whole screen, then report what is still wrong with the last one.
         try:
-            screen = self.console.wait_until(lambda s: shown(s) and not screen_problems(s, labels), timeout=5,
+            screen = self.console.wait_until(lambda s: shown(s) and not screen_problems(s, labels), timeout=15,
                                              what=f"{place}, whole")
         except AssertionError:
             screen = self.console.screen()

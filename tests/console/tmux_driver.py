@@ -43,7 +43,7 @@ class TmuxConsole:
         """Whether the console is still running."""
         return self._tmux("has-session", "-t", self.session, check=False).returncode == 0
 
-    def wait_until(self, condition: Callable[[str], bool], timeout: float = 15.0, what: str = "") -> str:
+    def wait_until(self, condition: Callable[[str], bool], timeout: float = 30.0, what: str = "") -> str:
         """Poll the screen until `condition(screen)` holds; returns that screen, fails after `timeout`."""
         deadline = time.monotonic() + timeout
         screen = ""
