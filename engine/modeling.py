@@ -251,7 +251,7 @@ def lora_config(method: MethodSpec, **extra: Any) -> Any:
     return LoraConfig(
         task_type=TaskType.CAUSAL_LM,
         r=method.rank,
-        lora_alpha=method.alpha,  # type: ignore[arg-type]  # peft scales by alpha/r in float anyway
+        lora_alpha=method.alpha,  # peft scales by alpha/r in float anyway
         lora_dropout=method.dropout,
         target_modules=method.target_modules,
         bias="none",
@@ -295,8 +295,9 @@ def keep_compute_dtype(model: Any) -> int:
 
     hooked = 0
     for module in model.modules():
-        if isinstance(module, LoraLayer) and isinstance(module, torch.nn.Module) and \
-                isinstance(module.get_base_layer(), bnb.nn.Linear4bit) and any(module.use_dora.values()):
+        layer: Any = module  # peft's LoraLayer (read untyped: see pyproject's mypy overrides)
+        if isinstance(layer, LoraLayer) and isinstance(layer.get_base_layer(), bnb.nn.Linear4bit) and \
+                any(layer.use_dora.values()):
             module.register_forward_hook(cast_back)
             hooked += 1
     return hooked
