@@ -8,10 +8,11 @@ runs' losses or of a sweep's trials looks the same.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.style import Style
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -94,10 +95,15 @@ class LineChart(Widget):
                            empty_text=self.empty_text)
         styles = {role: self.get_component_rich_style(f"line-chart--{role}")
                   for role in ("axis", "marker", *(f"series-{i}" for i in range(COLOURS)))}
-        out = Text(no_wrap=True, overflow="crop")
-        for number, row in enumerate(rows):
-            if number:
-                out.append("\n")
-            for text, role in row:
-                out.append(text, styles.get(role))
-        return out
+        return rows_text(rows, styles)
+
+
+def rows_text(rows: Sequence[Row], styles: Mapping[str, Style]) -> Text:
+    """The rows as one Text, each role in its style (the role "" in the widget's own)."""
+    out = Text(no_wrap=True, overflow="crop")
+    for number, row in enumerate(rows):
+        if number:
+            out.append("\n")
+        for text, role in row:
+            out.append(text, styles.get(role))
+    return out
