@@ -44,26 +44,28 @@ from slmtui.series import Point  # noqa: E402
 WIDTH, HEIGHT = 120, 20
 STYLES = {"axis": Style(color="grey50"), "marker": Style(color="green"), "series-0": Style(color="blue"),
           "series-1": Style(color="yellow")}
+Curve = list[tuple[float, float]]
 
 
-def curve(points: int, seed: int, start: float) -> list[tuple[float, float]]:
+def curve(points: int, seed: int, start: float) -> Curve:
     """A loss falling from `start` towards 1 with noise, one point a step."""
     rnd = random.Random(seed)
-    return [(step, 1 + (start - 1) * math.exp(-5 * step / points) + 0.1 * rnd.random()) for step in range(1, points + 1)]
+    return [(step, 1 + (start - 1) * math.exp(-5 * step / points) + 0.1 * rnd.random())
+            for step in range(1, points + 1)]
 
 
-def overlay(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> Callable[[], Any]:
+def overlay(a: Curve, b: Curve) -> Callable[[], Any]:
     series = [Series("run a", a), Series("run b", b)]
     return lambda: rows_text(series_rows(series, WIDTH, HEIGHT, markers=[len(a) // 3]), STYLES)
 
 
-def monitor(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> Callable[[], Any]:
+def monitor(a: Curve, b: Curve) -> Callable[[], Any]:
     train = [Point(int(s), int(s), v, v, v, v) for s, v in a]
     val = [Point(int(s), int(s), v, v, v, v) for s, v in b]
     return lambda: chart_rows(train, val, [len(a) // 3], WIDTH, HEIGHT, smoothing=0.6)
 
 
-def plotext_chart(a: list[tuple[float, float]], b: list[tuple[float, float]], marker: str) -> Callable[[], Any]:
+def plotext_chart(a: Curve, b: Curve, marker: str) -> Callable[[], Any]:
     from plotext._figure import _figure_class
 
     def render() -> Text:
@@ -94,16 +96,18 @@ def plotext_available(lib: Path) -> bool:
     try:
         import plotext  # noqa: F401
     except ImportError:
-        print(f"plotext is not installed (looked in {lib} and on sys.path): its rows are skipped. Install it apart:"
-              f" pip install --target {lib} plotext==5.3.2", file=sys.stderr)
+        print(f"plotext is not installed (looked in {lib} and on sys.path): its rows are skipped. Install it"
+              f" apart: pip install --target {lib} plotext==5.3.2", file=sys.stderr)
         return False
     return True
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=21, help="renders per figure (default 21; 20,000 points: a third)")
-    parser.add_argument("--plotext-lib", type=Path, default=Path("/tmp/plotext-lib"), help="where plotext is installed")
+    parser.add_argument("--repeats", type=int, default=21,
+                        help="renders per figure (default 21; 20,000 points: a third)")
+    parser.add_argument("--plotext-lib", type=Path, default=Path("/tmp/plotext-lib"),
+                        help="where plotext is installed")
     parser.add_argument("--show", action="store_true", help="print each chart of 800 points once")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()

@@ -1,4 +1,4 @@
-"""The braille canvas under the charts (headless): the value labels, the scales, the lines, the overlay's rows."""
+"""The braille canvas under the charts (headless): value labels, scales, lines, the overlay's rows."""
 
 from __future__ import annotations
 
@@ -51,5 +51,6 @@ def test_series_rows_draw_each_series_in_its_colour_with_markers_a_range_and_a_l
     assert {"axis", "series-0", "series-1", "marker"} <= roles
     assert rows[0][0] == ("     3 ┤", "axis") and "50" in rows[-2][0][0]
     assert "".join(text for text, _ in rows[-1]).split() == ["━━", "a", "━━", "b"]
-    assert series_rows([Series("a", [(1, 0.0)])], 40, 10, log_y=True, empty_text="nothing") == [[("nothing", "axis")]]
+    only_zero = [Series("a", [(1, 0.0)])]
+    assert series_rows(only_zero, 40, 10, log_y=True, empty_text="nothing") == [[("nothing", "axis")]]
     assert series_rows(series, 10, 10) == []

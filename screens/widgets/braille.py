@@ -39,7 +39,7 @@ class Scale:
 
     @classmethod
     def fit(cls, values: Iterable[float], *, log: bool = False, pad: float = 0.0) -> Scale | None:
-        """The scale spanning the plottable `values` (None when there is none), widened by `pad` of its span."""
+        """The scale spanning the plottable `values` (None if there is none), widened by `pad` of its span."""
         kept = [v for v in values if math.isfinite(v) and (v > 0 or not log)]
         if not kept:
             return None
@@ -64,7 +64,7 @@ class Scale:
         return format_value(10**plotted if self.log else plotted)
 
     def labels(self, rows: int) -> dict[int, str]:
-        """Labels for a y axis of `rows` cells: the top, the middle and the bottom (which win where they meet)."""
+        """Labels for a y axis of `rows` cells: top, middle and bottom (the ends win where they meet)."""
         return {(rows - 1) // 2: self.label((self.hi + self.lo) / 2), 0: self.label(self.hi),
                 rows - 1: self.label(self.lo)}
 
@@ -106,7 +106,7 @@ class Canvas:
 
     def line(self, points: Sequence[tuple[int, int]], role: str) -> None:
         """A polyline through `points` (dots); a single point is one dot."""
-        segments = itertools.pairwise(points) if len(points) > 1 else [(points[0], points[0])] if points else []
+        segments = itertools.pairwise(points) if len(points) > 1 else [(p, p) for p in points]
         for (x0, y0), (x1, y1) in segments:
             for px, py in line_dots(x0, y0, x1, y1):
                 self.dot(px, py, role)

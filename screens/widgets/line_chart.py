@@ -1,7 +1,7 @@
-"""A line chart of several named series of (x, y) points, drawn on the braille canvas: a y axis with its range,
-the x range below, a legend, optional markers (dotted vertical lines at given x). Colours come from the component
-classes `line-chart--series-N` and `line-chart--marker` (styled in the theme's stylesheets), so a chart of two
-runs' losses or of a sweep's trials looks the same.
+"""A line chart of several named series of (x, y) points, drawn on the braille canvas: a y axis with its
+range, the x range below, a legend, optional markers (dotted vertical lines at given x). Colours come from the
+component classes `line-chart--series-N` and `line-chart--marker` (styled in the theme's stylesheets), so a
+chart of two runs' losses or of a sweep's trials looks the same.
 
 `series_rows` is the pure part (data in, rows of role-tagged text out); `LineChart` styles the roles.
 """
@@ -36,8 +36,8 @@ def series_rows(series: Sequence[Series], width: int, height: int, *, log_y: boo
                 markers: Sequence[float] = (), empty_text: str = "") -> list[Row]:
     """The chart as rows of (text, role) runs: `height - 2` rows of plot, the x range, the legend.
 
-    Roles: "axis", "series-N" (N below `COLOURS`), "marker", "". No plottable point: `empty_text` alone; a size
-    too small to plot in: no row.
+    Roles: "axis", "series-N" (N below `COLOURS`), "marker", "". No plottable point: `empty_text` alone; a
+    size too small to plot in: no row.
     """
     plot_w, plot_h = width - AXIS_WIDTH, height - 2
     y = Scale.fit((v for s in series for _, v in s.points), log=log_y)
@@ -46,7 +46,8 @@ def series_rows(series: Sequence[Series], width: int, height: int, *, log_y: boo
     if plot_w < 4 or plot_h < 2:
         return []
     xs = [px for s in series for px, v in s.points if y.plottable(v)]
-    x = Scale(min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1)
+    x_lo, x_hi = min(xs), max(xs)
+    x = Scale(x_lo, x_hi if x_hi > x_lo else x_lo + 1)
     canvas = Canvas(plot_w, plot_h)
     for at in markers:
         if x.lo <= at <= x.hi:
@@ -78,7 +79,7 @@ class LineChart(Widget):
     LineChart > .line-chart--series-2 { color: $success; }
     LineChart > .line-chart--series-3 { color: $secondary; }
     LineChart > .line-chart--axis { color: $text-muted; }
-    LineChart > .line-chart--marker { color: $text-muted; }
+    LineChart > .line-chart--marker { color: $success; }
     """
 
     series: reactive[tuple[Series, ...]] = reactive(tuple, always_update=True)
@@ -91,8 +92,8 @@ class LineChart(Widget):
     """What the chart says when no series has a point."""
 
     def render(self) -> Text:
-        rows = series_rows(self.series, self.size.width, self.size.height, log_y=self.log_y, markers=self.markers,
-                           empty_text=self.empty_text)
+        rows = series_rows(self.series, self.size.width, self.size.height, log_y=self.log_y,
+                           markers=self.markers, empty_text=self.empty_text)
         styles = {role: self.get_component_rich_style(f"line-chart--{role}")
                   for role in ("axis", "marker", *(f"series-{i}" for i in range(COLOURS)))}
         return rows_text(rows, styles)

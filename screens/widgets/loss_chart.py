@@ -1,4 +1,5 @@
-"""A loss chart on the braille canvas (`braille.py`): train loss (smoothed, raw behind it), validation loss, pinned notes.
+"""A loss chart on the braille canvas (`braille.py`): train loss (smoothed, raw behind it), validation loss,
+pinned notes.
 
 `chart_rows` is the pure part (data in, rows of role-tagged text out); `LossChart` styles the roles with its
 component classes, whose colours come from the theme (themes/monitor.tcss).
@@ -15,7 +16,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from screens.widgets.braille import AXIS_WIDTH, Canvas, Row, Scale
+from screens.widgets.braille import AXIS_WIDTH, RULE_GLYPH, Canvas, Row, Scale
 from slmtui.monitor_data import smooth
 from slmtui.series import Point
 
@@ -103,7 +104,8 @@ class LossChart(Widget):
         scale = "log" if self.log_scale else "linear"
         room = self.outer_size.width - 4  # the corners and a space each side
         for smoothing, val in (("smoothing", "validation"), ("smooth", "val"), ("", "val")):
-            parts = [scale, f"{smoothing} {self.smoothing:g}" if smoothing else "", "⠿ train", f"● {val}", "┊ note"]
+            parts = [scale, f"{smoothing} {self.smoothing:g}" if smoothing else "", "⠿ train", f"● {val}",
+                     f"{RULE_GLYPH} note"]
             text = " · ".join(part for part in parts if part)
             if len(text) <= room:
                 break
