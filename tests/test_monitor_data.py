@@ -12,7 +12,8 @@ import psutil
 import pytest
 
 from engine.protocol import EventWriter
-from screens.widgets.loss_chart import AXIS_WIDTH, chart_rows
+from screens.widgets.braille import AXIS_WIDTH
+from screens.widgets.loss_chart import chart_rows
 from slmtui.monitor_data import RunHistory, smooth
 from slmtui.monitor_feed import MonitorFeed
 from slmtui.runs import CRASHED_MESSAGE
