@@ -167,17 +167,6 @@ def quantization_config(method: MethodSpec, precision: Precision) -> Any:
     )
 
 
-def varlen_attention(spec: RunSpec, precision: Precision, device: torch.device | None) -> str:
-    """`flash_attention_2` when packing may be on, on a CUDA device, in 16-bit compute, with flash-attn installed:
-    its variable-length path packs without a T × T mask. Else "" (the model's default attention)."""
-    import importlib.util
-
-    sixteen_bit = (torch.bfloat16, torch.float16)
-    if spec.train.packing == "off" or device is None or device.type != "cuda" or precision.autocast not in sixteen_bit:
-        return ""
-    return "flash_attention_2" if importlib.util.find_spec("flash_attn") is not None else ""
-
-
 def base_load_kwargs(spec: RunSpec, precision: Precision, device: torch.device | None = None) -> dict[str, Any]:
     """Keyword arguments for `from_pretrained`; quantised methods add their `quantization_config` here."""
     kwargs: dict[str, Any] = {
@@ -187,9 +176,8 @@ def base_load_kwargs(spec: RunSpec, precision: Precision, device: torch.device |
     }
     if spec.model.revision:
         kwargs["revision"] = spec.model.revision
-    attention = spec.model.attn_implementation or varlen_attention(spec, precision, device)
-    if attention:
-        kwargs["attn_implementation"] = attention
+    if spec.model.attn_implementation:
+        kwargs["attn_implementation"] = spec.model.attn_implementation
     if spec.method.kind in QUANTISED:
         kwargs["quantization_config"] = quantization_config(spec.method, precision)
         # bitsandbytes quantises while loading, on the device the layers will live on

@@ -133,3 +133,13 @@ def test_oom_halves_the_token_budget_and_keeps_the_examples(tiny_model_dir: Path
     steps = [e for e in events if e["type"] == "metrics"]
     assert [e["step"] for e in steps] == list(range(1, 9))
     assert os.environ.get(oom.TEST_OOM_ENV) is None
+
+
+def test_a_packed_rehearsal_keeps_the_budget_that_fits(tiny_model_dir: Path, home: Path) -> None:
+    from tests.test_methods_oom import _run
+
+    status, events = _run(tiny_model_dir, home, "packed-rehearse", "", rehearse="on", packing="auto")
+    assert status == "completed"
+    [rehearsal] = [e for e in events if e["type"] == "rehearsal"]
+    assert rehearsal["micro_batch_tokens"] == rehearsal["requested_micro_batch_tokens"] == 4 * 1024
+    assert rehearsal["measured_gib"] is None and rehearsal["micro_batch"] == 4 and rehearsal["estimate_gib"] > 0

@@ -131,6 +131,22 @@ def choose_packer(spec: RunSpec, model: Any, log: Any = None) -> Packer | None:
     return Packer(micro_batch_tokens(spec))
 
 
+def use_varlen_attention(spec: RunSpec, loaded: Any, log: Any) -> None:
+    """Switch a packed model from sdpa to flash-attention's variable-length path (no T × T mask, attention per
+    example) on a CUDA device in 16-bit compute when flash-attn is installed and the spec names no attention."""
+    import importlib.util
+
+    base = loaded.model.get_base_model() if hasattr(loaded.model, "get_base_model") else loaded.model
+    if (spec.model.attn_implementation or attention_of(base) != "sdpa" or loaded.device.type != "cuda"
+            or loaded.precision.autocast not in (torch.bfloat16, torch.float16)
+            or importlib.util.find_spec("flash_attn") is None):
+        return
+    try:
+        base.set_attn_implementation("flash_attention_2")
+    except (ValueError, ImportError) as exc:
+        log(f"Packing with sdpa and a block mask: flash_attention_2 is not available ({exc}).")
+
+
 def padding_stats(lengths: Sequence[int], micro_batch: int) -> dict[str, float]:
     """Tokens and padded tokens of padded micro-batches over `lengths` in order, and their ratio (the share of a
     padded micro-batch that is real tokens: what packing's rows are made of alone)."""

@@ -35,7 +35,7 @@ from engine.train.diskfull import (
 from engine.train.distributed import Dist, init_distributed, shutdown_distributed
 from engine.train.environment import environment_fingerprint
 from engine.train.loop import StopFlag, Trainer, fit
-from engine.train.packing import choose_packer, packing_fields
+from engine.train.packing import choose_packer, packing_fields, use_varlen_attention
 from engine.train.rehearsal import planned_estimate, rehearse, should_rehearse
 from engine.train.reporting import Reporter, open_mirrors
 from engine.train.resume import ResumeError, restore_latest, run_disk_plan
@@ -202,6 +202,8 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag, resume: bool, pilo
     trainer = Trainer(loaded, run_spec, train_examples, prepared.validation, steps)
     trainer.dist = dist
     trainer.packer = choose_packer(run_spec, trainer.model, reporter.log)
+    if trainer.packer is not None:
+        use_varlen_attention(run_spec, loaded, reporter.log)
     dist.broadcast_trainable(trainer.model)
     plan = run_disk_plan(run_spec, loaded.params_total, loaded.params_trainable, steps)
     problem = disk_problem(plan, run_dir)
