@@ -79,13 +79,15 @@ def test_attention_does_not_cross_examples(tiny_model_dir: Path, examples: list[
     assert torch.equal(before, after)
 
 
-def test_a_packed_step_is_the_padded_step(tiny_model_dir: Path, examples: list[Ex]) -> None:
+@pytest.mark.parametrize("loss", ["standard", "fused"])
+def test_a_packed_step_is_the_padded_step(tiny_model_dir: Path, examples: list[Ex], loss: str) -> None:
     curves = {}
     for packing in ("off", "auto"):
         torch.manual_seed(0)
         spec = make_spec(tiny_model_dir, "lora", micro_batch=4, grad_accum=2, lr=5e-3, schedule="constant",
-                         packing=packing)
+                         packing=packing, loss=loss)
         trainer = Trainer(load_for_training(spec), spec, examples[:40], examples[40:], total_steps=4)
+        assert trainer.loss_kind == loss
         trainer.packer = choose_packer(spec, trainer.model)
         if packing == "auto":  # rows of about three examples: not the padded micro-batches of four
             assert trainer.packer is not None
