@@ -50,14 +50,11 @@ def collate_packed(examples: Sequence[TokenizedExample]) -> dict[str, torch.Tens
     labels: list[int] = []
     positions: list[int] = []
     for example in examples:
-        n = len(example.input_ids)
         input_ids += example.input_ids
         labels += [IGNORE_INDEX, *example.labels[1:]]
-        positions += range(n)
-    def row(values: list[int]) -> torch.Tensor:
-        return torch.tensor([values], dtype=torch.long)
-
-    return {"input_ids": row(input_ids), "labels": row(labels), "position_ids": row(positions)}
+        positions += range(len(example.input_ids))
+    columns = {"input_ids": input_ids, "labels": labels, "position_ids": positions}
+    return {name: torch.tensor([values], dtype=torch.long) for name, values in columns.items()}
 
 
 def block_causal_mask(position_ids: torch.Tensor, attention: str) -> torch.Tensor:
