@@ -125,6 +125,8 @@ class TrainSpec:
     rehearse: str = "auto"
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
+    packing: str = "off"
+    micro_batch_tokens: int = 0
 
 
 @dataclass
@@ -156,6 +158,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("train", "on_oom"): ("shrink", "stop"),
     ("train", "loss"): ("auto", "standard", "fused"),
     ("train", "rehearse"): ("auto", "on", "off"),
+    ("train", "packing"): ("auto", "off"),
 }
 REPORT_TO = ("tensorboard", "wandb", "mlflow")
 DATA_MAP_FIELDS = ("instruction", "input", "output", "messages", "prompt", "completion", "response", "text")
@@ -185,6 +188,7 @@ BOUNDS: dict[tuple[str, str], tuple[float, float, bool]] = {
     ("train", "devices"): (1, 1024, True),
     ("train", "weight_decay"): (0, 10, True),
     ("train", "max_grad_norm"): (0, 1e6, True),
+    ("train", "micro_batch_tokens"): (0, 1 << 26, True),
 }
 
 _TABLES: dict[str, type] = {"model": ModelSpec, "data": DataSpec, "method": MethodSpec, "train": TrainSpec}
@@ -296,6 +300,11 @@ def _check_values(spec: RunSpec, problems: list[SpecProblem]) -> None:
     if not spec.data.path:
         problems.append(SpecProblem("data.path", "data.path is missing; give a JSONL/CSV/Parquet file, a saved "
                                                  "dataset folder or a hub id."))
+    budget = spec.train.micro_batch_tokens
+    if 0 < budget < spec.data.max_length:
+        problems.append(SpecProblem("train.micro_batch_tokens", f"train.micro_batch_tokens = {budget} cannot hold one "
+                                    f"example of data.max_length = {spec.data.max_length}; raise it or use 0 "
+                                    "(micro_batch × max_length)."))
     device = spec.train.device
     if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
         problems.append(SpecProblem("train.device", f"train.device must be auto, cpu, cuda or cuda:N, not {device!r}."))
@@ -412,6 +421,11 @@ def spec_to_dict(spec: RunSpec) -> dict[str, Any]:
 def dump_spec(spec: RunSpec) -> str:
     """The spec as TOML text; `parse_spec(tomllib.loads(dump_spec(s)))` gives `s` back."""
     return tomli_w.dumps(spec_to_dict(spec))
+
+
+def micro_batch_tokens(spec: RunSpec) -> int:
+    """The token budget of a packed micro-batch: `train.micro_batch_tokens`, or 0 for micro_batch × max_length."""
+    return spec.train.micro_batch_tokens or spec.train.micro_batch * spec.data.max_length
 
 
 def total_steps(spec: TrainSpec, train_examples: int) -> int:

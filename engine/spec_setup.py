@@ -2,12 +2,13 @@
 
 Before launch the precision and the loss are not known yet (`auto`), so they are read as on a GPU: bf16 and the
 fused loss. A running engine knows them, and the batch and length of the step that matters, and passes them in.
+Packed (`train.packing` not off), a step's micro-batch is one row of `train.micro_batch_tokens` tokens.
 """
 
 from __future__ import annotations
 
 from engine.estimate import TrainSetup
-from engine.spec import RunSpec
+from engine.spec import RunSpec, micro_batch_tokens
 
 #: Module names that make a LoRA "attention only" for the estimate.
 ATTENTION_MODULES = frozenset({"q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj"})
@@ -24,6 +25,8 @@ def train_setup(spec: RunSpec, precision: str | None = None, loss: str | None = 
     """The estimate's description of a step of `spec`; each argument given replaces what the spec says."""
     chosen_precision = spec.train.precision if spec.train.precision != "auto" else "bf16"
     chosen_loss = "standard" if spec.train.loss == "standard" else "fused"  # auto is fused on GPUs
+    if spec.train.packing != "off" and batch is None and seq is None:  # one row of the token budget
+        batch, seq = 1, micro_batch_tokens(spec)
     return TrainSetup(method=spec.method.kind, batch=spec.train.micro_batch if batch is None else batch,
                       seq=spec.data.max_length if seq is None else seq, precision=precision or chosen_precision,
                       rank=spec.method.rank, targets=targets_kind(spec.method.target_modules),

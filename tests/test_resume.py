@@ -20,9 +20,11 @@ def by_type(run_dir: Path, kind: str) -> list[dict[str, Any]]:
     return [e for e in read_events(run_dir / "events.jsonl") if e["type"] == kind]
 
 
+@pytest.mark.parametrize("packing", ["off", "auto"])
 def test_resume_falls_back_past_a_corrupt_checkpoint_and_continues_the_curve(
-        tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings: dict[str, Any] = {"max_steps": 8, "eval_every": 0, "save_every": 2, "keep_checkpoints": 2}
+        tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, packing: str) -> None:
+    settings: dict[str, Any] = {"max_steps": 8, "eval_every": 0, "save_every": 2, "keep_checkpoints": 2,
+                                "packing": packing, "micro_batch_tokens": 1024 if packing == "auto" else 0}
     (tmp_path / "ref").mkdir()
     (tmp_path / "cut").mkdir()
     reference = make_run(tmp_path / "ref", tiny_model_dir, **settings)
@@ -55,6 +57,7 @@ def test_resume_falls_back_past_a_corrupt_checkpoint_and_continues_the_curve(
     assert any("step-000005 cannot be read" in t for t in texts), texts
     assert any(t.startswith("Resumed from step 4") for t in texts), texts
     assert [e["resumed_from"] for e in after if e["type"] == "started"] == [4]
+    assert [e["packing"]["on"] for e in after if e["type"] == "started"] == [packing == "auto"]
     resumed = {e["step"]: e["loss"] for e in after if e["type"] == "metrics"}
     assert sorted(resumed) == [5, 6, 7, 8]
     for step, loss in resumed.items():  # same data order, same weights and optimizer: the same curve

@@ -64,6 +64,10 @@ def test_minimal_spec_gets_the_contract_defaults(tmp_path: Path) -> None:
         ({"model": {"name": ""}}, "model.name is missing"),
         ({"model": "x"}, "[model] must be a table, not str."),
         ({"name": "!!!"}, "name must contain at least one letter or digit"),
+        ({"train": {"packing": "on"}}, "train.packing must be one of auto, off, not 'on'"),
+        ({"train": {"micro_batch_tokens": -1}}, "train.micro_batch_tokens must be at least 0, not -1."),
+        ({"train": {"micro_batch_tokens": 100}, "data": {"max_length": 512}},
+         "train.micro_batch_tokens = 100 cannot hold one example of data.max_length = 512"),
     ],
 )
 def test_each_problem_is_one_sentence(tmp_path: Path, patch: dict[str, Any], expected: str) -> None:

@@ -48,6 +48,14 @@ def count_targets(labels: torch.Tensor) -> int:
     return int((labels[..., 1:] != IGNORE_INDEX).sum())
 
 
+def batch_tokens(batch: dict[str, torch.Tensor]) -> tuple[int, int]:
+    """(real tokens, the longest example's length) of a padded or a packed micro-batch."""
+    if "position_ids" in batch:  # packed: no padding; each example's positions start at 0
+        return batch["input_ids"].numel(), int(batch["position_ids"].max()) + 1
+    lengths = batch["attention_mask"].sum(1)
+    return int(lengths.sum()), int(lengths.max())
+
+
 @dataclass
 class StreamState:
     """Where a `BatchStream` is: enough to continue the same order after a resume."""
@@ -96,8 +104,8 @@ class BatchStream:
         """Epochs done, fractional."""
         return self.state.examples_seen / len(self.examples)
 
-    def next_batch(self) -> dict[str, torch.Tensor]:
-        """The next micro-batch, starting a new epoch when this one is used up."""
+    def next_examples(self) -> list[TokenizedExample]:
+        """The examples of the next micro-batch, starting a new epoch when this one is used up."""
         if self.state.cursor >= len(self._order):
             self.state.epoch += 1
             self.state.cursor = 0
@@ -105,7 +113,11 @@ class BatchStream:
         picked = self._order[self.state.cursor : self.state.cursor + self.micro_batch]
         self.state.cursor += len(picked)
         self.state.examples_seen += len(picked)
-        return collate([self.examples[i] for i in picked], self.pad_id)
+        return [self.examples[i] for i in picked]
+
+    def next_batch(self) -> dict[str, torch.Tensor]:
+        """The next micro-batch, padded."""
+        return collate(self.next_examples(), self.pad_id)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         while True:

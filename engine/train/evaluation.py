@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.train.batching import IGNORE_INDEX, collate
+from engine.train.packing import model_inputs
 
 
 def token_loss_sum(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
@@ -18,7 +19,7 @@ def token_loss_sum(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Te
 
     Computed in fp32 whatever the compute dtype, as transformers' `ForCausalLMLoss` does.
     """
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
+    logits = model(**model_inputs(model, batch), use_cache=False).logits
     targets = batch["labels"][:, 1:]
     loss = F.cross_entropy(
         logits[:, :-1, :].float().reshape(-1, logits.size(-1)),

@@ -18,6 +18,7 @@ import torch
 
 from engine.estimate import FUSED_LOSS_CHUNK_TOKENS
 from engine.train.batching import IGNORE_INDEX
+from engine.train.packing import model_inputs
 
 
 class ChunkedLinearCrossEntropy(torch.autograd.Function):
@@ -87,8 +88,7 @@ def fused_token_loss_sum(model: Any, batch: dict[str, torch.Tensor],
     if parts is None:
         raise ValueError("this model's output layer does not allow the fused loss")
     decoder, head = parts
-    hidden = decoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                     use_cache=False).last_hidden_state
+    hidden = decoder(**model_inputs(model, batch), use_cache=False).last_hidden_state
     labels = batch["labels"]
     targets = torch.cat([labels[:, 1:], torch.full_like(labels[:, :1], IGNORE_INDEX)], dim=1).reshape(-1)
     keep = (targets != IGNORE_INDEX).nonzero().squeeze(1)

@@ -24,7 +24,7 @@ from engine.modeling import LoadedModel
 from engine.protocol import CHECKPOINT_COMMAND, CONTROL_COMMANDS, CONTROL_FILE, EVAL_COMMAND, STOP_COMMAND
 from engine.runlock import RunFolderGone, run_folder_gone, writing_into
 from engine.spec import RunSpec
-from engine.train.batching import BatchStream, StreamState, count_targets
+from engine.train.batching import BatchStream, StreamState, batch_tokens, count_targets
 from engine.train.checkpoint import (
     folder_bytes,
     load_state,
@@ -45,6 +45,7 @@ from engine.train.evaluation import (
 )
 from engine.train.fused_loss import fused_token_loss_sum, supports_fused_loss
 from engine.train.oom import OomGuard, inject_test_oom
+from engine.train.packing import Packer
 from engine.train.reporting import Reporter
 from engine.train.schedule import get_lr
 from engine.train.timing import LiveEta, eta_fields
@@ -131,6 +132,7 @@ class Trainer:
         self.last_val_step = -1
         self.eta: LiveEta | None = None  # the live ETA, set by the run
         self.dist = Dist()  # this process's rank when data-parallel, set by the run
+        self.packer: Packer | None = None  # padding-free packing, set by the run when it is on
         self.evals_without_improvement = 0
         self.unreported_tokens = self.unreported_samples = 0
         self.last_report_t = time.perf_counter()
@@ -146,20 +148,21 @@ class Trainer:
                     total_steps=self.total_steps, schedule=self.cfg.schedule)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        micro_batches = [self.stream.next_batch() for _ in range(self.cfg.grad_accum)]
+        seen_before = self.stream.state.examples_seen
+        micro_batches = self.next_micro_batches()
+        samples = self.stream.state.examples_seen - seen_before
         targets = sum(count_targets(b["labels"]) for b in micro_batches)
         divisor = max(targets, 1)
         step_loss = torch.zeros((), device=self.device)
-        tokens = samples = 0
+        tokens = 0
         for batch in micro_batches:
-            tokens += int(batch["attention_mask"].sum())  # counted on the CPU copy: no device sync
-            samples += batch["input_ids"].shape[0]
+            real, self.longest_seq = batch_tokens(batch)  # counted on the CPU copy: no device sync
+            tokens += real
             self.batch_shape = tuple(batch["input_ids"].shape)  # type: ignore[assignment]
-            self.longest_seq = int(batch["attention_mask"].sum(1).max())
             batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
             with autocast_context(self.device, self.dtype):
                 loss_sum, _ = self.loss_fn(self.model, batch)
-            inject_test_oom(self.step, self.cfg.micro_batch)
+            inject_test_oom(self.step, self.packer.tokens if self.packer else self.cfg.micro_batch)
             loss = loss_sum / divisor
             (self.scaler.scale(loss) if self.scaler else loss).backward()
             step_loss += loss.detach()
@@ -178,6 +181,12 @@ class Trainer:
         self.unreported_tokens += tokens
         self.unreported_samples += samples
         return StepResult(step_loss, grad_norm, lr, tokens, samples)
+
+    def next_micro_batches(self) -> list[dict[str, torch.Tensor]]:
+        """The next step's micro-batches: `grad_accum` padded ones, or the same examples packed in rows."""
+        if self.packer is None:
+            return [self.stream.next_batch() for _ in range(self.cfg.grad_accum)]
+        return self.packer.micro_batches([e for _ in range(self.cfg.grad_accum) for e in self.stream.next_examples()])
 
     def restore(self, folder: Path) -> None:
         """Continue from a checkpoint: weights, optimizer, loss scaler, RNG, data position and step."""

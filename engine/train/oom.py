@@ -1,4 +1,5 @@
-"""Surviving out-of-memory: catch it, free memory outside the handler, shrink the micro-batch, carry on.
+"""Surviving out-of-memory: catch it, free memory outside the handler, shrink the micro-batch (or, packed, its
+token budget), carry on.
 
 The memory is freed *after* the except block on purpose: while the exception is being handled, its traceback's
 frames still hold the step's activations (seen on an H200: 137 GiB allocated inside the handler, 2.9 GiB, the
@@ -30,9 +31,9 @@ POST_MORTEM_FILE = "oom_post_mortem.json"
 _injected: set[int] = set()
 
 
-def inject_test_oom(step: int, micro_batch: int | None = None) -> None:
+def inject_test_oom(step: int, size: int | None = None) -> None:
     """Raise `torch.OutOfMemoryError` at the step named by $SLMTUI_TEST_OOM_AT_STEP ("5", or "5:2" to fail
-    every micro-batch above 2 at step 5)."""
+    every micro-batch above 2 at step 5; packed, every token budget above 2)."""
     wanted = os.environ.get(TEST_OOM_ENV)
     if not wanted:
         return
@@ -40,7 +41,7 @@ def inject_test_oom(step: int, micro_batch: int | None = None) -> None:
     if step != int(at):
         return
     if above:
-        if micro_batch is None or micro_batch <= int(above):
+        if size is None or size <= int(above):
             return
     elif step in _injected:
         return
@@ -114,7 +115,13 @@ class OomGuard:
                "gradient_checkpointing": cfg.gradient_checkpointing}
         if cfg.on_oom == "stop":
             action, text = "stop", "train.on_oom is stop, so the run ends"
-        elif cfg.micro_batch > 1:
+        elif trainer.packer is not None and trainer.packer.tokens > longest:
+            budget = trainer.packer.tokens
+            trainer.packer.tokens = max(budget // 2, longest)
+            action = "shrink"
+            text = (f"micro-batch tokens {budget} -> {trainer.packer.tokens} (the same examples per step, packed "
+                    f"in more rows); step {trainer.step + 1} is redone")
+        elif trainer.packer is None and cfg.micro_batch > 1:
             new = smaller_micro_batch(cfg.micro_batch)
             factor = cfg.micro_batch // new
             action = "shrink"
@@ -140,6 +147,7 @@ class OomGuard:
                            mem_at_failure_gib=failure["mem_at_failure_gib"], message=message, action=action,
                            post_mortem=report, micro_batch=cfg.micro_batch, grad_accum=cfg.grad_accum,
                            gradient_checkpointing=cfg.gradient_checkpointing,
+                           micro_batch_tokens=trainer.packer.tokens if trainer.packer else None,
                            mem_after_free_gib=_allocated_gib(trainer.device))
         self.reporter.log(message, level="warning" if action != "stop" else "error")
         return action != "stop"

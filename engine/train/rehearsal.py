@@ -25,6 +25,7 @@ from engine.train.batching import collate
 from engine.train.checkpoint import rng_state, set_rng_state
 from engine.train.evaluation import autocast_context
 from engine.train.oom import is_oom
+from engine.train.packing import collate_packed, pack_rows
 from engine.train.postmortem import model_shape
 
 if TYPE_CHECKING:
@@ -44,8 +45,8 @@ def planned_estimate(trainer: Trainer) -> dict[str, Any] | None:
     if shape is None:
         return None
     longest = max(len(e.input_ids) for e in trainer.stream.examples)
-    setup = train_setup(trainer.spec, trainer.loaded.precision.name, trainer.loss_kind, trainer.cfg.micro_batch,
-                        longest)
+    batch, seq = (1, trainer.packer.tokens) if trainer.packer else (trainer.cfg.micro_batch, longest)
+    setup = train_setup(trainer.spec, trainer.loaded.precision.name, trainer.loss_kind, batch, seq)
     result = estimate_peak_memory(shape, setup)
     if trainer.device.type == "cuda":
         gpu = torch.cuda.get_device_name(trainer.device)
@@ -53,11 +54,13 @@ def planned_estimate(trainer: Trainer) -> dict[str, Any] | None:
     return result.to_dict()
 
 
-def worst_case_batch(trainer: Trainer, micro_batch: int) -> dict[str, torch.Tensor]:
-    """The `micro_batch` longest training examples, padded to the longest."""
-    examples = trainer.stream.examples
-    longest = sorted(range(len(examples)), key=lambda i: -len(examples[i].input_ids))[:micro_batch]
-    return collate([examples[i] for i in longest], trainer.pad_id)
+def worst_case_batch(trainer: Trainer, size: int) -> dict[str, torch.Tensor]:
+    """The `size` longest training examples padded to the longest; packed, the longest examples that fit in one
+    row of `size` tokens."""
+    longest = sorted(trainer.stream.examples, key=lambda e: -len(e.input_ids))
+    if trainer.packer is not None:
+        return collate_packed(pack_rows(longest, size)[0])
+    return collate(longest[:size], trainer.pad_id)
 
 
 def _forward_backward(trainer: Trainer, batch: dict[str, torch.Tensor]) -> None:
@@ -85,10 +88,10 @@ def _allocate_optimizer_states(trainer: Trainer) -> None:
             state["step"] = 0
 
 
-def measure_peak(trainer: Trainer, micro_batch: int) -> float | None:
-    """Peak reserved GiB of a training step at `micro_batch` on the worst-case batch; None if it ran out of
-    memory (on the CPU: runs the step and returns 0.0, since torch does not track CPU memory)."""
-    batch = worst_case_batch(trainer, micro_batch)
+def measure_peak(trainer: Trainer, size: int) -> float | None:
+    """Peak reserved GiB of a training step on the worst-case batch of `size` (examples, or packed tokens); None
+    if it ran out of memory (on the CPU: runs the step and returns 0.0, since torch does not track CPU memory)."""
+    batch = worst_case_batch(trainer, size)
     cuda = trainer.device.type == "cuda"
     failed = False
     try:
@@ -128,6 +131,8 @@ def choose_micro_batch(measured: dict[int, float], capacity_gib: float, effectiv
 
 def rehearse(trainer: Trainer, reporter: Reporter) -> dict[str, Any]:
     """Rehearse, resize the micro-batch on a GPU, emit and return the `rehearsal` event's fields."""
+    if trainer.packer is not None:
+        return rehearse_packed(trainer, reporter)
     cfg, device = trainer.cfg, trainer.device
     requested, effective = cfg.micro_batch, cfg.micro_batch * cfg.grad_accum
     saved_rng = rng_state()
@@ -187,3 +192,39 @@ def rehearse(trainer: Trainer, reporter: Reporter) -> dict[str, Any]:
         if fields.get("micro_batch") is not None:
             reporter.emit("rehearsal", **fields)
             reporter.log(fields["message"])
+
+
+def rehearse_packed(trainer: Trainer, reporter: Reporter) -> dict[str, Any]:
+    """Packed: rehearse a row of the token budget, halving the budget (down to the longest example) until it fits;
+    the examples per step do not change, only how many rows they take."""
+    assert trainer.packer is not None
+    cfg, device, requested = trainer.cfg, trainer.device, trainer.packer.tokens
+    saved_rng = rng_state()
+    trainer.model.train()
+    longest = max(len(e.input_ids) for e in trainer.stream.examples)
+    shape = model_shape(trainer.model)
+    try:
+        tokens = requested
+        while (peak := measure_peak(trainer, tokens)) is None and tokens > longest:
+            tokens = max(tokens // 2, longest)
+        if peak is None:
+            raise torch.OutOfMemoryError(f"one packed row of the longest examples ({tokens} tokens) does not fit")
+        trainer.packer.tokens = tokens
+        setup = train_setup(trainer.spec, trainer.loaded.precision.name, trainer.loss_kind, 1, tokens)
+        est = estimate_peak_memory(shape, setup).total_gib if shape is not None else None
+        measured = round(peak, 3) if device.type == "cuda" else None
+        ratio = round(peak / est, 4) if est and measured else None
+        if ratio:
+            record_ratio(trainer.spec.model.name, trainer.spec.method.kind, torch.cuda.get_device_name(device), ratio)
+        where = f"peaks at {peak:.2f} GiB" if measured else "fits (memory is not measured on the CPU)"
+        fields: dict[str, Any] = {"requested_micro_batch": cfg.micro_batch, "longest_seq": longest, "capacity_gib": None,
+                  "estimate_gib": est, "measured_gib": measured, "ratio": ratio, "micro_batch": cfg.micro_batch,
+                  "grad_accum": cfg.grad_accum, "requested_micro_batch_tokens": requested,
+                  "micro_batch_tokens": tokens,
+                  "message": f"Rehearsed a packed row of {tokens} tokens: it {where} (estimate {est} GiB)."}
+        reporter.emit("rehearsal", **fields)
+        reporter.log(fields["message"])
+        return fields
+    finally:
+        set_rng_state(saved_rng)
+        trainer.optimizer.zero_grad(set_to_none=True)

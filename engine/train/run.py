@@ -23,6 +23,7 @@ from engine.paths import cache_dir
 from engine.protocol import ENGINE_LOG, SPEC_FILE
 from engine.runlock import RunFolderGone, run_folder_gone, writing_into
 from engine.spec import RunSpec, SpecError, TrainSpec, load_spec, spec_to_dict, total_steps
+from engine.train.batching import epoch_order
 from engine.train.diskfull import (
     SpaceReserve,
     disk_full_message,
@@ -34,6 +35,7 @@ from engine.train.diskfull import (
 from engine.train.distributed import Dist, init_distributed, shutdown_distributed
 from engine.train.environment import environment_fingerprint
 from engine.train.loop import StopFlag, Trainer, fit
+from engine.train.packing import choose_packer, packing_fields, use_varlen_attention
 from engine.train.rehearsal import planned_estimate, rehearse, should_rehearse
 from engine.train.reporting import Reporter, open_mirrors
 from engine.train.resume import ResumeError, restore_latest, run_disk_plan
@@ -199,6 +201,9 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag, resume: bool, pilo
     train_examples = train_examples[dist.rank :: dist.world]
     trainer = Trainer(loaded, run_spec, train_examples, prepared.validation, steps)
     trainer.dist = dist
+    trainer.packer = choose_packer(run_spec, trainer.model, reporter.log)
+    if trainer.packer is not None:
+        use_varlen_attention(run_spec, loaded, reporter.log)
     dist.broadcast_trainable(trainer.model)
     plan = run_disk_plan(run_spec, loaded.params_total, loaded.params_trainable, steps)
     problem = disk_problem(plan, run_dir)
@@ -226,6 +231,9 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag, resume: bool, pilo
               "total_bytes": plan.total_bytes},
         pilot=pilot,
         resumed_from=resumed_from,
+        packing=packing_fields(trainer.packer, [len(train_examples[i].input_ids) for i in
+                                                epoch_order(len(train_examples), spec.train.seed, 0)],
+                               spec.train.micro_batch),
     )
     if resumed_from is not None:
         reporter.log(f"Resumed from step {resumed_from} ({folder.name}); the data order continues from there.")
