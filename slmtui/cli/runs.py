@@ -97,13 +97,14 @@ def launch_spec(spec_path: Path, runs_dir: Path | None = None, pilot: float | No
 def follow_run(run_dir: Path, from_start: bool = True, offset: int | None = None) -> str:
     """Show a run's progress (rich) until it finishes; returns its final status. Ctrl-C propagates.
     `offset`: start at this byte of the event file (a resumed run's new events)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from slmtui.runs import follow
 
     console = plain_console(stderr=False)
-    columns = (TextColumn("{task.description}", style="bold", markup=False), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-               TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn())
+    # the engine's own ETA is in the stats (rich's time-remaining column would be a second, cruder one)
+    columns = (TextColumn("{task.description}", style="bold", markup=False), BarColumn(bar_width=20),
+               TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[stats]}"), TimeElapsedColumn())
     status = "crashed"
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(visible_line(run_dir.name), total=None, stats="starting")
