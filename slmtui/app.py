@@ -44,10 +44,12 @@ HEADER_RESERVED_CELLS = 27
 
 
 def _display_path(path: Path) -> str:
+    """`path` under the user's home as `~/...` (the home itself as `~`)."""
     try:
-        return "~/" + str(path.relative_to(Path.home()))
+        inside = path.relative_to(Path.home())
     except ValueError:
         return str(path)
+    return "~" if inside == Path() else f"~/{inside}"
 
 
 def shortened_path(text: str, cells: int) -> str:

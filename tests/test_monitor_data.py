@@ -165,3 +165,17 @@ def test_the_figures_say_what_was_trained_in_words(tmp_path: Path) -> None:
     history.fold([{"type": "started", "seq": 0, "t": 1.0, "device": "cpu", "precision": "fp32",
                    "params_trainable": 65536, "params_total": 623232}])
     assert "fp32 on the CPU; trains 10.5% of 623,232 weights" in str(stats_text(history.view()))
+    assert "pad" not in str(stats_text(history.view()))  # a run that says nothing of its batches
+
+
+def test_the_figures_say_how_batches_are_made(tmp_path: Path) -> None:
+    from screens.widgets.run_panels import packing_words, stats_text
+
+    packed = {"on": True, "micro_batch_tokens": 2048, "tokens": 862, "padded_tokens": 1000, "ratio": 0.862}
+    assert packing_words(packed) == "packed"
+    assert packing_words({**packed, "on": False, "micro_batch_tokens": None}) == "14% padding"
+    assert packing_words({**packed, "on": False, "ratio": 1.0}) == ""  # nothing wasted: nothing to say
+    assert packing_words(None) == packing_words({}) == ""
+    history = RunHistory("r", tmp_path)
+    history.fold([{"type": "started", "seq": 0, "t": 1.0, "device": "cpu", "packing": packed}, _metrics(1, 2.0, 2.0)])
+    assert " tok/s (packed)  " in str(stats_text(history.view()))

@@ -46,6 +46,19 @@ def _params_trained(trainable: Any, total: Any) -> str:
     return f"trains {share:.{1 if share >= 0.01 else 2}%} of {total:,} weights"
 
 
+def packing_words(packing: Any) -> str:
+    """How the run's batches are made, from the `started` event's `packing`, in a word for the throughput line:
+    "packed", or padding's share of a padded batch (what `train.packing` would save); "" when there is nothing to
+    say."""
+    if not isinstance(packing, dict):
+        return ""
+    if packing.get("on"):
+        return "packed"
+    ratio = packing.get("ratio")
+    waste = 1 - float(ratio) if isinstance(ratio, int | float) else 0.0
+    return f"{waste:.0%} padding" if waste >= 0.005 else ""
+
+
 def _lines(lines: list[Content | str]) -> Content:
     """Lines as one `Content`: never markup, so the text from the run's files shows as it is."""
     return Content("\n").join(lines)
@@ -71,8 +84,9 @@ def stats_text(view: RunView, now: float | None = None) -> Content:
     best = min((p.low for p in view.val_loss), default=None)
     lines.append(f"loss {_num(latest.get('loss'))}  val {_num(val)}  best {_num(best)}")
     lines.append(f"lr {_num(latest.get('lr'), '.2e')}  grad norm {_num(latest.get('grad_norm'), '.3f')}")
-    lines.append(f"{_num(latest.get('tokens_per_s'), ',.0f')} tok/s  {_num(latest.get('samples_per_s'), ',.1f')}"
-                 f" samples/s  epoch {_num(latest.get('epoch'), '.2f')}")
+    batches = packing_words((view.started or {}).get("packing"))
+    lines.append(f"{_num(latest.get('tokens_per_s'), ',.0f')} tok/s{f' ({batches})' if batches else ''}  "
+                 f"{_num(latest.get('samples_per_s'), ',.1f')} samples/s  epoch {_num(latest.get('epoch'), '.2f')}")
     if view.eta is not None:
         eta = view.eta.at_time(now)
         lines.append(f"ETA {format_duration(eta.seconds)} ({format_duration(eta.low)}-{format_duration(eta.high)})")

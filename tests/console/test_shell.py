@@ -183,3 +183,11 @@ async def test_the_run_stays_in_the_header_at_80_columns_under_a_long_home(tmp_p
         await wait_for(pilot, lambda: app.current_screen_name == "journal")
         assert app.sub_title.startswith("run 20261126-070000-demo") and "…" in app.sub_title
         assert len("slmtui — " + app.sub_title) <= 80 - 16  # the icon and the clock keep their cells
+
+
+def test_home_paths_are_shown_from_the_users_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from slmtui.app import _display_path
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert _display_path(tmp_path) == "~" and _display_path(tmp_path / "slmtui") == "~/slmtui"
+    assert _display_path(Path("/elsewhere/home")) == "/elsewhere/home"
