@@ -24,7 +24,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import real_lengths
 from bench.log_overhead import Row  # an example as the engine sees it
+from bench.real_lengths import (
+    MEDIAN,
+    P99,
+    CountingCollator,
+    hf_recipe,
+    padding_ratio,
+    real_rows,
+    row_targets,
+    sample_lengths,
+)
 
 METHODS = ("lora", "qlora", "dora", "full")
 #: Defaults of a case; `--smoke` shrinks the model and batch so the whole suite runs on a CPU in a minute.
@@ -72,13 +83,25 @@ def random_rows(n: int, seq: int, vocab: int, seed: int = 0) -> list[Row]:
     return [Row(row, row) for row in ids]
 
 
+def case_rows(case: dict[str, Any], vocab: int) -> list[Row]:
+    """The examples of every step of a case, in order: fixed-length random rows, or `lengths = real` ones."""
+    n = case["batch"] * (case["warmup"] + case["steps"])
+    if case.get("lengths") == "real":
+        return real_rows(n, case["seq"], vocab, case.get("median", MEDIAN), case.get("p99", P99))
+    return random_rows(n, case["seq"], vocab)
+
+
 def _peak(device: Any) -> dict[str, float | None]:
+    """Peak memory of training: the GPU allocator's, and the process's peak RSS (on a CPU, the only one)."""
+    import resource
+
     import torch
 
+    rss = {"peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)}
     if device.type != "cuda":
-        return {"peak_reserved_gib": None, "peak_allocated_gib": None}
+        return {"peak_reserved_gib": None, "peak_allocated_gib": None, **rss}
     return {"peak_reserved_gib": round(torch.cuda.max_memory_reserved(device) / 2**30, 3),
-            "peak_allocated_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 3)}
+            "peak_allocated_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 3), **rss}
 
 
 def _fresh_peak(device: Any) -> None:
@@ -101,19 +124,26 @@ def run_engine(case: dict[str, Any], root: Path) -> dict[str, Any]:
     from engine.modeling import load_for_training
     from engine.spec import RunSpec
     from engine.train.loop import Trainer
+    from engine.train.packing import attention_of, choose_packer, use_varlen_attention
 
+    packed = case["runner"] == "engine-packed"  # leaves the attention to the engine: flash-attn's varlen if it can
     config = hf_config(case["model"])
     spec = RunSpec(name="bench")
-    spec.model.name, spec.model.init, spec.model.attn_implementation = str(model_folder(config, root)), "random", "sdpa"
+    spec.model.name, spec.model.init = str(model_folder(config, root)), "random"
+    spec.model.attn_implementation = "" if packed else "sdpa"
     spec.method.kind, spec.method.rank, spec.method.alpha = case["method"], case["rank"], float(case["alpha"])
     spec.method.dropout = case["dropout"]
     spec.train.micro_batch, spec.train.lr, spec.train.schedule = case["batch"], case["lr"], "constant"
-    spec.train.device = case.get("device", "auto")
+    spec.train.device, spec.train.packing = case.get("device", "auto"), "auto" if packed else "off"
+    spec.data.max_length = case["seq"]
     loaded = load_for_training(spec)
     _fresh_peak(loaded.device)
     total = case["warmup"] + case["steps"]
-    rows = random_rows(case["batch"] * total, case["seq"], config.vocab_size)
+    rows = case_rows(case, config.vocab_size)
     trainer = Trainer(loaded, spec, rows, [], total_steps=total, shuffle=False)
+    trainer.packer = choose_packer(spec, trainer.model, print)
+    if trainer.packer:
+        use_varlen_attention(spec, loaded, print)
     for _ in range(case["warmup"]):
         trainer.train_step()
     _sync(loaded.device)
@@ -122,8 +152,11 @@ def run_engine(case: dict[str, Any], root: Path) -> dict[str, Any]:
         result = trainer.train_step()
     _sync(loaded.device)
     seconds = time.perf_counter() - started
+    timed = rows[case["batch"] * case["warmup"]:]  # the engine takes the rows in order, `batch` a step
     return {"loss": result.loss.item(), "seconds": seconds, "loss_kind": trainer.loss_kind,
-            "precision": loaded.precision.name, "params_trainable": loaded.params_trainable, **_peak(loaded.device)}
+            "precision": loaded.precision.name, "params_trainable": loaded.params_trainable,
+            "targets": sum(row_targets(r.labels) for r in timed), "recipe": "packed" if trainer.packer else "padded",
+            "attention": attention_of(trainer.model), **_peak(loaded.device)}
 
 
 def run_hf(case: dict[str, Any], root: Path) -> dict[str, Any]:
@@ -136,8 +169,10 @@ def run_hf(case: dict[str, Any], root: Path) -> dict[str, Any]:
     device = torch.device("cuda:0" if cuda else "cpu")
     dtype = torch.bfloat16 if cuda else torch.float32
     config = hf_config(case["model"])
+    collate, attention, recipe_args, recipe = hf_recipe(case["runner"], cuda, model_folder(config, root))
+    collator = CountingCollator(collate)
     with torch.device(device):
-        model = AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation="sdpa")
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation=attention)
     if case["method"] in ("qlora", "qdora"):  # bitsandbytes quantises while loading: save the random model first
         folder = root / "weights"
         model.save_pretrained(folder)
@@ -145,7 +180,7 @@ def run_hf(case: dict[str, Any], root: Path) -> dict[str, Any]:
         quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                    bnb_4bit_compute_dtype=dtype)
         model = AutoModelForCausalLM.from_pretrained(folder, quantization_config=quant, dtype=dtype,
-                                                     attn_implementation="sdpa", device_map={"": str(device)})
+                                                     attn_implementation=attention, device_map={"": str(device)})
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     if case["method"] != "full":
         model = get_peft_model(model, LoraConfig(r=case["rank"], lora_alpha=case["alpha"], lora_dropout=case["dropout"],
@@ -153,8 +188,9 @@ def run_hf(case: dict[str, Any], root: Path) -> dict[str, Any]:
                                                  use_dora=case["method"] in ("dora", "qdora")))
     _fresh_peak(device)
     total = case["warmup"] + case["steps"]
-    data = [{"input_ids": torch.tensor(r.input_ids), "labels": torch.tensor(r.labels)}
-            for r in random_rows(case["batch"] * total, case["seq"], config.vocab_size)]
+    tensors = case["runner"] == "hf"  # the default collator stacks tensors; the others pad or flatten lists
+    data = [{"input_ids": torch.tensor(r.input_ids) if tensors else r.input_ids,
+             "labels": torch.tensor(r.labels) if tensors else r.labels} for r in case_rows(case, config.vocab_size)]
     stamps: list[float] = []
 
     class Clock(TrainerCallback):
@@ -167,12 +203,13 @@ def run_hf(case: dict[str, Any], root: Path) -> dict[str, Any]:
                              lr_scheduler_type="constant", bf16=cuda, logging_steps=10**6, save_strategy="no",
                              report_to=[], dataloader_num_workers=0, remove_unused_columns=False,
                              optim="adamw_torch_fused" if cuda else "adamw_torch", use_cpu=not cuda,
-                             disable_tqdm=True)
-    trainer = HFTrainer(model=model, args=args, train_dataset=data, callbacks=[Clock()])
+                             disable_tqdm=True, train_sampling_strategy="sequential", **recipe_args)
+    trainer = HFTrainer(model=model, args=args, train_dataset=data, data_collator=collator, callbacks=[Clock()])
     out = trainer.train()
     seconds = stamps[-1] - stamps[case["warmup"] - 1]
     return {"loss": out.training_loss, "seconds": seconds, "loss_kind": "standard (HF)",
-            "precision": "bf16" if cuda else "fp32",
+            "precision": "bf16" if cuda else "fp32", "recipe": recipe, "attention": attention,
+            "targets": sum(collator.targets[case["warmup"]:total]),
             "params_trainable": sum(p.numel() for p in model.parameters() if p.requires_grad), **_peak(device)}
 
 
@@ -185,8 +222,13 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         torch.set_num_threads(1)
     case = {**DEFAULTS, **case}
     with tempfile.TemporaryDirectory(prefix="slmtui-bench-") as tmp:
-        figures = (run_engine if case["runner"] == "engine" else run_hf)(case, Path(tmp))
-    tokens = case["batch"] * case["seq"] * case["steps"]
+        figures = (run_engine if case["runner"].startswith("engine") else run_hf)(case, Path(tmp))
+    real = case.get("lengths") == "real"  # real lengths count target tokens; fixed ones every token
+    tokens = figures["targets"] if real else case["batch"] * case["seq"] * case["steps"]
+    if real:
+        n = case["batch"] * (case["warmup"] + case["steps"])
+        lengths = sample_lengths(n, case["seq"], case.get("median", MEDIAN), case.get("p99", P99))
+        figures["packing_ratio"] = padding_ratio(lengths, case["batch"])
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     return {**case, **figures, "tokens_per_s": round(tokens / figures["seconds"], 1), "gpu": gpu,
             "torch": torch.__version__}
@@ -224,13 +266,27 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", help="run one case (JSON) in this process and print its figures as JSON")
     parser.add_argument("--report", type=Path, help="print the markdown table of a results JSONL file")
+    parser.add_argument("--lengths", choices=("fixed", "real"), default="fixed",
+                        help="real: run the four runners on real example lengths (bench/real_lengths.py)")
+    parser.add_argument("--smoke", action="store_true", help="with --lengths real: the tiny model, a few steps")
+    parser.add_argument("--median", type=float, default=MEDIAN, help="median example length (tokens)")
+    parser.add_argument("--p99", type=float, default=P99, help="99th-percentile example length (tokens)")
+    parser.add_argument("--seq", type=int, help="truncate examples at this many tokens (default 1024)")
+    parser.add_argument("--out", type=Path, default=Path("bench-out"), help="with --lengths real: results folder")
     args = parser.parse_args()
     if args.case:
         print(json.dumps(run_case(json.loads(args.case))), flush=True)
     elif args.report:
-        print(report([json.loads(line) for line in args.report.read_text().splitlines() if line.strip()]))
+        rows = [json.loads(line) for line in args.report.read_text().splitlines() if line.strip()]
+        print(report(rows) + "\n\n" + real_lengths.report(rows))
+    elif args.lengths == "real":
+        from bench.gpu_suite import run_cases
+
+        shape = {"median": args.median, "p99": args.p99, **({"seq": args.seq} if args.seq else {})}
+        cases = [{**c, **shape, **({"device": "cpu"} if args.smoke else {})} for c in real_lengths.real_cases(args.smoke)]
+        print(real_lengths.report(run_cases(cases, args.out, budget_s=3600, cap_s=600)))
     else:
-        parser.error("give --case or --report (bench/gpu_suite.py runs every case)")
+        parser.error("give --case, --report or --lengths real (bench/gpu_suite.py runs every case)")
     return 0
 
 
