@@ -2,13 +2,15 @@
 estimate's accuracy (engine peaks of the 1.5B shape; the 0.5B engine runs of the throughput bench serve both),
 and real example lengths (bench/real_lengths.py: 0.5B and 1.5B shapes × lora, qlora, full × engine padded,
 engine packed, HF Trainer default, HF Trainer at its best). `--only real` runs the last alone (24 cases, about
-6 minutes on an H200: see docs/benchmarks.md), `--only fixed` the first two (12 cases, 217 s measured).
+7 minutes on an H200 by the per-case times of 2026-11-26; `--budget-s 330` ends the call by about 6, see
+docs/benchmarks.md), `--only fixed` the first two (12 cases, 217 s measured).
 
 Each case runs in its own subprocess (a clean allocator) under a time cap; results are appended to
 OUT/results.jsonl as they come, so a cut-short run still returns what it measured; OUT/report.md holds both
 tables at the end. `--smoke` runs the same cases on a tiny shape (a CPU is enough) to test the driver.
 
-    python bench/gpu_suite.py --out DIR [--only all|fixed|real] [--budget-s 330] [--case-cap-s 75] [--smoke]
+    python bench/gpu_suite.py --out DIR [--only all|fixed|real] [--models a,b] [--budget-s 330] [--case-cap-s 75]
+                              [--smoke]
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "bench-out")))
     parser.add_argument("--only", choices=("all", "fixed", "real"), default="all")
+    parser.add_argument("--models", default="qwen2.5-0.5b,qwen2.5-1.5b", help="model shapes of the real-length cases")
     parser.add_argument("--budget-s", type=float, default=330.0, help="start no case after this many seconds")
     parser.add_argument("--case-cap-s", type=float, default=75.0)
     parser.add_argument("--smoke", action="store_true", help="tiny shape, for testing the driver on a CPU")
@@ -82,7 +85,7 @@ def main() -> int:
         if args.smoke:
             cases = [*cases[:8], cases[8]]
     if args.only != "fixed":
-        cases += real_lengths.real_cases(args.smoke)
+        cases += real_lengths.real_cases(args.smoke, models=args.models.split(","))
     if args.smoke:
         cases = [{**c, "device": "cpu"} for c in cases]
     rows = run_cases(cases, args.out, args.budget_s, args.case_cap_s)

@@ -102,8 +102,8 @@ def hf_recipe(runner: str, cuda: bool, folder: Path) -> tuple[Any, str, dict[str
     flash = cuda and installed("flash_attn")
     liger = cuda and installed("liger_kernel")
     attention = "flash_attention_2" if flash else "sdpa"
-    words = f"DataCollatorWithFlattening, {attention}, " + ("Liger kernels" if liger else "no Liger (not installed"
-                                                          + (")" if cuda else " / no CUDA)"))
+    kernels = "Liger kernels" if liger else "no Liger (not installed)" if cuda else "no Liger (no CUDA)"
+    words = f"DataCollatorWithFlattening, {attention}, {kernels}"
     return DataCollatorWithFlattening(), attention, {"use_liger_kernel": True} if liger else {}, words
 
 

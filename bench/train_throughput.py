@@ -8,7 +8,11 @@ the usual recipe: a bf16 model, `bf16=True`, fused AdamW, and for QLoRA `prepare
 without gradient checkpointing. Each case runs in its own process (a clean allocator); tokens/s is timed over
 the steps after the warm-up, with the GPU synchronised at both ends.
 
+`--lengths real` runs instead the four runners of bench/real_lengths.py (engine padded and packed, HF Trainer as
+first run and at its best) on examples of real lengths, and counts target tokens only.
+
     python bench/train_throughput.py --case '{"runner": "engine", "model": "qwen2.5-0.5b", "method": "lora"}'
+    python bench/train_throughput.py --lengths real --smoke     # every real-length runner on a CPU
     python bench/gpu_suite.py            # every case of this bench and of estimate_accuracy.py, in one go
 """
 
