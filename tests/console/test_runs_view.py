@@ -124,7 +124,8 @@ async def test_tag_archive_and_delete(home: Path) -> None:
     async with app.run_test(size=(120, 30), message_hook=messages.append) as pilot:
         _, panel, table = await open_runs(pilot, 3)
         await pilot.press("down", "down", "t")
-        await wait_for(pilot, lambda: isinstance(app.screen, TagDialog))
+        # type once the dialog's field has the focus: keys sent before it would go elsewhere (seen under load)
+        await wait_for(pilot, lambda: isinstance(app.screen, TagDialog) and isinstance(app.focused, Input))
         await pilot.press(*"baseline, r8", "enter")
         # shown in the facts under the table (the table's Tags column is there only when the window has room)
         await wait_for(pilot, lambda: "#baseline #r8" in str(panel.query_one("#run-facts", Static).render()),
