@@ -65,6 +65,8 @@ class GpusScreen(ShellScreen):
     """The what-fits table's GPU: `gpu:N` or `cat:NAME`."""
     fits: reactive[tuple[FitRow, ...]] = reactive(tuple, init=False)
     """The latest what-fits rows."""
+    fits_for: tuple[str, int] | None = None
+    """The (target, sequence length) the what-fits rows shown were computed for."""
 
     @dataclass
     class Sampled(Message):
@@ -251,6 +253,7 @@ class GpusScreen(ShellScreen):
         if target.capacity_gib is None:
             self.query_one("#gpus-fit-caption", Static).update(
                 f"{target.label}: its free memory cannot be read; pick a catalog GPU to estimate for.")
+            self.fits_for = (target.key, self.seq)
             self.fits = ()
             return
         self._estimate_fits(target, self.seq)
@@ -262,10 +265,13 @@ class GpusScreen(ShellScreen):
         self.post_message(self.FitsComputed(target, seq, rows))
 
     def on_gpus_screen_fits_computed(self, message: FitsComputed) -> None:
+        if (message.target.key, message.seq) != (self.target, self.seq):
+            return  # an estimate for a target or length the user has since left (its worker was cancelled late)
         what = "free now" if message.target.key.startswith("gpu:") else "in all"
         self.query_one("#gpus-fit-caption", Static).update(
             f"{message.target.label}: {message.target.capacity_gib:.1f} GiB {what}, {message.seq} tokens a "
             "sequence; each cell: verdict at micro-batch 1 and the largest micro-batch that fits.")
+        self.fits_for = (message.target.key, message.seq)
         self.fits = message.rows
 
     def watch_fits(self, rows: tuple[FitRow, ...]) -> None:

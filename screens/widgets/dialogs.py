@@ -1,10 +1,11 @@
-"""Small modal dialogs shared by screens: a yes/no confirmation and a path prompt."""
+"""Small modal dialogs shared by screens: a yes/no confirmation, a one-field prompt and a path prompt."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -47,8 +48,42 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(answer)
 
 
-class PathDialog(ModalScreen[Path | None]):
+ResultT = TypeVar("ResultT")
+
+
+class FieldDialog(ModalScreen[ResultT]):
+    """A dialog around one text field: the field has the focus from the start, with the cursor after its text,
+    and takes the keys typed before it had it (typed straight after the key that opened the dialog, or sent
+    together over a slow link), which would otherwise reach the dialog while nothing in it has the focus."""
+
+    FIELD_ID: ClassVar[str]
+
+    @property
+    def field(self) -> Input:
+        """The dialog's text field."""
+        return self.query_one(f"#{self.FIELD_ID}", Input)
+
+    def on_mount(self) -> None:
+        self.field.focus()
+        self.field.cursor_position = len(self.field.value)
+
+    async def on_key(self, event: events.Key) -> None:
+        # A printable key the field did not take (it takes those it has) belongs in it; enter is the field's
+        # own binding once it has the focus, and submits it when nothing has the focus yet.
+        if event.is_printable and event.character:
+            event.stop()
+            self.field.focus()
+            self.field.insert_text_at_cursor(event.character)
+        elif event.key == "enter" and self.focused is None:
+            event.stop()
+            self.field.focus()
+            await self.field.action_submit()
+
+
+class PathDialog(FieldDialog[Path | None]):
     """Asks for a file path, prefilled with a default; dismisses with the path (enter) or None (escape)."""
+
+    FIELD_ID = "path-input"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="path.cancel", tooltip="Close without doing anything"),
@@ -70,11 +105,6 @@ class PathDialog(ModalScreen[Path | None]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel (esc)", id="path-cancel")
                 yield Button("Write (enter)", id="path-ok", variant="primary")
-
-    def on_mount(self) -> None:
-        field = self.query_one("#path-input", Input)
-        field.focus()
-        field.cursor_position = len(field.value)
 
     def _submit(self) -> None:
         text = self.query_one("#path-input", Input).value.strip()

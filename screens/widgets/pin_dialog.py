@@ -8,15 +8,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from engine.safe_text import visible_line
+from screens.widgets.dialogs import FieldDialog
 
 
-class PinNoteDialog(ModalScreen[str | None]):
+class PinNoteDialog(FieldDialog[str | None]):
     """Asks for the note's text; dismisses with it (enter) or None (escape, or empty text)."""
 
+    FIELD_ID = "pin-text"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="pin.cancel", tooltip="Close without pinning"),
     ]
@@ -31,9 +32,6 @@ class PinNoteDialog(ModalScreen[str | None]):
             yield Label(f"Pin an aha note to step {self.step:,}", classes="dialog-title")
             yield Static(Content(visible_line(f"Run {self.run_id}. It goes to the journal and shows as a marker on the chart.")))
             yield Input(placeholder="what did you notice?", id="pin-text", tooltip="Enter pins it; escape cancels")
-
-    def on_mount(self) -> None:
-        self.query_one("#pin-text", Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

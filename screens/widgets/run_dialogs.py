@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Static
 
 from engine.safe_text import visible, visible_line
+from screens.widgets.dialogs import FieldDialog
 from screens.widgets.line_chart import LineChart, Series
 from slmtui.run_compare import Curves, SpecChange
 
@@ -110,9 +111,10 @@ class RunOverlayScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class TagDialog(ModalScreen[str | None]):
+class TagDialog(FieldDialog[str | None]):
     """Asks for a run's tags (space or comma separated), prefilled with the current ones."""
 
+    FIELD_ID = "tags-input"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="tags.cancel", tooltip="Close without changing the tags"),
     ]
@@ -126,11 +128,6 @@ class TagDialog(ModalScreen[str | None]):
             yield Label(Content(visible_line(f"Tags of {self.run_id}")), classes="dialog-title")
             yield Static("Words separated by spaces or commas; empty removes every tag.")
             yield Input(visible_line(" ".join(self.tags)), id="tags-input", tooltip="enter saves, escape cancels")
-
-    def on_mount(self) -> None:
-        field = self.query_one(Input)
-        field.focus()
-        field.cursor_position = len(field.value)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -37,6 +37,12 @@ def card_text(card: GpuCard) -> str:
     return " ".join(str(s.content) for s in card.query(Static))
 
 
+def fits_shown(app: App[Any]) -> bool:
+    """The what-fits table holds rows for the target and length now chosen (not an earlier choice's)."""
+    screen = app.screen
+    return isinstance(screen, GpusScreen) and bool(screen.fits) and screen.fits_for == (screen.target, screen.seq)
+
+
 def screen_of(app: App[Any]) -> GpusScreen:
     assert isinstance(app.screen, GpusScreen)
     return app.screen
@@ -67,7 +73,7 @@ async def test_cards_show_every_reading_history_processes_and_what_fits(home: Pa
         rows = [[str(cell) for cell in procs.get_row_at(i)] for i in range(procs.row_count)]
         assert len(rows) == 4 and rows[0][3] == "3.0 GiB" and "python" in rows[0][4].lower()
         assert rows[1][2:] == ["n/a", "n/a", "n/a"]  # a process gone from the process table: n/a, not a crash
-        await wait_for(pilot, lambda: screen.fits, what="the what-fits table")
+        await wait_for(pilot, lambda: fits_shown(app), what="the what-fits table")
         computed = of_type(messages, GpusScreen.FitsComputed)[-1]
         assert isinstance(computed, GpusScreen.FitsComputed)
         assert computed.target.key == "gpu:0" and computed.target.capacity_gib == pytest.approx(78.0)
@@ -126,7 +132,7 @@ async def test_unreadable_free_memory_and_processes_still_leave_a_working_screen
         procs = screen.query_one("#gpus-processes", DataTable)
         assert "cannot list" in procs.get_row_at(0)[4]
         screen.query_one("#gpus-target", Select).value = "cat:A100-80GB"
-        await wait_for(pilot, lambda: screen.fits, what="fits for a catalog GPU")
+        await wait_for(pilot, lambda: fits_shown(app), what="fits for a catalog GPU")
         assert "A100-80GB" in str(screen.query_one("#gpus-fit-caption", Static).content)
 
 
@@ -138,7 +144,7 @@ async def test_without_a_gpu_it_says_why_and_estimates_for_a_catalog_gpu(home: P
     messages: list[Message] = []
     app = gpus_app(home, fake)
     async with app.run_test(size=(110, 40), message_hook=messages.append) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, GpusScreen) and app.screen.fits, what="fits")
+        await wait_for(pilot, lambda: fits_shown(app), what="fits")
         screen = screen_of(app)
         status = str(screen.query_one("#gpus-status", Static).content)
         reason = "no NVIDIA GPU or driver" if setup == "no driver" else "reports no devices"
@@ -167,7 +173,7 @@ async def test_choosing_a_fit_cell_opens_new_run_with_that_model_and_method(home
     messages: list[Message] = []
     app = gpus_app(home, FakeNvml(count=0))
     async with app.run_test(size=(110, 40), message_hook=messages.append) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, GpusScreen) and app.screen.fits, what="fits")
+        await wait_for(pilot, lambda: fits_shown(app), what="fits")
         await pilot.press("f")
         table = app.screen.query_one("#gpus-fits", DataTable)
         assert table.has_focus
@@ -182,8 +188,7 @@ async def test_choosing_a_fit_cell_opens_new_run_with_that_model_and_method(home
 async def test_layout_at_80x24(home: Path) -> None:
     app = gpus_app(home, FakeNvml(count=1))
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, GpusScreen) and app.screen.fits
-                       and app.screen.query(GpuCard), what="a card and fits")
+        await wait_for(pilot, lambda: fits_shown(app) and bool(app.screen.query(GpuCard)), what="a card and fits")
         await pilot.pause()
         screen = screen_of(app)
         footer = screen.query_one(Footer)
@@ -213,8 +218,7 @@ def snapshot_home() -> Iterator[Path]:
 def test_gpus_snapshot(snap_compare: Any, snapshot_home: Path, size: tuple[int, int]) -> None:
     async def loaded(pilot: Pilot[None]) -> None:
         app = pilot.app
-        await wait_for(pilot, lambda: isinstance(app.screen, GpusScreen) and app.screen.fits
-                       and app.screen.query(GpuCard), what="a card and fits")
+        await wait_for(pilot, lambda: fits_shown(app) and bool(app.screen.query(GpuCard)), what="a card and fits")
         await pilot.pause()
 
     assert snap_compare(gpus_app(snapshot_home, _stable_fake(), interval=3600), terminal_size=size,

@@ -12,7 +12,7 @@ from textual.widgets import Footer, Input, Static
 from screens.journal import JournalScreen
 from screens.widgets.dialogs import ConfirmDialog, PathDialog
 from screens.widgets.line_chart import LineChart
-from screens.widgets.run_dialogs import RunDiffScreen, RunOverlayScreen, TagDialog
+from screens.widgets.run_dialogs import RunDiffScreen, RunOverlayScreen
 from screens.widgets.run_table import COLUMNS, RunTable, columns_for
 from screens.widgets.runs_panel import RunsPanel
 from slmtui.app import SlmtuiApp
@@ -123,10 +123,8 @@ async def test_tag_archive_and_delete(home: Path) -> None:
     app = SlmtuiApp(home=home, start_screen="Journal")
     async with app.run_test(size=(120, 30), message_hook=messages.append) as pilot:
         _, panel, table = await open_runs(pilot, 3)
-        await pilot.press("down", "down", "t")
-        # type once the dialog's field has the focus: keys sent before it would go elsewhere (seen under load)
-        await wait_for(pilot, lambda: isinstance(app.screen, TagDialog) and isinstance(app.focused, Input))
-        await pilot.press(*"baseline, r8", "enter")
+        # typed straight after the key that opens the dialog, before its field has the focus: typed ahead
+        await pilot.press("down", "down", "t", *"baseline, r8", "enter")
         # shown in the facts under the table (the table's Tags column is there only when the window has room)
         await wait_for(pilot, lambda: "#baseline #r8" in str(panel.query_one("#run-facts", Static).render()),
                        what="the tags shown")
