@@ -2,11 +2,12 @@
 
 The demo run's spec (the demo model, the tickets, micro-batch 8, data.max_length 256) on one torch thread. The
 pad share is counted over one epoch of the seeded order: for padding, the pad tokens of each micro-batch over
-its padded size; packing has none, and its rows (the step's examples end to end, up to micro_batch ×
-max_length tokens) are reported by fill. Tokens/s counts real tokens over `--steps` timed steps after
-`--warmup`, each way from the same initial weights and data order: padded, packed at the default budget, and
-packed in rows of max_length (sdpa with a T × T mask costs attention quadratic in the row, so shorter rows
-trade fewer forward passes for less attention work).
+its padded size; packing has none, and its rows (the step's examples end to end, up to max_length tokens a row)
+are reported by fill. Tokens/s counts real tokens over `--steps` timed steps after `--warmup`, each way from the
+same initial weights and data order: padded; packed as the engine packs for sdpa (rows of at most max_length,
+as many a micro-batch as its budget of micro_batch × max_length tokens holds); and packed in one row of the whole
+budget a micro-batch, the layout of flash-attention's varlen path, here through sdpa with a T × T block mask,
+whose attention work grows with the square of the row.
 
     python bench/packing_ratio.py [--steps 20] [--warmup 3]
 """
@@ -34,8 +35,10 @@ def pad_shares(lengths: list[int], micro_batch: int) -> list[float]:
     return shares
 
 
-def timed_steps(spec: Any, train: list[Any], validation: list[Any], steps: int, warmup: int) -> dict[str, Any]:
-    """Tokens/s of `steps` training steps after `warmup`, packed or padded as `spec.train.packing` says."""
+def timed_steps(spec: Any, train: list[Any], validation: list[Any], steps: int, warmup: int,
+                one_row: bool = False) -> dict[str, Any]:
+    """Tokens/s of `steps` training steps after `warmup`, packed or padded as `spec.train.packing` says (packed
+    in one row a micro-batch with `one_row`)."""
     import torch
 
     from engine.modeling import load_for_training
@@ -45,6 +48,8 @@ def timed_steps(spec: Any, train: list[Any], validation: list[Any], steps: int, 
     torch.manual_seed(0)
     trainer = Trainer(load_for_training(spec), spec, train, validation, total_steps=warmup + steps)
     trainer.packer = choose_packer(spec, trainer.model)
+    if trainer.packer is not None and one_row:
+        trainer.packer.row_tokens = None
     for _ in range(warmup):
         trainer.train_step()
     tokens, losses = 0, []
@@ -54,7 +59,8 @@ def timed_steps(spec: Any, train: list[Any], validation: list[Any], steps: int, 
         tokens += result.tokens
         losses.append(result.loss.item())
     seconds = time.perf_counter() - started
-    return {"packing": trainer.packer is not None, "tokens": tokens, "seconds": round(seconds, 2),
+    return {"packing": trainer.packer is not None, "rows": trainer.packer.shape() if trainer.packer else None,
+            "tokens": tokens, "seconds": round(seconds, 2),
             "tokens_per_s": round(tokens / seconds), "mean_loss": round(statistics.fmean(losses), 4)}
 
 
@@ -90,8 +96,9 @@ def main() -> None:
         mb = spec.train.micro_batch
         shares = pad_shares(lengths, mb)
         budget = micro_batch_tokens(spec)
-        fills = [sum(len(e.input_ids) for e in row) / budget
-                 for start in range(0, len(order), mb) for row in pack_rows(order[start : start + mb], budget)]
+        row_budget = min(budget, spec.data.max_length)
+        fills = [sum(len(e.input_ids) for e in row) / row_budget
+                 for start in range(0, len(order), mb) for row in pack_rows(order[start : start + mb], row_budget)]
         report: dict[str, Any] = {
             "examples": len(train), "micro_batch": mb, "max_length": spec.data.max_length,
             "length_p50": statistics.median(lengths), "length_max": max(lengths),
@@ -104,11 +111,10 @@ def main() -> None:
             "packing": {"pad_share": 0.0, "micro_batch_tokens": budget, "rows": len(fills),
                         "row_fill_mean": round(statistics.fmean(fills), 4)},
         }
-        # padded; packed in rows of the default budget; packed in rows of max_length (shorter rows, less attention)
-        for packing, tokens in (("off", 0), ("auto", 0), ("auto", spec.data.max_length)):
-            spec.train.packing, spec.train.micro_batch_tokens = packing, tokens
-            name = "padded" if packing == "off" else f"packed_{micro_batch_tokens(spec)}"
-            report[name] = timed_steps(spec, train, prepared.validation, args.steps, args.warmup)
+        for name, packing, one_row in (("padded", "off", False), ("packed_rows", "auto", False),
+                                       ("packed_one_row", "auto", True)):
+            spec.train.packing = packing
+            report[name] = timed_steps(spec, train, prepared.validation, args.steps, args.warmup, one_row)
     print(json.dumps(report, indent=2))
 
 

@@ -64,9 +64,12 @@ class TrainSetup:
     loss: str = "fused"
     double_quant: bool = True
     runner: str = "engine"
-    """`engine`: this project's loop (fp32 master weights under autocast for full fine-tuning, QDoRA cast back
-    to the compute dtype); `hf`: plain HF Trainer with a 16-bit model (pure 16-bit full fine-tuning, QDoRA's
+    """`engine`: this project's loop (full fine-tuning's master weights as `master_weights` says, QDoRA cast
+    back to the compute dtype); `hf`: plain HF Trainer with a 16-bit model (pure 16-bit full fine-tuning, QDoRA's
     fp32 promotion)."""
+    master_weights: str = "fp32"
+    """Full fine-tuning in bf16: `fp32` master weights, gradients and optimizer states under autocast, or `bf16`
+    for all of them (the engine's `train.master_weights`)."""
 
     def check(self) -> None:
         """Raise ValueError (one sentence) on a value the estimate does not know."""
@@ -75,6 +78,8 @@ class TrainSetup:
                                      ("targets", self.targets, TARGETS), ("runner", self.runner, RUNNERS)):
             if value not in allowed:
                 raise ValueError(f"Unknown {name} {value!r}: use one of {', '.join(allowed)}.")
+        if self.master_weights not in ("fp32", "bf16"):
+            raise ValueError(f"Unknown master_weights {self.master_weights!r}: use fp32 or bf16.")
         if self.batch < 1 or self.seq < 1 or self.rank < 1:
             raise ValueError("Batch, sequence length and rank must be at least 1.")
 
@@ -104,7 +109,8 @@ def _act_bytes(setup: TrainSetup) -> int:
 
 def _fp32_master(setup: TrainSetup) -> bool:
     """Full fine-tuning that keeps fp32 weights, gradients and optimizer states and casts under autocast."""
-    return setup.method == "full" and (setup.runner == "engine" or setup.precision != "bf16")
+    pure_bf16 = setup.precision == "bf16" and (setup.runner == "hf" or setup.master_weights == "bf16")
+    return setup.method == "full" and not pure_bf16
 
 
 def _quantised(setup: TrainSetup) -> bool:

@@ -46,11 +46,12 @@ def choose_device(requested: str) -> torch.device:
     return device
 
 
-def choose_precision(requested: str, device: torch.device, method: str) -> Precision:
+def choose_precision(requested: str, device: torch.device, method: str, master_weights: str = "fp32") -> Precision:
     """bf16 where the hardware has it, else fp16 with loss scaling on CUDA; fp32 on the CPU.
 
-    Full fine-tuning keeps fp32 master weights under autocast; adapter methods keep the frozen base in the
-    compute dtype (half the memory) and their trainable adapters in fp32.
+    Full fine-tuning keeps fp32 master weights under autocast, or (`master_weights` bf16, in bf16 compute) bf16
+    weights, gradients and optimizer states as HF Trainer does with a bf16 model; adapter methods keep the frozen
+    base in the compute dtype (half the memory) and their trainable adapters in fp32.
     """
     cuda = device.type == "cuda"
     bf16_ok = cuda and torch.cuda.is_bf16_supported()
@@ -70,7 +71,10 @@ def choose_precision(requested: str, device: torch.device, method: str) -> Preci
     if name == "fp32":
         return Precision("fp32", None, torch.float32, False, reason)
     dtype = torch.bfloat16 if name == "bf16" else torch.float16
-    base = torch.float32 if method == "full" else dtype
+    fp32_master = method == "full" and not (master_weights == "bf16" and name == "bf16")
+    base = torch.float32 if fp32_master else dtype
+    if method == "full" and not fp32_master:
+        reason += "; bf16 master weights and optimizer states"
     return Precision(name, dtype, base, name == "fp16", reason)
 
 
@@ -358,7 +362,7 @@ def load_for_training(spec: RunSpec, device: torch.device | None = None) -> Load
     if apply is None:
         raise ModelError(f"method.kind {spec.method.kind!r} is not available in this version; use lora or full.")
     device = device or choose_device(spec.train.device)
-    precision = choose_precision(spec.train.precision, device, spec.method.kind)
+    precision = choose_precision(spec.train.precision, device, spec.method.kind, spec.train.master_weights)
     if spec.method.kind in QUANTISED:
         check_bitsandbytes(device)
     tokenizer = load_tokenizer(spec.model)

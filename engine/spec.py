@@ -125,8 +125,9 @@ class TrainSpec:
     rehearse: str = "auto"
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
-    packing: str = "off"
+    packing: str = "auto"
     micro_batch_tokens: int = 0
+    master_weights: str = "fp32"
 
 
 @dataclass
@@ -159,6 +160,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("train", "loss"): ("auto", "standard", "fused"),
     ("train", "rehearse"): ("auto", "on", "off"),
     ("train", "packing"): ("auto", "off"),
+    ("train", "master_weights"): ("fp32", "bf16"),
 }
 REPORT_TO = ("tensorboard", "wandb", "mlflow")
 DATA_MAP_FIELDS = ("instruction", "input", "output", "messages", "prompt", "completion", "response", "text")
@@ -305,6 +307,13 @@ def _check_values(spec: RunSpec, problems: list[SpecProblem]) -> None:
         problems.append(SpecProblem("train.micro_batch_tokens", f"train.micro_batch_tokens = {budget} cannot hold one "
                                     f"example of data.max_length = {spec.data.max_length}; raise it or use 0 "
                                     "(micro_batch × max_length)."))
+    if spec.train.master_weights == "bf16" and spec.method.kind != "full":
+        problems.append(SpecProblem("train.master_weights", "train.master_weights applies to full fine-tuning only "
+                                    "(adapters always train in fp32); remove it or use method.kind = \"full\"."))
+    elif spec.train.master_weights == "bf16" and spec.train.precision in ("fp16", "fp32"):
+        problems.append(SpecProblem("train.master_weights", f"train.master_weights = \"bf16\" needs bf16 compute, "
+                                    f"not train.precision = \"{spec.train.precision}\"; use precision bf16 or "
+                                    "auto, or master_weights fp32."))
     device = spec.train.device
     if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
         problems.append(SpecProblem("train.device", f"train.device must be auto, cpu, cuda or cuda:N, not {device!r}."))

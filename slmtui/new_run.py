@@ -95,6 +95,8 @@ SECTIONS: tuple[tuple[str, tuple[FormField, ...]], ...] = (
         FormField("train", "save_every", "Save every", "int", "steps; 0 never"),
         FormField("train", "seed", "Seed", "int"),
         FormField("train", "precision", "Precision", "choice"),
+        FormField("train", "master_weights", "Master weights", "choice", "full fine-tuning: bf16 halves their memory"),
+        FormField("train", "packing", "Packing", "choice", "auto: no padding where exact"),
         FormField("train", "gradient_checkpointing", "Checkpointing", "bool", "recompute activations to save memory",
                   states=("off", "on (saves memory)")),
         FormField("train", "on_oom", "On OOM", "choice"),

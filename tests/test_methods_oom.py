@@ -103,6 +103,7 @@ def _events(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def _run(tiny_model_dir: Path, home: Path, name: str, oom_at: str, **train: Any) -> tuple[str, list[dict[str, Any]]]:
+    """An 8-step lora run with an OOM injected at `oom_at`; padded micro-batches unless `train` asks for packing."""
     import os
 
     from engine.protocol import SPEC_FILE
@@ -114,7 +115,7 @@ def _run(tiny_model_dir: Path, home: Path, name: str, oom_at: str, **train: Any)
     home.mkdir(parents=True, exist_ok=True)
     data = write_jsonl(home / f"{name}.jsonl", instruction_rows(48))
     spec = make_spec(tiny_model_dir, "lora", micro_batch=4, grad_accum=1, lr=5e-3, schedule="constant",
-                     max_steps=8, eval_every=0, save_every=0, eval_samples=0, **train)
+                     max_steps=8, eval_every=0, save_every=0, eval_samples=0, **{"packing": "off", **train})
     spec.data.path = str(data)
     run_dir = home / "runs" / name
     run_dir.mkdir(parents=True)

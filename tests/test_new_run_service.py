@@ -58,7 +58,7 @@ def test_form_text_round_trips_and_bad_numbers_stay_text(home: Path) -> None:
 
 def test_spec_estimate_and_its_errors(tmp_path: Path) -> None:
     spec = parse_spec({"model": {"name": "qwen2.5-0.5b"}, "data": {"path": "x", "max_length": 512},
-                       "train": {"micro_batch": 4}}, check_files=False)
+                       "train": {"micro_batch": 4, "packing": "off"}}, check_files=False)
     small = estimate_spec(spec, "T4", 15.0)
     setup = small.estimate.setup
     assert (setup.method, setup.batch, setup.seq, setup.loss) == ("lora", 4, 512, "fused")  # loss auto on a GPU

@@ -16,7 +16,16 @@ from engine.spec import RunSpec
 from engine.train.batching import collate
 from engine.train.evaluation import token_loss_sum
 from engine.train.loop import Trainer
-from engine.train.packing import Packer, choose_packer, collate_packed, model_inputs, pack_rows, padding_stats
+from engine.train.packing import (
+    Packer,
+    choose_packer,
+    collate_packed,
+    collate_packed_rows,
+    group_rows,
+    model_inputs,
+    pack_rows,
+    padding_stats,
+)
 from tests.test_train_loop import make_spec
 from tests.train_helpers import Ex, build_examples, instruction_rows
 
@@ -44,6 +53,25 @@ def test_rows_keep_the_order_and_the_budget(examples: list[Ex]) -> None:
     first = len(examples[0].input_ids)
     assert batch["position_ids"][0, first].item() == 0 and batch["labels"][0, first].item() == -100
     assert padding_stats([2, 4, 3], 2) == {"tokens": 9, "padded_tokens": 11, "ratio": round(9 / 11, 4)}
+
+
+def test_rows_make_micro_batches_within_the_budget(examples: list[Ex]) -> None:
+    longest = max(len(e.input_ids) for e in examples[:24])
+    packer = Packer(tokens=6 * longest, row_tokens=2 * longest)
+    assert packer.shape() == (3, 2 * longest)
+    rows = pack_rows(examples[:24], packer.row_budget)
+    groups = group_rows(rows, packer.tokens)
+    assert [row for group in groups for row in group] == rows
+    for group in groups:
+        width = max(sum(len(e.input_ids) for e in row) for row in group)
+        assert len(group) * width <= packer.tokens
+    batches = packer.micro_batches(examples[:24])
+    assert len(batches) == len(groups) and max(b["input_ids"].shape[0] for b in batches) > 1
+    two = collate_packed_rows([examples[:1], examples[1:3]])
+    short = len(examples[0].input_ids)
+    assert two["input_ids"].shape == (2, len(examples[1].input_ids) + len(examples[2].input_ids))
+    assert (two["labels"][0, short:] == -100).all() and (two["position_ids"][0, short:] == 0).all()
+    assert Packer(tokens=100, row_tokens=1024).shape() == (1, 100)  # a budget under a row: one row of it
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
@@ -79,8 +107,9 @@ def test_attention_does_not_cross_examples(tiny_model_dir: Path, examples: list[
     assert torch.equal(before, after)
 
 
-@pytest.mark.parametrize("loss", ["standard", "fused"])
-def test_a_packed_step_is_the_padded_step(tiny_model_dir: Path, examples: list[Ex], loss: str) -> None:
+@pytest.mark.parametrize(("loss", "rows"), [("standard", 1), ("fused", 1), ("standard", 2)],
+                         ids=["standard-one-row", "fused-one-row", "standard-two-rows"])
+def test_a_packed_step_is_the_padded_step(tiny_model_dir: Path, examples: list[Ex], loss: str, rows: int) -> None:
     curves = {}
     for packing in ("off", "auto"):
         torch.manual_seed(0)
@@ -90,15 +119,17 @@ def test_a_packed_step_is_the_padded_step(tiny_model_dir: Path, examples: list[E
         assert trainer.loss_kind == loss
         trainer.packer = choose_packer(spec, trainer.model)
         if packing == "auto":  # rows of about three examples: not the padded micro-batches of four
-            assert trainer.packer is not None
-            trainer.packer.tokens = 3 * max(len(e.input_ids) for e in examples)
+            assert trainer.packer is not None and trainer.packer.row_tokens == spec.data.max_length  # sdpa: rows
+            row = 3 * max(len(e.input_ids) for e in examples)
+            trainer.packer.tokens, trainer.packer.row_tokens = rows * row, row
         steps = [trainer.train_step() for _ in range(4)]
         curves[packing] = ([s.loss.item() for s in steps], [s.grad_norm.item() for s in steps],
                            [s.samples for s in steps], trainer.stream.state)
     (loss_off, norm_off, samples_off, state_off), (loss_on, norm_on, samples_on, state_on) = curves.values()
     assert loss_on == pytest.approx(loss_off, rel=1e-5) and norm_on == pytest.approx(norm_off, rel=1e-4)
     assert samples_on == samples_off == [8] * 4 and state_on == state_off
-    assert trainer.batch_shape[0] == 1
+    assert trainer.packer is not None
+    assert max(b["input_ids"].shape[0] for b in trainer.packer.micro_batches(examples[:8])) == rows
 
 
 def test_auto_falls_back_to_padding_where_packing_is_not_exact() -> None:
@@ -113,7 +144,7 @@ def test_auto_falls_back_to_padding_where_packing_is_not_exact() -> None:
 
     assert choose_packer(spec, fake("gpt2"), lines.append) is None
     assert choose_packer(spec, fake("mistral", sliding_window=256), lines.append) is None
-    assert choose_packer(spec, fake("qwen2", sliding_window=4096, use_sliding_window=False)) == Packer(8 * 1024)
+    assert choose_packer(spec, fake("qwen2", sliding_window=4096, use_sliding_window=False)) == Packer(8 * 1024, 1024)
     assert len(lines) == 2 and "gpt2" in lines[0] and "sliding window" in lines[1]
     spec.train.packing = "off"
     assert choose_packer(spec, fake("llama")) is None
@@ -128,7 +159,8 @@ def test_oom_halves_the_token_budget_and_keeps_the_examples(tiny_model_dir: Path
     assert status == "completed"
     [started] = [e for e in events if e["type"] == "started"]
     assert started["packing"]["on"] and started["packing"]["micro_batch_tokens"] == 4096
-    assert 0 < started["packing"]["ratio"] < 1 and started["estimate"]["setup"]["seq"] == 4096
+    setup = started["estimate"]["setup"]  # the budget in rows of max_length (sdpa: no row longer than that)
+    assert 0 < started["packing"]["ratio"] < 1 and (setup["batch"], setup["seq"]) == (4, 1024)
     [event] = [e for e in events if e["type"] == "oom"]
     assert event["action"] == "shrink" and event["micro_batch_tokens"] == 2048
     assert (event["micro_batch"], event["grad_accum"]) == (4, 1) and event["batch_shape"][0] == 1

@@ -108,9 +108,13 @@ def test_the_estimate_sees_the_spec_as_a_gpu_run() -> None:
 
     spec = gpu_spec()
     spec.train.loss, spec.train.precision, spec.method.target_modules = "auto", "auto", ["q_proj", "v_proj"]
-    setup = train_setup(spec)
+    setup = train_setup(spec)  # packed (the default): the token budget, in rows of max_length
     assert (setup.loss, setup.precision, setup.targets, setup.batch, setup.seq) == ("fused", "bf16", "attention", 8,
                                                                                      1024)
+    spec.train.micro_batch_tokens = 2048 + 512
+    assert (train_setup(spec).batch, train_setup(spec).seq) == (2, 1024)
+    spec.train.packing, spec.train.micro_batch_tokens = "off", 0
+    assert (train_setup(spec).batch, train_setup(spec).seq) == (8, 1024)
     running = train_setup(spec, "fp32", "standard", 2, 300)  # what an engine knows once it runs
     assert (running.precision, running.loss, running.batch, running.seq) == ("fp32", "standard", 2, 300)
     spec.method.target_modules = []  # no module named: not "attention only", for the console and the engine alike

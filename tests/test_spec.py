@@ -68,6 +68,10 @@ def test_minimal_spec_gets_the_contract_defaults(tmp_path: Path) -> None:
         ({"train": {"micro_batch_tokens": -1}}, "train.micro_batch_tokens must be at least 0, not -1."),
         ({"train": {"micro_batch_tokens": 100}, "data": {"max_length": 512}},
          "train.micro_batch_tokens = 100 cannot hold one example of data.max_length = 512"),
+        ({"train": {"master_weights": "bf16"}}, "train.master_weights applies to full fine-tuning only"),
+        ({"train": {"master_weights": "bf16", "precision": "fp16"}, "method": {"kind": "full"}},
+         'train.master_weights = "bf16" needs bf16 compute, not train.precision = "fp16"'),
+        ({"train": {"master_weights": "fp16"}}, "train.master_weights must be one of fp32, bf16"),
     ],
 )
 def test_each_problem_is_one_sentence(tmp_path: Path, patch: dict[str, Any], expected: str) -> None:

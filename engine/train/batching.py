@@ -50,8 +50,8 @@ def count_targets(labels: torch.Tensor) -> int:
 
 def batch_tokens(batch: dict[str, torch.Tensor]) -> tuple[int, int]:
     """(real tokens, the longest example's length) of a padded or a packed micro-batch."""
-    if "position_ids" in batch:  # packed: no padding; each example's positions start at 0
-        return batch["input_ids"].numel(), int(batch["position_ids"].max()) + 1
+    if "position_ids" in batch:  # packed: each example's positions start at 0
+        return int(batch["row_lengths"].sum()), int(batch["position_ids"].max()) + 1
     lengths = batch["attention_mask"].sum(1)
     return int(lengths.sum()), int(lengths.max())
 

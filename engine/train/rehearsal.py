@@ -25,7 +25,7 @@ from engine.train.batching import collate
 from engine.train.checkpoint import rng_state, set_rng_state
 from engine.train.evaluation import autocast_context
 from engine.train.oom import is_oom
-from engine.train.packing import collate_packed, pack_rows
+from engine.train.packing import Packer
 from engine.train.postmortem import model_shape
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def planned_estimate(trainer: Trainer) -> dict[str, Any] | None:
     if shape is None:
         return None
     longest = max(len(e.input_ids) for e in trainer.stream.examples)
-    batch, seq = (1, trainer.packer.tokens) if trainer.packer else (trainer.cfg.micro_batch, longest)
+    batch, seq = trainer.packer.shape() if trainer.packer else (trainer.cfg.micro_batch, longest)
     setup = train_setup(trainer.spec, trainer.loaded.precision.name, trainer.loss_kind, batch, seq)
     result = estimate_peak_memory(shape, setup)
     if trainer.device.type == "cuda":
@@ -55,11 +55,11 @@ def planned_estimate(trainer: Trainer) -> dict[str, Any] | None:
 
 
 def worst_case_batch(trainer: Trainer, size: int) -> dict[str, torch.Tensor]:
-    """The `size` longest training examples padded to the longest; packed, the longest examples that fit in one
-    row of `size` tokens."""
+    """The `size` longest training examples padded to the longest; packed, the longest examples that fit in a
+    micro-batch of `size` tokens."""
     longest = sorted(trainer.stream.examples, key=lambda e: -len(e.input_ids))
     if trainer.packer is not None:
-        return collate_packed(pack_rows(longest, size)[0])
+        return Packer(size, trainer.packer.row_tokens).micro_batches(longest)[0]
     return collate(longest[:size], trainer.pad_id)
 
 
@@ -195,7 +195,7 @@ def rehearse(trainer: Trainer, reporter: Reporter) -> dict[str, Any]:
 
 
 def rehearse_packed(trainer: Trainer, reporter: Reporter) -> dict[str, Any]:
-    """Packed: rehearse a row of the token budget, halving the budget (down to the longest example) until it fits;
+    """Packed: rehearse a micro-batch of the token budget, halving the budget (down to the longest example) until it fits;
     the examples per step do not change, only how many rows they take."""
     assert trainer.packer is not None
     cfg, device, requested = trainer.cfg, trainer.device, trainer.packer.tokens
@@ -208,9 +208,10 @@ def rehearse_packed(trainer: Trainer, reporter: Reporter) -> dict[str, Any]:
         while (peak := measure_peak(trainer, tokens)) is None and tokens > longest:
             tokens = max(tokens // 2, longest)
         if peak is None:
-            raise torch.OutOfMemoryError(f"one packed row of the longest examples ({tokens} tokens) does not fit")
+            raise torch.OutOfMemoryError(f"a packed micro-batch of the longest examples ({tokens} tokens) does not fit")
         trainer.packer.tokens = tokens
-        setup = train_setup(trainer.spec, trainer.loaded.precision.name, trainer.loss_kind, 1, tokens)
+        setup = train_setup(trainer.spec, trainer.loaded.precision.name, trainer.loss_kind,
+                            *Packer(tokens, trainer.packer.row_tokens).shape())
         est = estimate_peak_memory(shape, setup).total_gib if shape is not None else None
         measured = round(peak, 3) if device.type == "cuda" else None
         ratio = round(peak / est, 4) if est and measured else None
@@ -221,7 +222,7 @@ def rehearse_packed(trainer: Trainer, reporter: Reporter) -> dict[str, Any]:
                   "estimate_gib": est, "measured_gib": measured, "ratio": ratio, "micro_batch": cfg.micro_batch,
                   "grad_accum": cfg.grad_accum, "requested_micro_batch_tokens": requested,
                   "micro_batch_tokens": tokens,
-                  "message": f"Rehearsed a packed row of {tokens} tokens: it {where} (estimate {est} GiB)."}
+                  "message": f"Rehearsed a packed micro-batch of {tokens} tokens: it {where} (estimate {est} GiB)."}
         reporter.emit("rehearsal", **fields)
         reporter.log(fields["message"])
         return fields

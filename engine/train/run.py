@@ -203,7 +203,7 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag, resume: bool, pilo
     trainer.dist = dist
     trainer.packer = choose_packer(run_spec, trainer.model, reporter.log)
     if trainer.packer is not None:
-        use_varlen_attention(run_spec, loaded, reporter.log)
+        use_varlen_attention(run_spec, loaded, trainer.packer, reporter.log)
     dist.broadcast_trainable(trainer.model)
     plan = run_disk_plan(run_spec, loaded.params_total, loaded.params_trainable, steps)
     problem = disk_problem(plan, run_dir)

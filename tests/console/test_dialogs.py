@@ -4,6 +4,7 @@ focus (over a slow link keys arrive together); enter submits it, escape still ca
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from console_helpers import wait_for
@@ -19,7 +20,7 @@ from screens.widgets.run_dialogs import TagDialog
 class DialogHost(App[None]):
     """Opens a dialog and sends keys in the same breath, as a terminal delivers keys typed ahead."""
 
-    def __init__(self, dialog: FieldDialog[object], keys: list[tuple[str, str | None]]) -> None:
+    def __init__(self, dialog: FieldDialog[Any], keys: list[tuple[str, str | None]]) -> None:
         super().__init__()
         self.dialog, self.keys = dialog, keys
         self.results: list[object] = []
@@ -44,7 +45,7 @@ def keys_of(text: str) -> list[tuple[str, str | None]]:
     (PinNoteDialog("run-c", 12), "loss jumps", "loss jumps"),
     (PathDialog("Export to", Path("/tmp/out")), ".csv", Path("/tmp/out.csv")),
 ], ids=["tags", "tags-appended", "pin", "path"])
-async def test_keys_typed_ahead_land_in_the_field_and_enter_submits(dialog: FieldDialog[object], typed: str,
+async def test_keys_typed_ahead_land_in_the_field_and_enter_submits(dialog: FieldDialog[Any], typed: str,
                                                                    expected: object) -> None:
     app = DialogHost(dialog, [*keys_of(typed), ("enter", "\r")])
     async with app.run_test(size=(80, 24)) as pilot:

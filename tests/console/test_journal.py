@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -220,6 +221,13 @@ def test_index_filter_and_small_helpers() -> None:
     assert first_line("one\ntwo") == "one …" and first_line("x" * 100, 10) == "x" * 9 + "…"
 
 
+def replace_whole(path: Path, data: bytes) -> None:
+    """Put `data` in `path` in one step (written beside it, then renamed), as the store itself writes."""
+    staged = path.with_name(f"{path.name}.staged")
+    staged.write_bytes(data)
+    os.replace(staged, path)
+
+
 async def test_an_entry_that_cannot_be_saved_stays_in_the_editor_with_the_reason(
         home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Was: with the store unreadable, ctrl+s closed the editor and the text was lost, and the journal's poll
@@ -234,7 +242,7 @@ async def test_an_entry_that_cannot_be_saved_stays_in_the_editor_with_the_reason
         await open_journal(pilot, 1)
         store_file = home / "slmtui.json"
         good = store_file.read_bytes()
-        store_file.write_text("{not json")
+        replace_whole(store_file, b"{not json")  # at once: a poll that read a half-written file would say more
 
         def failed_loads() -> int:
             return sum(1 for m in messages if isinstance(m, Worker.StateChanged) and m.state == WorkerState.ERROR
@@ -253,7 +261,7 @@ async def test_an_entry_that_cannot_be_saved_stays_in_the_editor_with_the_reason
         assert editor.query_one("#editor-text", TextArea).text == "precious words"
 
 
-        store_file.write_bytes(good)  # the user fixed the store: the same ctrl+s now saves
+        replace_whole(store_file, good)  # the user fixed the store: the same ctrl+s now saves
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, JournalScreen), what="the editor to close")
     assert [e.text for e in Store(home).entries()] == ["kept", "precious words"]
