@@ -33,6 +33,7 @@ def _modules_after(code: str, home: Path) -> set[str]:
         "from slmtui.fit import resolve_shape, fit_table\nfit_table(24.0, 1024)\ntry:\n    resolve_shape('a/b')\n"
         "except Exception:\n    pass",
         "import slmtui.cli as c; c.build_parser()",
+        "import slmtui.cli.serve, slmtui.web_console",
         "import slmtui.cli as c\ntry:\n    c.main(['--help'])\nexcept SystemExit:\n    pass",
     ],
 )
