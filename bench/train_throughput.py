@@ -129,8 +129,9 @@ def run_engine(case: dict[str, Any], root: Path) -> dict[str, Any]:
     from engine.spec import RunSpec
     from engine.train.loop import Trainer
     from engine.train.packing import attention_of, choose_packer, use_varlen_attention
+    from engine.train.speedups import use_kernels
 
-    packed = case["runner"] == "engine-packed"  # leaves the attention to the engine: flash-attn's varlen if it can
+    packed = case["runner"] == "engine-packed"  # the engine's defaults: flash-attn's varlen and Liger where it can
     config = hf_config(case["model"])
     spec = RunSpec(name="bench")
     spec.model.name, spec.model.init = str(model_folder(config, root)), "random"
@@ -145,9 +146,10 @@ def run_engine(case: dict[str, Any], root: Path) -> dict[str, Any]:
     total = case["warmup"] + case["steps"]
     rows = case_rows(case, config.vocab_size)
     trainer = Trainer(loaded, spec, rows, [], total_steps=total, shuffle=False)
+    kernels = packed and use_kernels(spec.train.kernels, trainer.model, loaded.device.type, print)
     trainer.packer = choose_packer(spec, trainer.model, print)
     if trainer.packer:
-        use_varlen_attention(spec, loaded, print)
+        use_varlen_attention(spec, loaded, trainer.packer, print)
     for _ in range(case["warmup"]):
         trainer.train_step()
     _sync(loaded.device)
@@ -159,7 +161,7 @@ def run_engine(case: dict[str, Any], root: Path) -> dict[str, Any]:
     timed = rows[case["batch"] * case["warmup"]:]  # the engine takes the rows in order, `batch` a step
     return {"loss": result.loss.item(), "seconds": seconds, "loss_kind": trainer.loss_kind,
             "precision": loaded.precision.name, "params_trainable": loaded.params_trainable,
-            "targets": sum(row_targets(r.labels) for r in timed), "recipe": "packed" if trainer.packer else "padded",
+            "targets": sum(row_targets(r.labels) for r in timed), "recipe": ("packed" if trainer.packer else "padded") + ("+liger" if kernels else ""),
             "attention": attention_of(trainer.model), **_peak(loaded.device)}
 
 

@@ -128,6 +128,8 @@ class TrainSpec:
     packing: str = "auto"
     micro_batch_tokens: int = 0
     master_weights: str = "fp32"
+    kernels: str = "auto"
+    compile: bool = False
 
 
 @dataclass
@@ -161,6 +163,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("train", "rehearse"): ("auto", "on", "off"),
     ("train", "packing"): ("auto", "off"),
     ("train", "master_weights"): ("fp32", "bf16"),
+    ("train", "kernels"): ("auto", "off"),
 }
 REPORT_TO = ("tensorboard", "wandb", "mlflow")
 DATA_MAP_FIELDS = ("instruction", "input", "output", "messages", "prompt", "completion", "response", "text")

@@ -39,6 +39,7 @@ from engine.train.packing import choose_packer, packing_fields, use_varlen_atten
 from engine.train.rehearsal import planned_estimate, rehearse, should_rehearse
 from engine.train.reporting import Reporter, open_mirrors
 from engine.train.resume import ResumeError, restore_latest, run_disk_plan
+from engine.train.speedups import compile_layers, use_kernels
 from engine.train.timing import LiveEta, predict_from_pilot, step_token_plan
 
 #: A pilot runs at least this many steps: two of warm-up, the rest timed.
@@ -201,6 +202,9 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag, resume: bool, pilo
     train_examples = train_examples[dist.rank :: dist.world]
     trainer = Trainer(loaded, run_spec, train_examples, prepared.validation, steps)
     trainer.dist = dist
+    use_kernels(run_spec.train.kernels, trainer.model, loaded.device.type, reporter.log)
+    if run_spec.train.compile:
+        compile_layers(trainer.model, reporter.log)
     trainer.packer = choose_packer(run_spec, trainer.model, reporter.log)
     if trainer.packer is not None:
         use_varlen_attention(run_spec, loaded, trainer.packer, reporter.log)
