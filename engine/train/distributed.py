@@ -3,10 +3,13 @@
 `python -m engine run RUN_DIR` with `train.devices = N` becomes a launcher: it runs
 `python -m torch.distributed.run --standalone --nproc-per-node N -m engine run RUN_DIR`, holds the pid file, and
 turns a SIGTERM into a `stop` command for rank 0. Each rank loads the model (rank 0's trainable weights are
-broadcast so all start equal), trains on its own shard of the training split (`examples[rank::world]`), and
-averages gradients once per optimizer step, before clipping (as DistributedDataParallel does with `no_sync` during
-gradient accumulation). Rank 0 alone writes events, the summary, checkpoints and the final weights; checkpoints
-carry every rank's data position and RNG states, so a resume continues each shard exactly where it was. NCCL on GPUs, gloo on the CPU.
+broadcast so all start equal), trains on its own shard of the training split (`examples[rank::world]`), and its
+step runs through PyTorch's DistributedDataParallel (`data_parallel`): gradients are averaged during the backward
+of a step's last micro-batch (`no_sync` on the others), before clipping. Each rank divides its summed loss by the
+whole step's target tokens over all ranks (times the number of ranks, which DDP's averaging divides out), so a
+token weighs the same as in one process on the same global batch. Rank 0 alone writes events, the summary,
+checkpoints and the final weights; checkpoints carry every rank's data position and RNG states, so a resume
+continues each shard exactly where it was. NCCL on GPUs, gloo on the CPU.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
@@ -28,8 +32,6 @@ from engine.train.batching import StreamState
 
 #: What rank 0 adds to the control commands when the run folder was deleted, agreed on like them.
 FOLDER_GONE = "gone"
-#: Gradients are averaged in flat buckets of this many bytes (one collective each).
-BUCKET_BYTES = 32 << 20
 
 
 class Dist:
@@ -46,32 +48,6 @@ class Dist:
     @property
     def active(self) -> bool:
         return self.world > 1
-
-    def average_gradients(self, params: list[torch.nn.Parameter]) -> None:
-        """Average the accumulated gradients over all ranks, in flat buckets."""
-        if not self.active:
-            return
-        grads = [p.grad for p in params if p.grad is not None]
-        bucket: list[torch.Tensor] = []
-        size = 0
-        for grad in grads:
-            bucket.append(grad)
-            size += grad.numel() * grad.element_size()
-            if size >= BUCKET_BYTES:
-                self._reduce_bucket(bucket)
-                bucket, size = [], 0
-        if bucket:
-            self._reduce_bucket(bucket)
-
-    def _reduce_bucket(self, bucket: list[torch.Tensor]) -> None:
-        import torch.distributed as dist
-        from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
-
-        flat = _flatten_dense_tensors(bucket)
-        dist.all_reduce(flat)
-        flat /= self.world
-        for grad, synced in zip(bucket, _unflatten_dense_tensors(flat, bucket), strict=True):
-            grad.copy_(synced)
 
     def mean(self, value: torch.Tensor) -> torch.Tensor:
         """The mean of a scalar tensor over all ranks."""
@@ -143,6 +119,30 @@ class Dist:
             import torch.distributed as dist
 
             dist.barrier()
+
+
+class StepLoss(torch.nn.Module):
+    """A training step's forward as one module (the model and its loss, standard or fused), so that
+    DistributedDataParallel sees the whole forward even where the fused loss calls the decoder and the output
+    layer apart."""
+
+    def __init__(self, model: torch.nn.Module, loss_fn: Callable[[Any, dict[str, torch.Tensor]],
+                                                               tuple[torch.Tensor, int]]) -> None:
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        return self.loss_fn(self.model, batch)
+
+
+def data_parallel(step_loss: StepLoss, device: torch.device) -> torch.nn.Module:
+    """`step_loss` under DistributedDataParallel (the ranks already hold the same weights: no initial sync,
+    which would also broadcast every frozen weight of an adapter run)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(step_loss, device_ids=ids, init_sync=False)
 
 
 def init_distributed(device_request: str) -> tuple[Dist, torch.device | None]:

@@ -13,6 +13,7 @@ import math
 import signal
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -34,7 +35,7 @@ from engine.train.checkpoint import (
     save_weights,
     set_rng_state,
 )
-from engine.train.distributed import FOLDER_GONE, Dist
+from engine.train.distributed import FOLDER_GONE, Dist, StepLoss, data_parallel
 from engine.train.environment import memory_stats
 from engine.train.evaluation import (
     autocast_context,
@@ -138,6 +139,7 @@ class Trainer:
         self.last_report_t = time.perf_counter()
         self.loss_kind = choose_loss(self.cfg.loss, self.device, self.model)
         self.loss_fn = fused_token_loss_sum if self.loss_kind == "fused" else token_loss_sum
+        self.step_loss: torch.nn.Module = StepLoss(self.model, self.loss_fn)  # DDP-wrapped when data-parallel
         self.batch_shape: tuple[int, int] = (0, 0)
         self.longest_seq = 0
 
@@ -152,21 +154,23 @@ class Trainer:
         micro_batches = self.next_micro_batches()
         samples = self.stream.state.examples_seen - seen_before
         targets = sum(count_targets(b["labels"]) for b in micro_batches)
-        divisor = max(targets, 1)
+        # every rank divides by the step's targets on all ranks (times the ranks: DDP averages the gradients)
+        divisor = max(self.dist.total(targets, self.device), 1) / self.dist.world
         step_loss = torch.zeros((), device=self.device)
         tokens = 0
-        for batch in micro_batches:
+        for index, batch in enumerate(micro_batches):
             real, self.longest_seq = batch_tokens(batch)  # counted on the CPU copy: no device sync
             tokens += real
             self.batch_shape = tuple(batch["input_ids"].shape)  # type: ignore[assignment]
             batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-            with autocast_context(self.device, self.dtype):
-                loss_sum, _ = self.loss_fn(self.model, batch)
-            inject_test_oom(self.step, self.packer.tokens if self.packer else self.cfg.micro_batch)
-            loss = loss_sum / divisor
-            (self.scaler.scale(loss) if self.scaler else loss).backward()
+            last = index == len(micro_batches) - 1  # data-parallel: gradients are averaged in its backward
+            with self._syncing(last):
+                with autocast_context(self.device, self.dtype):
+                    loss_sum, _ = self.step_loss(batch)
+                inject_test_oom(self.step, self.packer.tokens if self.packer else self.cfg.micro_batch)
+                loss = loss_sum / divisor
+                (self.scaler.scale(loss) if self.scaler else loss).backward()
             step_loss += loss.detach()
-        self.dist.average_gradients(self.params)  # data-parallel: before clipping, so every rank clips alike
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         max_norm = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else math.inf
@@ -181,6 +185,16 @@ class Trainer:
         self.unreported_tokens += tokens
         self.unreported_samples += samples
         return StepResult(step_loss, grad_norm, lr, tokens, samples)
+
+    def use_data_parallel(self) -> None:
+        """Run the steps through DistributedDataParallel (the ranks already hold the same weights)."""
+        if self.dist.active:
+            self.step_loss = data_parallel(StepLoss(self.model, self.loss_fn), self.device)
+
+    def _syncing(self, sync: bool) -> AbstractContextManager[Any]:
+        """DDP's `no_sync` for a micro-batch whose gradients only accumulate; nothing otherwise."""
+        no_sync = getattr(self.step_loss, "no_sync", None)
+        return nullcontext() if sync or no_sync is None else no_sync()
 
     def next_micro_batches(self) -> list[dict[str, torch.Tensor]]:
         """The next step's micro-batches: `grad_accum` padded ones, or the same examples packed in rows."""

@@ -209,6 +209,7 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag, resume: bool, pilo
     if trainer.packer is not None:
         use_varlen_attention(run_spec, loaded, trainer.packer, reporter.log)
     dist.broadcast_trainable(trainer.model)
+    trainer.use_data_parallel()
     plan = run_disk_plan(run_spec, loaded.params_total, loaded.params_trainable, steps)
     problem = disk_problem(plan, run_dir)
     if problem:
