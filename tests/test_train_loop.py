@@ -11,6 +11,7 @@ import pytest
 from engine.modeling import load_for_training
 from engine.spec import RunSpec
 from engine.train.loop import Trainer
+from engine.train.packing import choose_packer
 from engine.train.schedule import get_lr
 from tests.train_helpers import Ex, build_examples, instruction_rows
 
@@ -114,6 +115,38 @@ def test_restoring_a_checkpoint_continues_the_same_curve(tiny_model_dir: Path, e
     assert second.step == 4
     tail = [second.train_step().loss.item() for _ in range(4)]
     assert head + tail == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("packing", ["off", "auto"])
+def test_a_resume_keeps_what_an_out_of_memory_shrink_found(tiny_model_dir: Path, examples: list[Ex], tmp_path: Path,
+                                                          packing: str) -> None:
+    spec = make_spec(tiny_model_dir, "lora", micro_batch=4, grad_accum=1, packing=packing)
+    first = Trainer(load_for_training(spec), spec, examples, [], total_steps=4)
+    first.packer = choose_packer(spec, first.model)
+    first.train_step()
+    # what the OOM guard leaves after two shrinks: a smaller micro-batch (or token budget), checkpointing on
+    first.cfg.micro_batch, first.cfg.grad_accum = 2, 2
+    if first.packer is not None:
+        first.packer.tokens //= 2
+    first.turn_on_checkpointing()
+    folder = first.save(tmp_path)
+
+    fresh = make_spec(tiny_model_dir, "lora", micro_batch=4, grad_accum=1, packing=packing)  # the spec as written
+    second = Trainer(load_for_training(fresh), fresh, examples, [], total_steps=4)
+    second.packer = choose_packer(fresh, second.model)
+    kept = second.restore(folder)
+    assert (second.cfg.micro_batch, second.cfg.grad_accum, second.stream.micro_batch) == (2, 2, 2)
+    assert second.cfg.gradient_checkpointing and second.model.get_base_model().is_gradient_checkpointing
+    assert "micro-batch 2 with gradient accumulation 2" in kept and "gradient checkpointing" in kept
+    if packing == "auto":
+        assert second.packer is not None and second.packer.tokens == 4 * spec.data.max_length // 2
+        assert f"micro-batch tokens {second.packer.tokens}" in kept
+    assert second.train_step().samples == 4  # the same examples a step
+    written = make_spec(tiny_model_dir, "lora", micro_batch=4, grad_accum=1, packing=packing)
+    third = Trainer(load_for_training(written), written, examples, [], total_steps=4)
+    third.packer = choose_packer(written, third.model)
+    (tmp_path / "again").mkdir()
+    assert third.restore(second.save(tmp_path / "again")) == kept  # and the next checkpoint keeps it too
 
 
 def test_bf16_with_checkpointing_keeps_fp32_adapters_on_a_bf16_base(tiny_model_dir: Path, examples: list[Ex]) -> None:

@@ -202,8 +202,9 @@ class Trainer:
             return [self.stream.next_batch() for _ in range(self.cfg.grad_accum)]
         return self.packer.micro_batches([e for _ in range(self.cfg.grad_accum) for e in self.stream.next_examples()])
 
-    def restore(self, folder: Path) -> None:
-        """Continue from a checkpoint: weights, optimizer, loss scaler, RNG, data position and step."""
+    def restore(self, folder: Path) -> str:
+        """Continue from a checkpoint: weights, optimizer, loss scaler, RNG, data position, step, and the memory
+        settings an out-of-memory shrink left (a sentence saying which, or "")."""
         load_weights(self.model, folder)
         state = load_state(folder)
         self.optimizer.load_state_dict(state["optimizer"])
@@ -214,6 +215,43 @@ class Trainer:
         set_rng_state(own["rng"])
         self.stream.restore(StreamState(**own["stream"]))
         self.step = int(state["step"])
+        return self._carry_memory_plan(state.get("memory_plan"))
+
+    def memory_plan(self) -> dict[str, Any]:
+        """The settings the OOM guard (or the fit rehearsal) may have changed, kept with each checkpoint."""
+        return {"micro_batch": self.cfg.micro_batch, "grad_accum": self.cfg.grad_accum,
+                "gradient_checkpointing": self.cfg.gradient_checkpointing,
+                "micro_batch_tokens": self.packer.tokens if self.packer else None}
+
+    def _carry_memory_plan(self, plan: Any) -> str:
+        """Take a checkpoint's smaller memory settings (the same examples per step), so a resume does not run
+        out of memory again to find them."""
+        if not isinstance(plan, dict):
+            return ""
+        cfg, kept = self.cfg, []
+        batch, accum = plan.get("micro_batch"), plan.get("grad_accum")
+        if (isinstance(batch, int) and isinstance(accum, int) and 0 < batch < cfg.micro_batch
+                and batch * accum == cfg.micro_batch * cfg.grad_accum):
+            cfg.micro_batch, cfg.grad_accum = batch, accum
+            self.stream.micro_batch = batch
+            kept.append(f"micro-batch {batch} with gradient accumulation {accum}")
+        tokens = plan.get("micro_batch_tokens")
+        if self.packer is not None and isinstance(tokens, int) and 0 < tokens < self.packer.tokens:
+            self.packer.tokens = tokens
+            kept.append(f"micro-batch tokens {tokens}")
+        if plan.get("gradient_checkpointing") is True and not cfg.gradient_checkpointing:
+            self.turn_on_checkpointing()
+            kept.append("gradient checkpointing")
+        return f"Kept what the run shrank to after running out of memory: {', '.join(kept)}." if kept else ""
+
+    def turn_on_checkpointing(self) -> None:
+        """Recompute activations in backward from now on (saves memory, costs time)."""
+        from engine.modeling import enable_checkpointing
+
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        enable_checkpointing(base)
+        base.config.use_cache = False
+        self.cfg.gradient_checkpointing = True
 
     def evaluate(self) -> dict[str, Any]:
         """Validation loss, perplexity and generations on the first `eval_samples` validation examples."""
@@ -241,8 +279,9 @@ class Trainer:
         ranks = self.dist.gather_rank_states(self.stream.state)  # every rank takes part; rank 0 writes
         if not self.dist.is_main:
             return run_dir / "checkpoints" / f"step-{self.step:06d}"
+        extra = {"memory_plan": self.memory_plan(), **({"ranks": ranks} if ranks else {})}
         folder = save_checkpoint(run_dir, self.step, self.model, self.optimizer, self.scaler, self.stream.state,
-                                 val_loss, {"ranks": ranks} if ranks else None)
+                                 val_loss, extra)
         prune_checkpoints(run_dir, self.cfg.keep_checkpoints, self.cfg.keep_best)
         return folder
 

@@ -131,13 +131,8 @@ class OomGuard:
             cfg.micro_batch, cfg.grad_accum = new, cfg.grad_accum * factor
             trainer.stream.micro_batch = new
         elif not cfg.gradient_checkpointing:
-            from engine.modeling import enable_checkpointing
-
             action, text = "checkpointing", f"gradient checkpointing turned on; step {trainer.step + 1} is redone"
-            base = trainer.model.get_base_model() if hasattr(trainer.model, "get_base_model") else trainer.model
-            enable_checkpointing(base)
-            base.config.use_cache = False
-            cfg.gradient_checkpointing = True
+            trainer.turn_on_checkpointing()
         else:
             action, text = "stop", "micro-batch 1 with gradient checkpointing still does not fit, so the run ends"
         report = post_mortem(trainer, old, batch_shape, longest, failure["mem_at_failure_gib"])

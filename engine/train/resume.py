@@ -25,12 +25,14 @@ def restore_latest(trainer: Any, run_dir: Path, log: Callable[[str, str], None])
         raise ResumeError(f"Run {run_dir.name} has no checkpoint to resume from; start it again with slmtui train.")
     for step, folder, _ in reversed(found):
         try:
-            trainer.restore(folder)
+            kept = trainer.restore(folder)
         except Exception as exc:  # any unreadable part means this checkpoint is unusable: try the one before
             reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
             log(f"Checkpoint {folder.name} cannot be read ({reason}); falling back to the one before it.",
                 "warning")
             continue
+        if kept:
+            log(kept, "info")
         return step, folder
     raise ResumeError(f"None of the {len(found)} checkpoint(s) of run {run_dir.name} can be read, so it cannot "
                       "resume; start it again with slmtui train.")
