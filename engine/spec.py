@@ -130,6 +130,7 @@ class TrainSpec:
     master_weights: str = "fp32"
     kernels: str = "auto"
     compile: bool = False
+    strategy: str = "auto"
 
 
 @dataclass
@@ -164,6 +165,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("train", "packing"): ("auto", "off"),
     ("train", "master_weights"): ("fp32", "bf16"),
     ("train", "kernels"): ("auto", "off"),
+    ("train", "strategy"): ("auto", "ddp", "fsdp"),
 }
 REPORT_TO = ("tensorboard", "wandb", "mlflow")
 DATA_MAP_FIELDS = ("instruction", "input", "output", "messages", "prompt", "completion", "response", "text")
@@ -317,6 +319,10 @@ def _check_values(spec: RunSpec, problems: list[SpecProblem]) -> None:
         problems.append(SpecProblem("train.master_weights", f"train.master_weights = \"bf16\" needs bf16 compute, "
                                     f"not train.precision = \"{spec.train.precision}\"; use precision bf16 or "
                                     "auto, or master_weights fp32."))
+    if spec.train.strategy == "fsdp" and spec.method.kind != "full":
+        problems.append(SpecProblem("train.strategy", "train.strategy = \"fsdp\" shards full fine-tuning; adapter "
+                                    "methods keep whole models on each GPU (their trainable weights are small): "
+                                    "use ddp or auto."))
     device = spec.train.device
     if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
         problems.append(SpecProblem("train.device", f"train.device must be auto, cpu, cuda or cuda:N, not {device!r}."))

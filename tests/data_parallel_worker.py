@@ -16,7 +16,7 @@ from tests.data_parallel_case import STEPS, case_examples, case_spec
 
 
 def main() -> None:
-    model_dir, out, kind, packing = sys.argv[1:5]
+    model_dir, out, kind, packing, strategy = sys.argv[1:6]
     dist, device = init_distributed("cpu")
     spec = case_spec(Path(model_dir), kind, packing, micro_batch=2)
     loaded = load_for_training(spec, device)
@@ -24,10 +24,12 @@ def main() -> None:
     trainer = Trainer(loaded, spec, train[dist.rank :: dist.world], validation, total_steps=STEPS, shuffle=False)
     trainer.dist = dist
     dist.broadcast_trainable(trainer.model)
-    trainer.use_data_parallel()
+    trainer.use_data_parallel(strategy)
     steps = [trainer.train_step() for _ in range(STEPS)]
     figures = {"loss": [dist.mean(s.loss).item() for s in steps], "grad_norm": [s.grad_norm.item() for s in steps],
                "samples": [dist.total(s.samples, loaded.device) for s in steps], "wrapped": type(trainer.step_loss).__name__}
+    if strategy == "fsdp":  # every rank evaluates a sharded model, and gets the one answer
+        figures["val_loss"] = trainer.evaluate()["val_loss"]
     if dist.is_main:
         Path(out).write_text(json.dumps(figures))
     shutdown_distributed(wait_for_peers=True)

@@ -56,3 +56,46 @@ def test_two_cpu_processes_train_one_run_and_rank_zero_alone_writes(tmp_path: Pa
     assert sorted(retraced) == [4, 5, 6]
     for step, loss in retraced.items():
         assert loss == pytest.approx(first[step], rel=1e-4, abs=1e-5), step
+
+
+def test_a_sharded_full_fine_tuning_run_checkpoints_whole_weights_and_resumes_on_one_process(
+        tmp_path: Path, home: Path, tiny_model_dir: Path) -> None:
+    from engine.spec import dump_spec, load_spec
+
+    run_dir = make_run(tmp_path, tiny_model_dir, max_steps=4, eval_every=2, save_every=2, devices=2,
+                       eval_samples=1, micro_batch=2)
+    spec = load_spec(run_dir / "spec.toml")
+    spec.method.kind, spec.train.strategy = "full", "fsdp"
+    (run_dir / "spec.toml").write_text(dump_spec(spec))
+    env = cli_env(home, OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "engine", "run", str(run_dir)], cwd=REPO, capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    events = read_events(run_dir / "events.jsonl")
+    [started] = [e for e in events if e["type"] == "started"]
+    assert started["strategy"] == "fsdp" and started["devices"] == 2
+    assert [e["step"] for e in events if e["type"] == "eval"] == [2, 4]
+    assert events[-1]["status"] == "completed"
+    [(step, folder, _)] = list_checkpoints(run_dir)
+    assert step == 2 and (folder / "model" / "model.safetensors").is_file()  # whole, not a shard
+    assert (run_dir / "model" / "model.safetensors").is_file()
+    from transformers import AutoModelForCausalLM
+
+    assert AutoModelForCausalLM.from_pretrained(run_dir / "model") is not None  # the final weights load alone
+
+    # the step-2 checkpoint resumes on one process (no sharding): weights and optimizer carry over (its examples
+    # differ: one process reads the whole split, not two shards, so the losses are close, not equal)
+    spec.train.devices = 1
+    (run_dir / "spec.toml").write_text(dump_spec(spec))
+    (run_dir / "summary.json").write_text(json.dumps({"status": "stopped"}))
+    again = subprocess.run([sys.executable, "-m", "engine", "run", str(run_dir), "--resume"], cwd=REPO,
+                           capture_output=True, text=True, timeout=300, env=env)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    resumed = read_events(run_dir / "events.jsonl")[len(events):]
+    assert [(e["resumed_from"], e["strategy"]) for e in resumed if e["type"] == "started"] == [(2, "single")]
+    first = {e["step"]: e["loss"] for e in events if e["type"] == "metrics"}
+    retraced = {e["step"]: e["loss"] for e in resumed if e["type"] == "metrics"}
+    assert sorted(retraced) == [3, 4]
+    for step, loss in retraced.items():
+        assert loss == pytest.approx(first[step], rel=0.02), step  # from scratch it would be about first[1]
+    assert first[1] - first[3] > 0.5

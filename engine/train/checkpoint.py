@@ -20,6 +20,9 @@ from engine.train.batching import StreamState
 
 STATE_FILE = "state.pt"
 META_FILE = "meta.json"
+#: `state.pt`'s `optimizer_keys`: the optimizer state is keyed by parameter name (older checkpoints: by
+#: position), so any layout (one process, DDP, FSDP; any number of ranks) can resume it.
+OPTIMIZER_BY_NAME = "by-name"
 
 
 def folder_bytes(path: Path) -> int:
@@ -27,10 +30,12 @@ def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def save_weights(model: Any, out: Path, tokenizer: Any | None = None) -> Path:
-    """Save an adapter (peft model) to `out/adapter` or the whole model to `out/model`, as safetensors."""
+def save_weights(model: Any, out: Path, tokenizer: Any | None = None,
+                 state_dict: dict[str, Any] | None = None) -> Path:
+    """Save an adapter (peft model) to `out/adapter` or the whole model to `out/model`, as safetensors
+    (`state_dict`: the full weights of a sharded model, gathered)."""
     target = out / ("adapter" if hasattr(model, "peft_config") else "model")
-    model.save_pretrained(target, safe_serialization=True)
+    model.save_pretrained(target, safe_serialization=True, **({"state_dict": state_dict} if state_dict else {}))
     if tokenizer is not None:
         tokenizer.save_pretrained(target)
     return target
@@ -51,22 +56,25 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(run_dir: Path, step: int, model: Any, optimizer: torch.optim.Optimizer,
+def save_checkpoint(run_dir: Path, step: int, model: Any, optimizer_state: dict[str, Any],
                     scaler: torch.amp.GradScaler | None, stream: StreamState,
-                    val_loss: float | None, extra: dict[str, Any] | None = None) -> Path:
-    """Write one checkpoint folder for `step` and return it (`extra`: more plain data for `state.pt`)."""
+                    val_loss: float | None, extra: dict[str, Any] | None = None,
+                    weights: dict[str, Any] | None = None) -> Path:
+    """Write one checkpoint folder for `step` and return it (`optimizer_state`: by parameter name; `extra`: more
+    plain data for `state.pt`; `weights`: a sharded model's full weights, gathered)."""
     folder = run_dir / "checkpoints" / f"step-{step:06d}"
     tmp = folder.with_name(folder.name + ".tmp")
     with writing_into(run_dir, tmp, folder):  # a run folder deleted meanwhile is not recreated by the save
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.parent.mkdir(exist_ok=True)  # never the run folder itself: a deleted run stays deleted
         tmp.mkdir()
-        save_weights(model, tmp)
+        save_weights(model, tmp, state_dict=weights)
         torch.save(
             {
                 "step": step,
                 "stream": asdict(stream),
-                "optimizer": optimizer.state_dict(),
+                "optimizer": optimizer_state,
+                "optimizer_keys": OPTIMIZER_BY_NAME,
                 "scaler": scaler.state_dict() if scaler is not None else None,
                 "rng": rng_state(),
                 **(extra or {}),
@@ -79,17 +87,24 @@ def save_checkpoint(run_dir: Path, step: int, model: Any, optimizer: torch.optim
     return folder
 
 
-def load_weights(model: Any, folder: Path) -> None:
-    """Load a checkpoint's adapter or model weights (safetensors, possibly sharded) into `model` in place."""
+def read_weights(folder: Path, is_adapter: bool) -> dict[str, torch.Tensor]:
+    """A checkpoint's adapter or model weights (safetensors, possibly in several files)."""
     from safetensors.torch import load_file
 
-    is_adapter = hasattr(model, "peft_config")
     source = folder / ("adapter" if is_adapter else "model")
     tensors: dict[str, torch.Tensor] = {}
     for shard in sorted(source.glob("*.safetensors")):
         tensors.update(load_file(shard))
     if not tensors:
         raise FileNotFoundError(f"no safetensors weights in {source}")
+    return tensors
+
+
+def load_weights(model: Any, folder: Path) -> None:
+    """Load a checkpoint's adapter or model weights into `model` (not sharded) in place."""
+    is_adapter = hasattr(model, "peft_config")
+    source = folder / ("adapter" if is_adapter else "model")
+    tensors = read_weights(folder, is_adapter)
     if is_adapter:
         from peft import set_peft_model_state_dict
 

@@ -66,8 +66,9 @@ def process_memory() -> dict[str, float | None]:
         rss = psutil.Process().memory_info().rss
     except psutil.Error:
         rss = None
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return {"rss_gib": round(rss / GIB, 3) if rss is not None else None, "rss_peak_gib": round(peak_kib * 1024 / GIB, 3)}
+    # KiB on Linux; the kernel updates this high-water mark lazily, so it can trail the resident size just read
+    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, rss or 0)
+    return {"rss_gib": round(rss / GIB, 3) if rss is not None else None, "rss_peak_gib": round(peak / GIB, 3)}
 
 
 def memory_stats(device: torch.device) -> dict[str, float | None]:

@@ -27,10 +27,12 @@ from engine.runlock import RunFolderGone, run_folder_gone, writing_into
 from engine.spec import RunSpec
 from engine.train.batching import BatchStream, StreamState, batch_tokens, count_targets
 from engine.train.checkpoint import (
+    OPTIMIZER_BY_NAME,
     folder_bytes,
     load_state,
     load_weights,
     prune_checkpoints,
+    read_weights,
     save_checkpoint,
     save_weights,
     set_rng_state,
@@ -49,6 +51,14 @@ from engine.train.oom import OomGuard, inject_test_oom
 from engine.train.packing import Packer
 from engine.train.reporting import Reporter
 from engine.train.schedule import get_lr
+from engine.train.sharding import (
+    full_state,
+    gathered,
+    load_named_state,
+    named_optimizer_state,
+    set_gradient_sync,
+    shard,
+)
 from engine.train.timing import LiveEta, eta_fields
 
 
@@ -139,7 +149,8 @@ class Trainer:
         self.last_report_t = time.perf_counter()
         self.loss_kind = choose_loss(self.cfg.loss, self.device, self.model)
         self.loss_fn = fused_token_loss_sum if self.loss_kind == "fused" else token_loss_sum
-        self.step_loss: torch.nn.Module = StepLoss(self.model, self.loss_fn)  # DDP-wrapped when data-parallel
+        self.step_loss: torch.nn.Module = StepLoss(self.model, self.loss_fn)  # DDP or FSDP when data-parallel
+        self.strategy = "single"  # or ddp, fsdp: set by use_data_parallel
         self.batch_shape: tuple[int, int] = (0, 0)
         self.longest_seq = 0
 
@@ -175,6 +186,8 @@ class Trainer:
             self.scaler.unscale_(self.optimizer)
         max_norm = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
+        if hasattr(grad_norm, "full_tensor"):  # sharded: the norm over every rank's shard
+            grad_norm = grad_norm.full_tensor()
         if self.scaler:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -186,13 +199,26 @@ class Trainer:
         self.unreported_samples += samples
         return StepResult(step_loss, grad_norm, lr, tokens, samples)
 
-    def use_data_parallel(self) -> None:
-        """Run the steps through DistributedDataParallel (the ranks already hold the same weights)."""
-        if self.dist.active:
+    @property
+    def sharded(self) -> bool:
+        """Whether the model is sharded over the ranks (FSDP)."""
+        return self.strategy == "fsdp"
+
+    def use_data_parallel(self, strategy: str = "ddp") -> None:
+        """Run the steps through DistributedDataParallel or, sharded, FSDP (the ranks hold the same weights)."""
+        if not self.dist.active:
+            return
+        self.strategy = strategy
+        if strategy == "fsdp":
+            shard(self)
+        else:
             self.step_loss = data_parallel(StepLoss(self.model, self.loss_fn), self.device)
 
     def _syncing(self, sync: bool) -> AbstractContextManager[Any]:
-        """DDP's `no_sync` for a micro-batch whose gradients only accumulate; nothing otherwise."""
+        """Data-parallel: gradients only accumulate in a micro-batch that is not the step's last."""
+        if self.sharded:
+            set_gradient_sync(self.step_loss, sync)
+            return nullcontext()
         no_sync = getattr(self.step_loss, "no_sync", None)
         return nullcontext() if sync or no_sync is None else no_sync()
 
@@ -205,9 +231,19 @@ class Trainer:
     def restore(self, folder: Path) -> str:
         """Continue from a checkpoint: weights, optimizer, loss scaler, RNG, data position, step, and the memory
         settings an out-of-memory shrink left (a sentence saying which, or "")."""
-        load_weights(self.model, folder)
         state = load_state(folder)
-        self.optimizer.load_state_dict(state["optimizer"])
+        by_name = state.get("optimizer_keys") == OPTIMIZER_BY_NAME
+        if self.sharded:
+            if not by_name:
+                raise ValueError("its optimizer state is by position, which a sharded run cannot read; resume it "
+                                 "with train.strategy = \"ddp\"")
+            load_named_state(self, read_weights(folder, is_adapter=False), state["optimizer"])
+        else:
+            load_weights(self.model, folder)
+            if by_name:
+                load_named_state(self, None, state["optimizer"])
+            else:
+                self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         ranks = state.get("ranks")  # data-parallel runs keep each rank's position and random state
@@ -254,13 +290,15 @@ class Trainer:
         self.cfg.gradient_checkpointing = True
 
     def evaluate(self) -> dict[str, Any]:
-        """Validation loss, perplexity and generations on the first `eval_samples` validation examples."""
+        """Validation loss, perplexity and generations on the first `eval_samples` validation examples (sharded:
+        on every rank, since every rank takes part in each forward)."""
         self.model.eval()
         try:
-            loss = validation_loss(self.model, self.validation, self.cfg.micro_batch, self.pad_id, self.device,
-                                   self.dtype, self.loss_fn)
-            samples = generate_samples(self.model, self.loaded.tokenizer, self.validation[: self.cfg.eval_samples],
-                                       self.device, self.dtype)
+            with gathered(self.step_loss) if self.sharded else nullcontext():
+                loss = validation_loss(self.model, self.validation, self.cfg.micro_batch, self.pad_id, self.device,
+                                       self.dtype, self.loss_fn)
+                samples = generate_samples(self.model, self.loaded.tokenizer,
+                                           self.validation[: self.cfg.eval_samples], self.device, self.dtype)
         finally:
             self.model.train()
         self.last_val_loss, self.last_val_step = loss, self.step
@@ -277,11 +315,12 @@ class Trainer:
         # only a validation loss of this very step may rank the checkpoint for keep_best
         val_loss = self.last_val_loss if self.last_val_step == self.step else None
         ranks = self.dist.gather_rank_states(self.stream.state)  # every rank takes part; rank 0 writes
+        weights, optimizer_state = full_state(self) if self.sharded else (None, None)
         if not self.dist.is_main:
             return run_dir / "checkpoints" / f"step-{self.step:06d}"
         extra = {"memory_plan": self.memory_plan(), **({"ranks": ranks} if ranks else {})}
-        folder = save_checkpoint(run_dir, self.step, self.model, self.optimizer, self.scaler, self.stream.state,
-                                 val_loss, extra)
+        folder = save_checkpoint(run_dir, self.step, self.model, optimizer_state or named_optimizer_state(self),
+                                 self.scaler, self.stream.state, val_loss, extra, weights)
         prune_checkpoints(run_dir, self.cfg.keep_checkpoints, self.cfg.keep_best)
         return folder
 
@@ -347,9 +386,11 @@ def fit(trainer: Trainer, reporter: Reporter, run_dir: Path, stop: StopFlag) -> 
         reporter.log("The validation split is empty, so there will be no eval events.", level="warning")
 
     def do_eval() -> None:
-        if has_validation and trainer.dist.is_main:
+        if has_validation and (trainer.dist.is_main or trainer.sharded):
             started = time.perf_counter()
-            reporter.emit("eval", **trainer.evaluate())
+            result = trainer.evaluate()
+            if trainer.dist.is_main:
+                reporter.emit("eval", **result)
             elapsed = time.perf_counter() - started
             trainer.last_report_t += elapsed  # throughput counts training time only
             if trainer.eta is not None:
@@ -406,9 +447,10 @@ def fit(trainer: Trainer, reporter: Reporter, run_dir: Path, stop: StopFlag) -> 
             break
     if status == "completed":
         do_eval()
+        weights = full_state(trainer)[0] if trainer.sharded else None  # every rank gathers; rank 0 writes
         if trainer.dist.is_main:
             with writing_into(run_dir, run_dir / "adapter", run_dir / "model"):  # save_pretrained makes parents
-                target = save_weights(trainer.model, run_dir, trainer.loaded.tokenizer)
+                target = save_weights(trainer.model, run_dir, trainer.loaded.tokenizer, weights)
             reporter.emit("checkpoint", step=trainer.step, path=str(target), bytes=folder_bytes(target),
                           final=True)
     return status

@@ -39,6 +39,7 @@ from engine.train.packing import choose_packer, packing_fields, use_varlen_atten
 from engine.train.rehearsal import planned_estimate, rehearse, should_rehearse
 from engine.train.reporting import Reporter, open_mirrors
 from engine.train.resume import ResumeError, restore_latest, run_disk_plan
+from engine.train.sharding import choose_strategy
 from engine.train.speedups import compile_layers, use_kernels
 from engine.train.timing import LiveEta, predict_from_pilot, step_token_plan
 
@@ -209,7 +210,7 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag, resume: bool, pilo
     if trainer.packer is not None:
         use_varlen_attention(run_spec, loaded, trainer.packer, reporter.log)
     dist.broadcast_trainable(trainer.model)
-    trainer.use_data_parallel()
+    trainer.use_data_parallel(choose_strategy(trainer, dist.world, reporter.log))
     plan = run_disk_plan(run_spec, loaded.params_total, loaded.params_trainable, steps)
     problem = disk_problem(plan, run_dir)
     if problem:
@@ -232,6 +233,7 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag, resume: bool, pilo
         total_steps=steps,
         effective_batch=spec.train.micro_batch * spec.train.grad_accum * dist.world,
         devices=dist.world,
+        strategy=trainer.strategy,
         disk={"checkpoint_bytes": plan.checkpoint_bytes, "checkpoints": plan.checkpoints,
               "total_bytes": plan.total_bytes},
         pilot=pilot,
@@ -247,8 +249,10 @@ def _train(run_dir: Path, reporter: Reporter, stop: StopFlag, resume: bool, pilo
         reporter.log(f"Pilot run: {steps} steps on a representative {pilot:.0%} of the training split "
                      f"(the full run has {full_steps}).")
     open_mirrors(reporter, spec.train.report_to, spec_dict)
-    if should_rehearse(spec.train.rehearse, loaded.device):
+    if should_rehearse(spec.train.rehearse, loaded.device) and not trainer.sharded:
         rehearse(trainer, reporter)
+    elif trainer.sharded and spec.train.rehearse == "on":
+        reporter.log("The fit rehearsal runs unsharded models only; this sharded run skips it.", level="warning")
     val_tokens = sum(len(e.input_ids) for e in prepared.validation)
     cfg = trainer.cfg  # after the rehearsal, which may have resized the micro-batch
     token_plan = step_token_plan([len(e.input_ids) for e in train_examples], cfg.micro_batch, cfg.grad_accum,
