@@ -148,3 +148,14 @@ def test_trackers_that_fail_never_stop_training(tmp_path: Path, tiny_model_dir: 
     assert all("\n" not in t for t in warnings)
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
 
+
+
+def test_the_mirrors_tensorboard_log_imports_back_as_the_same_curves(tracked: TrackedRun) -> None:
+    from slmtui.run_compare import load_curves
+
+    proc = Cli(tracked.home)("runs", "import", str(tracked.run_dir / "tensorboard"), "--name", "round-trip", "--json")
+    assert proc.returncode == 0, proc.stderr
+    imported, original = load_curves(Path(json.loads(proc.stdout)["dir"])), load_curves(tracked.run_dir)
+    assert [s for s, _ in imported.train] == [s for s, _ in original.train] == list(range(1, STEPS + 1))
+    assert [v for _, v in imported.train] == pytest.approx([v for _, v in original.train], rel=1e-6)
+    assert [v for _, v in imported.val] == pytest.approx([v for _, v in original.val], rel=1e-6)

@@ -37,9 +37,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "(sets train.rehearse = \"on\"; auto rehearses on GPUs)")
     train.set_defaults(handler=cmd_train)
 
-    runs = sub.add_parser("runs", help="list training runs", description="List the runs in the runs folder.")
+    runs = sub.add_parser("runs", help="list training runs, or import one trained elsewhere",
+                          description="List the runs in the runs folder (`slmtui runs import PATH` adds one "
+                          "trained elsewhere).")
     runs.add_argument("--json", action="store_true", help='print {"runs": [...]}')
     runs.set_defaults(handler=cmd_runs)
+    runs_sub = runs.add_subparsers(dest="runs_command", metavar="{import}")
+    imp = runs_sub.add_parser("import", help="import a run trained elsewhere, to compare it with yours",
+                              description="Import an HF Trainer trainer_state.json (or the checkpoint folder "
+                              "holding one) or a TensorBoard log folder as a run: it is listed, charted and "
+                              "overlaid in the compare view like any run, with status `imported`.")
+    imp.add_argument("path", type=Path, help="trainer_state.json, a checkpoint folder, or a TensorBoard log folder")
+    imp.add_argument("--name", help="the run's name (default: from the path)")
+    imp.add_argument("--json", action="store_true", help="print the imported run as JSON")
+    imp.set_defaults(handler=cmd_runs_import)
 
     attach = sub.add_parser("attach", help="follow a run's progress from its first event",
                             description="Follow a run (full id, unique prefix or `last`). Ctrl-C detaches.")
@@ -213,6 +224,33 @@ def cmd_runs(args: argparse.Namespace) -> int:
                       fmt(r.latest.get("val_loss")), fmt(r.best.get("val_loss")),
                       time.strftime("%m-%d %H:%M", time.localtime(r.started)) if r.started else "-")
     plain_console().print(table)
+    for r in runs:
+        if r.origin:
+            say(f"{r.id} was imported from {r.origin.get('path')} ({r.origin.get('format')}).")
+    return 0
+
+
+def cmd_runs_import(args: argparse.Namespace) -> int:
+    from slmtui.reconcile import reconcile_home
+    from slmtui.run_import import ImportRefused, import_run
+
+    try:
+        info = import_run(args.path, _runs_dir(), name=args.name)
+    except ImportRefused as exc:
+        raise UserError(str(exc)) from None
+    warning = reconcile_home()
+    if warning:
+        say(f"slmtui: {warning}", err=True)
+    if args.json:
+        print_json(info.to_json())
+        return 0
+    loss = info.latest.get("loss")
+    figures = f", last loss {loss:.4f}" if isinstance(loss, int | float) else ""
+    best = info.best.get("val_loss")
+    figures += f", best validation loss {best:.4f}" if isinstance(best, int | float) else ""
+    say(f"Imported {visible_line(str(args.path))} as run {info.id}: step {info.step}"
+        f"{f' of {info.total_steps}' if info.total_steps else ''}{figures}. `slmtui runs` lists it; mark it "
+        "beside another in the journal's runs view (r, space, o) to overlay their curves.")
     return 0
 
 
