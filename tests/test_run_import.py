@@ -60,6 +60,13 @@ def test_a_trainer_state_is_listed_as_an_imported_run(tmp_path: Path, home: Path
     assert notes == [f"Imported run, trained elsewhere: read from {source.resolve()} (trainer_state)."]
     with pytest.raises(ResumeRefused, match="imported"):
         resume(Path(run["dir"]), home)
+    attached = cli("attach", run["id"])
+    said = " ".join(attached.stdout.split())  # rich folds long lines at 80 columns
+    assert attached.returncode == 0 and "trained elsewhere: imported from" in said
+    assert f"run {run['id']} imported. Imported from" in said
+    exported = cli("export", run["id"], str(tmp_path / "out"))
+    assert exported.returncode == 1 and "trained elsewhere and imported" in exported.stderr
+    assert len(exported.stderr.strip().splitlines()) == 1
 
 
 def test_a_tensorboard_log_folder_is_imported_with_its_times(tmp_path: Path, home: Path, cli: Cli) -> None:

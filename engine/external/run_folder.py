@@ -57,8 +57,8 @@ def _write(log: ExternalLog, run_dir: Path, name: str) -> dict[str, Any]:
     reporter = Reporter(run_dir, run_dir.name)
     reporter.summary.update(started=started, origin=origin)
     reporter.summary.pop("pid", None)
-    reporter.emit("started", t=started, spec=spec, origin=origin, total_steps=log.total_steps, env={},
-                  data={}, params_total=None, params_trainable=None, precision=None, device=None)
+    # no precision, device or parameter counts: the log does not say, and readers go without them
+    reporter.emit("started", t=started, spec=spec, origin=origin, total_steps=log.total_steps, env={}, data={})
     for step in log.steps:
         t = log.times.get(step, ended)  # a trainer_state.json has no times: all at its end
         if step in log.train:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.protocol import EVENTS_FILE, STOP_COMMAND
+from engine.protocol import EVENTS_FILE, IMPORTED_STATUS, STOP_COMMAND
 from engine.safe_text import visible_line
 from slmtui.cli._common import UserError, plain_console, print_json, say
 
@@ -123,8 +123,13 @@ def follow_run(run_dir: Path, from_start: bool = True, offset: int | None = None
             kind = event.get("type")
             if kind == "started":
                 progress.update(task, total=event.get("total_steps"), completed=event.get("resumed_from") or 0)
-                console.print(f"{event.get('precision')} on {event.get('device')}, "
-                              f"{event.get('params_trainable'):,} of {event.get('params_total'):,} parameters trained")
+                origin = event.get("origin")
+                if isinstance(origin, dict):
+                    console.print(f"trained elsewhere: imported from {origin.get('path')} ({origin.get('format')})")
+                else:
+                    console.print(f"{event.get('precision')} on {event.get('device')}, "
+                                  f"{event.get('params_trainable'):,} of {event.get('params_total'):,} parameters "
+                                  "trained")
             elif kind == "metrics":
                 loss, tps = event.get("loss"), event.get("tokens_per_s") or 0.0
                 text = f"loss {loss:.4f} lr {event.get('lr', 0):.2e} {tps:,.0f} tok/s" if loss is not None else ""
@@ -160,7 +165,7 @@ def _follow_or_detach(run_dir: Path, from_start: bool, offset: int | None = None
     except KeyboardInterrupt:
         say(f"\nDetached; the run goes on. Reattach with: slmtui attach {run_dir.name}")
         return 0
-    return 0 if status in ("completed", "stopped") else 1
+    return 0 if status in ("completed", "stopped", IMPORTED_STATUS) else 1
 
 
 def cmd_train(args: argparse.Namespace) -> int:
