@@ -49,8 +49,10 @@ def tracked(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> T
         f'max_steps = {STEPS}\neval_every = {EVAL_EVERY}\nsave_every = 0\neval_samples = 1\n'
         'report_to = ["tensorboard", "mlflow", "wandb"]\n')
     proc = Cli(home)("train", str(spec), WANDB_MODE="offline", MLFLOW_TRACKING_URI="", **THREADS)
-    assert proc.returncode == 0, proc.stderr + proc.stdout
-    (run_dir,) = (home / "runs").iterdir()
+    runs = list((home / "runs").iterdir())
+    logs = "".join((r / "engine.log").read_text()[-3000:] for r in runs if (r / "engine.log").is_file())
+    assert proc.returncode == 0 and len(runs) == 1, f"{proc.stdout}\n{proc.stderr}\n{logs}"
+    run_dir = runs[0]
     events = read_events(run_dir / "events.jsonl")
     return TrackedRun(home, run_dir, {e["step"]: e["loss"] for e in events if e["type"] == "metrics"},
                       {e["step"]: e["val_loss"] for e in events if e["type"] == "eval"}, proc.stdout + proc.stderr)
