@@ -18,7 +18,7 @@ from engine.train.run import execute
 from engine.train.trackers import MIRRORS, PRIVATE_ENV, TensorBoardMirror, private_tracker_env
 from tests.conftest import THREADS, Cli
 from tests.test_engine_run import make_run
-from tests.tracker_helpers import wandb_history
+from tests.tracker_helpers import wandb_exit_codes, wandb_history
 from tests.train_helpers import instruction_rows, write_jsonl
 
 pytestmark = pytest.mark.slow
@@ -93,6 +93,7 @@ def test_wandb_offline_run_folder_holds_the_metrics(tracked: TrackedRun) -> None
     history = wandb_history(folder)
     assert history["train/loss"] == pytest.approx(tracked.losses)
     assert history["eval/val_loss"] == pytest.approx(tracked.val_losses)
+    assert wandb_exit_codes(folder) == [0]  # finished as a run that completed
 
 
 def test_tracker_chatter_stays_in_the_engine_log(tracked: TrackedRun) -> None:

@@ -40,6 +40,20 @@ def wandb_records(path: Path) -> Iterator[bytes]:
             pending = b""
 
 
+def wandb_exit_codes(run_folder: Path) -> list[int]:
+    """The exit codes the `exit` records of an offline W&B run's `.wandb` file give (one per finished run)."""
+    from wandb.proto import wandb_internal_pb2
+
+    (log,) = run_folder.glob("run-*.wandb")
+    codes = []
+    for raw in wandb_records(log):
+        record = wandb_internal_pb2.Record()  # type: ignore[attr-defined]  # generated protobuf
+        record.ParseFromString(raw)
+        if record.WhichOneof("record_type") == "exit":
+            codes.append(int(record.exit.exit_code))
+    return codes
+
+
 def wandb_history(run_folder: Path) -> dict[str, dict[int, float]]:
     """`{metric: {step: value}}` from the history records of an offline W&B run folder's `.wandb` file."""
     from wandb.proto import wandb_internal_pb2

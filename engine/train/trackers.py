@@ -33,7 +33,7 @@ MLFLOW_EXPERIMENT = "slmtui"
 TENSORBOARD_FLUSH_S = 1.0
 #: MLflow takes at most this many params in one call, and params longer than this are cut.
 _MLFLOW_BATCH, _MLFLOW_PARAM_CHARS = 100, 500
-#: A run's end, as each tracker says it.
+#: A run's end, as MLflow says it (any other end is FAILED, and a failed W&B run exits 1).
 _MLFLOW_STATUS = {"completed": "FINISHED", "stopped": "KILLED"}
 
 
@@ -154,7 +154,7 @@ class WandbMirror(Mirror):
         self.run.log(values, step=step)
 
     def close(self, status: str) -> None:
-        self.run.finish(exit_code=0 if status in _MLFLOW_STATUS else 1)
+        self.run.finish(exit_code=0 if status in ("completed", "stopped") else 1)
 
 
 MIRRORS: dict[str, type[Mirror]] = {"tensorboard": TensorBoardMirror, "wandb": WandbMirror, "mlflow": MlflowMirror}
