@@ -21,6 +21,7 @@ COMMANDS = {
     "generate": "generate",
     "export": "export",
     "doctor": "doctor",
+    "import-run": "import_run",
 }
 
 

@@ -48,8 +48,10 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "finished": ("status", "summary"),
 }
 
+#: The status of a run trained elsewhere and imported (`slmtui runs import`): its `finished` event says so.
+IMPORTED_STATUS = "imported"
 #: How a run can end, as written in a `finished` event.
-FINISHED_STATUSES = ("completed", "stopped", "failed", "oom")
+FINISHED_STATUSES = ("completed", "stopped", "failed", "oom", IMPORTED_STATUS)
 
 #: Control commands the console and CLI append to `control.jsonl`.
 STOP_COMMAND, CHECKPOINT_COMMAND, EVAL_COMMAND = "stop", "checkpoint", "eval"

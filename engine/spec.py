@@ -376,6 +376,10 @@ def slug(name: str) -> str:
     return "-".join(part for part in out.split("-") if part)[:40].strip("-")
 
 
+#: The table that marks the spec of an imported run (engine/external/run_folder.py): not a spec to train.
+IMPORTED_TABLE = "imported"
+
+
 def parse_spec(raw: Any, base_dir: Path | None = None, check_files: bool = True) -> RunSpec:
     """Build and validate a `RunSpec` from a parsed TOML dict; raise `SpecError` listing every problem.
 
@@ -384,6 +388,9 @@ def parse_spec(raw: Any, base_dir: Path | None = None, check_files: bool = True)
     problems: list[SpecProblem] = []
     if not isinstance(raw, dict):
         raise SpecError.whole(f"The spec must be a table of settings, not {type(raw).__name__}.")
+    if isinstance(raw.get(IMPORTED_TABLE), dict):
+        raise SpecError.whole("This run was trained elsewhere and imported (slmtui runs import): it has only its "
+                              "curves, no model or data to train, evaluate or export.")
     spec = RunSpec()
     known = ["name", *_TABLES]
     for key, value in raw.items():

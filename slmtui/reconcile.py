@@ -35,6 +35,10 @@ def journal_items(event: dict[str, Any]) -> list[dict[str, Any]]:
     """The derived journal entries one event yields (most yield none)."""
     run, seq, kind = event.get("run", ""), event.get("seq", -1), event.get("type")
     base = {"run": run or None, "source": f"{run}:{seq}", "created": event.get("t") or None}
+    origin = event.get("origin")
+    if kind == "started" and isinstance(origin, dict):
+        text = f"Imported run, trained elsewhere: read from {origin.get('path')} ({origin.get('format')})."
+        return [{**base, "kind": "note", "text": text, "step": 0}]
     if kind == "started":
         data = event.get("data") or {}
         spec = event.get("spec") or {}

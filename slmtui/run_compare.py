@@ -32,13 +32,16 @@ class RunActionError(Exception):
 
 
 def read_spec(run_dir: Path) -> dict[str, Any]:
-    """A run's frozen spec as nested plain data, with every default filled in ({} when unreadable)."""
-    from engine.spec import SpecError, parse_spec, spec_to_dict
+    """A run's frozen spec as nested plain data, with every default filled in ({} when unreadable); an
+    imported run's as written (its `[imported]` table and the settings its log gave)."""
+    from engine.spec import IMPORTED_TABLE, SpecError, parse_spec, spec_to_dict
 
     try:
         raw = tomllib.loads((run_dir / SPEC_FILE).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return {}
+    if IMPORTED_TABLE in raw:  # a run trained elsewhere: only what its log said, no defaults filled in
+        return raw
     try:
         return spec_to_dict(parse_spec(raw, check_files=False))
     except SpecError:  # an older or hand-edited spec: show what it says

@@ -23,6 +23,7 @@ from engine.protocol import (
     ENGINE_LOG,
     EVENTS_FILE,
     FINISHED_STATUSES,
+    IMPORTED_STATUS,
     PID_FILE,
     SPEC_FILE,
     SUMMARY_FILE,
@@ -67,6 +68,8 @@ class RunInfo:
     best: dict[str, Any] = field(default_factory=dict)
     message: str | None = None
     pid: int | None = None
+    origin: dict[str, Any] | None = None
+    """Where an imported run came from (`format`, `path`); None for a run trained here."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form `slmtui runs --json` prints (times as ISO 8601 and unix seconds)."""
@@ -85,6 +88,7 @@ class RunInfo:
             "best": self.best,
             "message": self.message,
             "pid": self.pid,
+            "origin": self.origin,
         }
 
 
@@ -177,6 +181,8 @@ def resume(run_dir: Path, home: Path | None = None) -> RunInfo:
         raise ResumeRefused(f"Run {info.id} is still running; stop it first or attach to it.")
     if info.status == "completed":
         raise ResumeRefused(f"Run {info.id} completed; there is nothing to resume.")
+    if info.status == IMPORTED_STATUS:
+        raise ResumeRefused(f"Run {info.id} was trained elsewhere and imported; there is nothing to resume here.")
     if not has_checkpoint(run_dir):
         raise ResumeRefused(f"Run {info.id} has no checkpoint to resume from; start it again with slmtui train.")
     pilot = read_json(run_dir / SUMMARY_FILE).get("pilot")
@@ -267,6 +273,7 @@ def read_run(run_dir: Path) -> RunInfo:
         best=summary.get("best") or {},
         message=message or (CRASHED_MESSAGE if status == "crashed" else None),
         pid=pid_info.get("pid") if isinstance(pid_info.get("pid"), int) else None,
+        origin=summary.get("origin") if isinstance(summary.get("origin"), dict) else None,
     )
 
 

@@ -34,8 +34,7 @@ def make_run(tmp_path: Path, model_dir: Path, **train: object) -> Path:
 
 
 def test_a_lora_run_reports_everything(tmp_path: Path, tiny_model_dir: Path) -> None:
-    run_dir = make_run(tmp_path, tiny_model_dir, max_steps=12, eval_every=5, save_every=5, keep_checkpoints=1,
-                       report_to=["tensorboard"])
+    run_dir = make_run(tmp_path, tiny_model_dir, max_steps=12, eval_every=5, save_every=5, keep_checkpoints=1)
     assert execute(run_dir, StopFlag()) == "completed"
     events = read_events(run_dir / "events.jsonl")
     assert [e["seq"] for e in events] == list(range(len(events)))
@@ -57,7 +56,6 @@ def test_a_lora_run_reports_everything(tmp_path: Path, tiny_model_dir: Path) -> 
     assert 0.05 < metrics[-1]["rss_gib"] <= metrics[-1]["rss_peak_gib"] < 64  # but the engine's own RAM
     assert [e["step"] for e in by_type["eval"]] == [5, 10, 12]
     assert by_type["eval"][-1]["samples"] and by_type["eval"][-1]["perplexity"] > 1
-    assert any("tensorboard" in e["text"] for e in by_type["log"] if e["level"] == "warning")
     assert by_type["finished"][0]["status"] == "completed"
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["step"] == 12 and summary["best"]["val_loss"] > 0

@@ -14,7 +14,8 @@ import pytest
 
 from tests.conftest import REPO, cli_env
 
-ML_STACK = ("torch", "transformers", "peft", "bitsandbytes", "datasets", "accelerate", "tokenizers")
+ML_STACK = ("torch", "transformers", "peft", "bitsandbytes", "datasets", "accelerate", "tokenizers", "tensorboard",
+            "mlflow", "wandb")
 
 
 def _modules_after(code: str, home: Path) -> set[str]:

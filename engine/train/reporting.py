@@ -1,4 +1,4 @@
-"""Everything a run tells the world: events, `summary.json`, and the optional TensorBoard/W&B/MLflow mirrors."""
+"""Everything a run tells the world: events, `summary.json`, and the trackers of `report_to` (`trackers.py`)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from typing import Any
 
 from engine.protocol import EVENTS_FILE, SUMMARY_FILE, EventWriter, encode, make_event, write_json_atomic
 from engine.safe_text import visible
+from engine.train.trackers import MIRRORS, Mirror
 
 SUMMARY_INTERVAL_S = 2.0
 _SUMMARY_METRICS = ("loss", "lr", "grad_norm", "tokens_per_s", "samples_per_s", "mem_peak_gib", "epoch")
+#: The figures of a `metrics` event copied to the trackers, as `train/NAME`.
+_MIRRORED_METRICS = ("loss", "lr", "grad_norm", "tokens_per_s", "epoch")
 _ETA_FIELDS = ("eta_s", "eta_low_s", "eta_high_s")
 #: What a resumed run keeps of its summary: its start, its bests and where it got to.
 _KEPT_ON_RESUME = ("started", "total_steps", "step", "latest", "best", "latest_eval", "last_checkpoint", "pilot")
@@ -64,18 +67,30 @@ class Reporter:
             return event
         event = self.events.emit(type, **fields)
         self._fold(event)
-        if type in ("metrics",):
-            for mirror in self.mirrors:
-                mirror.log({f"train/{k}": fields[k] for k in ("loss", "lr", "grad_norm", "tokens_per_s")
-                            if isinstance(fields.get(k), int | float)}, fields["step"])
+        if type == "metrics":
+            self._mirror({f"train/{k}": fields[k] for k in _MIRRORED_METRICS
+                          if isinstance(fields.get(k), int | float)}, fields["step"])
         elif type == "eval":
-            for mirror in self.mirrors:
-                mirror.log({"eval/val_loss": fields["val_loss"], "eval/perplexity": fields["perplexity"]},
-                           fields["step"])
+            self._mirror({f"eval/{k}": fields[k] for k in ("val_loss", "perplexity")
+                          if isinstance(fields.get(k), int | float)}, fields["step"])
         now = time.monotonic()
         if type != "metrics" or now - self._written >= SUMMARY_INTERVAL_S:
             self.write_summary()
         return event
+
+    def _mirror(self, values: dict[str, float], step: int) -> None:
+        """Copy figures to each tracker; one that raises is dropped with a warning, and training goes on."""
+        for mirror in list(self.mirrors):
+            try:
+                mirror.log(values, step)
+            except Exception as exc:
+                self.mirrors.remove(mirror)
+                self.log(f"report_to {mirror.name!r} stopped at step {step}: it failed ({_brief(exc)}); training goes on "
+                         f"without it.", level="warning")
+                try:
+                    mirror.close("failed")
+                except Exception as close_exc:  # already broken: its close may fail too
+                    print(f"[warning] closing {mirror.name} failed: {close_exc}", flush=True)
 
     def log(self, text: str, level: str = "info") -> None:
         """A human sentence for the event stream (and engine.log)."""
@@ -130,7 +145,7 @@ class Reporter:
         that summary write fails (it raises after the file is closed)."""
         for mirror in self.mirrors:
             try:
-                mirror.close()
+                mirror.close(str(self.summary["status"]))
             except Exception as exc:  # a mirror's failure never fails the run
                 print(f"[warning] closing {mirror.name} failed: {exc}", flush=True)
         if self.events is not None:
@@ -145,83 +160,23 @@ class Reporter:
             self.events.close()
 
 
-class Mirror:
-    """A thin adapter that copies metrics to one experiment tracker."""
-
-    name = "mirror"
-
-    def __init__(self, run_dir: Path, run_id: str, config: dict[str, Any]) -> None:
-        self.run_dir, self.run_id = run_dir, run_id
-
-    def log(self, values: dict[str, float], step: int) -> None:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-
-class TensorBoardMirror(Mirror):
-    name = "tensorboard"
-
-    def __init__(self, run_dir: Path, run_id: str, config: dict[str, Any]) -> None:
-        from torch.utils.tensorboard import SummaryWriter  # needs the `tensorboard` package
-
-        self.writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
-
-    def log(self, values: dict[str, float], step: int) -> None:
-        for key, value in values.items():
-            self.writer.add_scalar(key, value, step)
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-class WandbMirror(Mirror):
-    name = "wandb"
-
-    def __init__(self, run_dir: Path, run_id: str, config: dict[str, Any]) -> None:
-        import wandb
-
-        self.wandb = wandb
-        self.run = wandb.init(project=os.environ.get("WANDB_PROJECT", "slmtui"), name=run_id, config=config,
-                              dir=str(run_dir))
-
-    def log(self, values: dict[str, float], step: int) -> None:
-        self.run.log(values, step=step)
-
-    def close(self) -> None:
-        self.run.finish()
-
-
-class MlflowMirror(Mirror):
-    name = "mlflow"
-
-    def __init__(self, run_dir: Path, run_id: str, config: dict[str, Any]) -> None:
-        import mlflow
-
-        self.mlflow = mlflow
-        mlflow.start_run(run_name=run_id)
-        flat = {f"{table}.{k}": str(v)[:250] for table, sub in config.items() if isinstance(sub, dict)
-                for k, v in sub.items()}
-        mlflow.log_params(flat)
-
-    def log(self, values: dict[str, float], step: int) -> None:
-        self.mlflow.log_metrics(values, step=step)
-
-    def close(self) -> None:
-        self.mlflow.end_run()
-
-
-MIRRORS: dict[str, type[Mirror]] = {"tensorboard": TensorBoardMirror, "wandb": WandbMirror, "mlflow": MlflowMirror}
-
-
 def open_mirrors(reporter: Reporter, names: list[str], config: dict[str, Any]) -> None:
-    """Attach the trackers of `report_to` that are installed; warn (and carry on) for the others."""
+    """Attach the trackers of `report_to` that are installed; warn (and carry on) for the others. Only the
+    rank that writes the run's events reports (one tracker run per slmtui run)."""
+    if not reporter.write:
+        return
     for name in names:
         try:
             reporter.mirrors.append(MIRRORS[name](reporter.run_dir, reporter.run_id, config))
         except ImportError as exc:
             reporter.log(f"report_to {name!r} is skipped: its package is not installed ({exc.name}); "
-                         f"install it to mirror metrics there.", level="warning")
+                         f"install it (pip install {exc.name}) to mirror metrics there.", level="warning")
         except Exception as exc:  # a tracker that fails to start (no login, no server) must not stop training
-            reporter.log(f"report_to {name!r} is skipped: it failed to start ({exc}).", level="warning")
+            reporter.log(f"report_to {name!r} is skipped: it failed to start ({_brief(exc)}).",
+                         level="warning")
+
+
+def _brief(exc: BaseException) -> str:
+    """A tracker's error as one short line (some write paragraphs)."""
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    return lines[0][:300]

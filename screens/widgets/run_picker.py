@@ -13,7 +13,8 @@ from textual.widgets.option_list import Option
 from engine.safe_text import visible_line
 from slmtui.runs import RunInfo
 
-_MARK = {"running": "▶", "completed": "✓", "stopped": "■", "failed": "✗", "oom": "✗", "crashed": "✗"}
+_MARK = {"running": "▶", "completed": "✓", "stopped": "■", "failed": "✗", "oom": "✗", "crashed": "✗",
+         "imported": "↓"}
 
 
 def run_label(run: RunInfo) -> Text:

@@ -142,6 +142,9 @@ def run_facts(row: RunRow | None) -> str:
         return "No run. Runs started from the console or with `slmtui train` show up here."
     facts = [f"{row.id}  ({row.status})", f"model {row.model or '?'}  ·  {row.method}"
              + (f" r={row.rank}" if row.rank else "")]
+    imported = row.spec.get("imported")
+    if isinstance(imported, dict):
+        facts[1] = f"trained elsewhere: {imported.get('format')} at {imported.get('path')}"
     facts.append(f"lr {_num(row.lr, '.1e') or '?'}  ·  batch {row.batch or '?'}  ·  max length {row.max_length or '?'}")
     facts.append(f"final loss {_num(row.final_loss, '.4f') or '–'}  ·  best val {_num(row.best_val_loss, '.4f') or '–'}"
                  f"  ·  {format_duration(row.seconds) or '–'}")

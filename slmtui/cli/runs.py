@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.protocol import EVENTS_FILE, STOP_COMMAND
+from engine.protocol import EVENTS_FILE, IMPORTED_STATUS, STOP_COMMAND
 from engine.safe_text import visible_line
 from slmtui.cli._common import UserError, plain_console, print_json, say
 
@@ -37,9 +37,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "(sets train.rehearse = \"on\"; auto rehearses on GPUs)")
     train.set_defaults(handler=cmd_train)
 
-    runs = sub.add_parser("runs", help="list training runs", description="List the runs in the runs folder.")
+    runs = sub.add_parser("runs", help="list training runs, or import one trained elsewhere",
+                          description="List the runs in the runs folder (`slmtui runs import PATH` adds one "
+                          "trained elsewhere).")
     runs.add_argument("--json", action="store_true", help='print {"runs": [...]}')
     runs.set_defaults(handler=cmd_runs)
+    runs_sub = runs.add_subparsers(dest="runs_command", metavar="{import}")
+    imp = runs_sub.add_parser("import", help="import a run trained elsewhere, to compare it with yours",
+                              description="Import an HF Trainer trainer_state.json (or the checkpoint folder "
+                              "holding one) or a TensorBoard log folder as a run: it is listed, charted and "
+                              "overlaid in the compare view like any run, with status `imported`.")
+    imp.add_argument("path", type=Path, help="trainer_state.json, a checkpoint folder, or a TensorBoard log folder")
+    imp.add_argument("--name", help="the run's name (default: from the path)")
+    imp.add_argument("--json", action="store_true", help="print the imported run as JSON")
+    imp.set_defaults(handler=cmd_runs_import)
 
     attach = sub.add_parser("attach", help="follow a run's progress from its first event",
                             description="Follow a run (full id, unique prefix or `last`). Ctrl-C detaches.")
@@ -112,8 +123,13 @@ def follow_run(run_dir: Path, from_start: bool = True, offset: int | None = None
             kind = event.get("type")
             if kind == "started":
                 progress.update(task, total=event.get("total_steps"), completed=event.get("resumed_from") or 0)
-                console.print(f"{event.get('precision')} on {event.get('device')}, "
-                              f"{event.get('params_trainable'):,} of {event.get('params_total'):,} parameters trained")
+                origin = event.get("origin")
+                if isinstance(origin, dict):
+                    console.print(f"trained elsewhere: imported from {origin.get('path')} ({origin.get('format')})")
+                else:
+                    console.print(f"{event.get('precision')} on {event.get('device')}, "
+                                  f"{event.get('params_trainable'):,} of {event.get('params_total'):,} parameters "
+                                  "trained")
             elif kind == "metrics":
                 loss, tps = event.get("loss"), event.get("tokens_per_s") or 0.0
                 text = f"loss {loss:.4f} lr {event.get('lr', 0):.2e} {tps:,.0f} tok/s" if loss is not None else ""
@@ -149,7 +165,7 @@ def _follow_or_detach(run_dir: Path, from_start: bool, offset: int | None = None
     except KeyboardInterrupt:
         say(f"\nDetached; the run goes on. Reattach with: slmtui attach {run_dir.name}")
         return 0
-    return 0 if status in ("completed", "stopped") else 1
+    return 0 if status in ("completed", "stopped", IMPORTED_STATUS) else 1
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -213,6 +229,33 @@ def cmd_runs(args: argparse.Namespace) -> int:
                       fmt(r.latest.get("val_loss")), fmt(r.best.get("val_loss")),
                       time.strftime("%m-%d %H:%M", time.localtime(r.started)) if r.started else "-")
     plain_console().print(table)
+    for r in runs:
+        if r.origin:
+            say(f"{r.id} was imported from {r.origin.get('path')} ({r.origin.get('format')}).")
+    return 0
+
+
+def cmd_runs_import(args: argparse.Namespace) -> int:
+    from slmtui.reconcile import reconcile_home
+    from slmtui.run_import import ImportRefused, import_run
+
+    try:
+        info = import_run(args.path, _runs_dir(), name=args.name)
+    except ImportRefused as exc:
+        raise UserError(str(exc)) from None
+    warning = reconcile_home()
+    if warning:
+        say(f"slmtui: {warning}", err=True)
+    if args.json:
+        print_json(info.to_json())
+        return 0
+    loss = info.latest.get("loss")
+    figures = f", last loss {loss:.4f}" if isinstance(loss, int | float) else ""
+    best = info.best.get("val_loss")
+    figures += f", best validation loss {best:.4f}" if isinstance(best, int | float) else ""
+    say(f"Imported {visible_line(str(args.path))} as run {info.id}: step {info.step}"
+        f"{f' of {info.total_steps}' if info.total_steps else ''}{figures}. `slmtui runs` lists it; mark it "
+        "beside another in the journal's runs view (r, space, o) to overlay their curves.")
     return 0
 
 

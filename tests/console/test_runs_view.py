@@ -115,6 +115,31 @@ async def test_diff_and_overlay_of_two_marked_runs(home: Path) -> None:
         assert "torch 2.13.0 ≠ 2.14.0" in str(app.screen.query_one("#diff-env", Static).render())
 
 
+async def test_an_imported_run_shows_as_imported_and_overlays_a_run_trained_here(home: Path, tmp_path: Path) -> None:
+    from engine.commands.import_run import read_external
+    from engine.external.run_folder import write_imported_run
+    from tests.external_logs import write_trainer_state
+
+    imported = "20261126-080000-elsewhere"
+    make_run(home / "runs", A, rank=8, losses=[3.0 - 0.05 * i for i in range(40)])
+    write_imported_run(read_external(write_trainer_state(tmp_path)), home / "runs" / imported, "elsewhere")
+    app = SlmtuiApp(home=home, start_screen="Journal")
+    async with app.run_test(size=(120, 34)) as pilot:
+        _, panel, table = await open_runs(pilot, 2)
+        assert [r.id for r in table.runs] == [imported, A]
+        assert (cell(table, imported, "status"), cell(table, imported, "final")) == ("imported", "2.0747")
+        await wait_for(pilot, lambda: panel.current is not None and panel.current.id == imported)
+        facts = str(panel.query_one("#run-facts", Static).render())
+        assert "(imported)" in facts and "trained elsewhere: trainer_state at " in facts
+        await wait_for(pilot, lambda: "Imported run, trained elsewhere" in str(
+            panel.query_one("#run-entries", Static).render()), what="the journal's note about the import")
+        await pilot.press("space", "down", "space", "o")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunOverlayScreen), what="the overlay")
+        chart = app.screen.query_one(LineChart)
+        await wait_for(pilot, lambda: len(chart.series) == 2, what="the curves drawn")
+        assert [(s.name, len(s.points)) for s in chart.series] == [(A, 40), (imported, 12)]
+
+
 async def test_tag_archive_and_delete(home: Path) -> None:
     seed_runs(home)
     store = Store(home)
