@@ -131,6 +131,9 @@ class TrainSpec:
     kernels: str = "auto"
     compile: bool = False
     strategy: str = "auto"
+    nodes: int = 1
+    node_rank: int = 0
+    rdzv_endpoint: str = ""
 
 
 @dataclass
@@ -193,6 +196,8 @@ BOUNDS: dict[tuple[str, str], tuple[float, float, bool]] = {
     ("train", "keep_checkpoints"): (0, 10000, True),
     ("train", "early_stopping_patience"): (0, 10**6, True),
     ("train", "devices"): (1, 1024, True),
+    ("train", "nodes"): (1, 1024, True),
+    ("train", "node_rank"): (0, 1023, True),
     ("train", "weight_decay"): (0, 10, True),
     ("train", "max_grad_norm"): (0, 1e6, True),
     ("train", "micro_batch_tokens"): (0, 1 << 26, True),
@@ -323,12 +328,26 @@ def _check_values(spec: RunSpec, problems: list[SpecProblem]) -> None:
         problems.append(SpecProblem("train.strategy", "train.strategy = \"fsdp\" shards full fine-tuning; adapter "
                                     "methods keep whole models on each GPU (their trainable weights are small): "
                                     "use ddp or auto."))
+    problems += node_problems(spec.train)
     device = spec.train.device
     if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
         problems.append(SpecProblem("train.device", f"train.device must be auto, cpu, cuda or cuda:N, not {device!r}."))
     if not spec.name.strip() or not slug(spec.name):
         problems.append(SpecProblem("name", "name must contain at least one letter or digit (it names the run "
                                             "folder)."))
+
+
+def node_problems(train: TrainSpec) -> list[SpecProblem]:
+    """What is wrong with a run's machines: the node rank beyond the nodes, or several nodes and no meeting point."""
+    if train.node_rank >= train.nodes:
+        return [SpecProblem("train.node_rank", f"train.node_rank {train.node_rank} is not below train.nodes "
+                                               f"({train.nodes}); number the machines from 0.")]
+    host, _, port = train.rdzv_endpoint.rpartition(":")
+    if train.nodes > 1 and not (host and port.isdigit()):
+        return [SpecProblem("train.rdzv_endpoint", f"train.nodes = {train.nodes} needs train.rdzv_endpoint = "
+                                                   "\"HOST:PORT\" of node 0, which every node can reach (e.g. "
+                                                   "\"gpu-box-0:29500\").")]
+    return []
 
 
 def scrub_setting_problems(data: DataSpec) -> list[SpecProblem]:

@@ -99,3 +99,37 @@ def test_a_sharded_full_fine_tuning_run_checkpoints_whole_weights_and_resumes_on
     for step, loss in retraced.items():
         assert loss == pytest.approx(first[step], rel=0.02), step  # from scratch it would be about first[1]
     assert first[1] - first[3] > 0.5
+
+
+def test_two_machines_meet_at_node_zero_and_node_zero_writes(tmp_path: Path, home: Path, tiny_model_dir: Path) -> None:
+    """Two nodes of one process each, on this machine: torchrun's c10d rendezvous at node 0's address. Each node
+    has its own run folder with the same spec, as two boxes would; the run is written into node 0's alone."""
+    import shutil
+    import socket
+
+    node0 = make_run(tmp_path, tiny_model_dir, max_steps=3, eval_every=0, save_every=0, micro_batch=2)
+    node1 = tmp_path / "on-the-other-box" / node0.name
+    shutil.copytree(node0, node1)
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    env = cli_env(home, OMP_NUM_THREADS="1")
+    procs = [subprocess.Popen([sys.executable, "-m", "engine", "run", str(folder), "--nodes", "2", "--node-rank",
+                               str(rank), "--rdzv-endpoint", f"127.0.0.1:{port}"], cwd=REPO, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for rank, folder in enumerate((node0, node1))]
+    outputs = [proc.communicate(timeout=300)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], "\n".join(o[-2000:] for o in outputs)
+    events = read_events(node0 / "events.jsonl")
+    [started] = [e for e in events if e["type"] == "started"]
+    assert started["devices"] == 2 and started["effective_batch"] == 4 and events[-1]["status"] == "completed"
+    assert [e["step"] for e in events if e["type"] == "metrics"] == [1, 2, 3]
+    assert not (node1 / "events.jsonl").exists()  # node 1's ranks write nothing
+
+
+def test_several_machines_need_a_meeting_point(tmp_path: Path, home: Path, tiny_model_dir: Path) -> None:
+    run_dir = make_run(tmp_path, tiny_model_dir, max_steps=3)
+    proc = subprocess.run([sys.executable, "-m", "engine", "run", str(run_dir), "--nodes", "2"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120, env=cli_env(home))
+    assert proc.returncode == 2 and "needs train.rdzv_endpoint" in proc.stderr and proc.stderr.count("\n") == 1
+    assert not (run_dir / "events.jsonl").exists()

@@ -7,8 +7,12 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.protocol import PID_FILE, SPEC_FILE, SUMMARY_FILE, read_json, write_json_atomic
+
+if TYPE_CHECKING:
+    from engine.train.distributed import Layout
 
 
 def write_pid_file(run_dir: Path) -> None:
@@ -31,14 +35,24 @@ def mark_resumed(run_dir: Path) -> None:
         write_json_atomic(run_dir / SUMMARY_FILE, summary)
 
 
-def _devices(run_dir: Path) -> int:
-    """The spec's train.devices (1 when the spec is unreadable: the run itself reports why)."""
-    from engine.spec import SpecError, load_spec
+def _layout(run_dir: Path, args: argparse.Namespace) -> Layout | None:
+    """The processes to start: the spec's train.devices, nodes, node_rank and rdzv_endpoint, each flag given
+    replacing its setting; None when the spec is unreadable (the run itself reports why), a sentence when the
+    machines do not add up."""
+    from engine.spec import SpecError, load_spec, node_problems
+    from engine.train.distributed import Layout
 
     try:
-        return load_spec(run_dir / SPEC_FILE, check_files=False).train.devices
+        train = load_spec(run_dir / SPEC_FILE, check_files=False).train
     except SpecError:
-        return 1
+        return None
+    for name in ("nodes", "node_rank", "rdzv_endpoint"):
+        if getattr(args, name) is not None:
+            setattr(train, name, getattr(args, name))
+    problems = node_problems(train)
+    if problems:
+        raise ValueError(problems[0].message)
+    return Layout(train.devices, train.nodes, train.node_rank, train.rdzv_endpoint)
 
 
 def main(argv: list[str]) -> int:
@@ -47,6 +61,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from the newest readable checkpoint")
     parser.add_argument("--pilot", type=float, metavar="FRACTION",
                         help="train on this fraction of the data and predict the full run's time")
+    parser.add_argument("--nodes", type=int, help="machines in the run (replaces train.nodes)")
+    parser.add_argument("--node-rank", type=int, help="this machine's number, 0 to nodes-1 (train.node_rank)")
+    parser.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
+                        help="where the machines meet: node 0's address and a free port (train.rdzv_endpoint)")
     args = parser.parse_args(argv)
     if args.pilot is not None and not 0 < args.pilot < 1:
         print(f"engine run: --pilot {args.pilot} must be a fraction between 0 and 1, such as 0.05.", file=sys.stderr)
@@ -67,12 +85,17 @@ def main(argv: list[str]) -> int:
         if args.resume:
             mark_resumed(run_dir)
         write_pid_file(run_dir)  # last: a launcher waiting for this pid knows the engine holds the run
-        devices = _devices(run_dir)
-        if devices > 1:
+        try:
+            layout = _layout(run_dir, args)
+        except ValueError as exc:
+            lock.release()
+            print(f"engine run: {exc}", file=sys.stderr)
+            return 2
+        if layout is not None and (layout.devices > 1 or layout.nodes > 1):
             from engine.train.distributed import launch_ranks
 
             extra = ["--resume"] * args.resume + (["--pilot", str(args.pilot)] if args.pilot is not None else [])
-            return 0 if launch_ranks(run_dir, devices, extra, keep_fds=lock.fds()) == 0 else 1
+            return 0 if launch_ranks(run_dir, layout, extra, keep_fds=lock.fds()) == 0 else 1
     from engine.train.loop import StopFlag
     from engine.train.run import execute
 

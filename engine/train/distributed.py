@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -175,12 +175,33 @@ def shutdown_distributed(wait_for_peers: bool = False) -> None:
         dist.destroy_process_group()
 
 
-def launch_ranks(run_dir: Path, devices: int, engine_args: list[str], keep_fds: tuple[int, ...] = ()) -> int:
-    """Run the engine on `devices` ranks under torchrun and wait; a SIGTERM becomes a `stop` for rank 0.
+@dataclass(frozen=True)
+class Layout:
+    """The processes of a run: `devices` on each of `nodes` machines, this one numbered `node_rank`, meeting at
+    `rdzv_endpoint` (HOST:PORT of node 0) when there are several."""
+
+    devices: int
+    nodes: int = 1
+    node_rank: int = 0
+    rdzv_endpoint: str = ""
+
+    def torchrun_args(self) -> list[str]:
+        """torchrun's options: standalone on one machine, else a static rendezvous at node 0 (static, so node 0's
+        first process is rank 0, the one that writes: a dynamic rendezvous numbers machines as they arrive)."""
+        if self.nodes == 1:
+            return ["--standalone", f"--nproc-per-node={self.devices}"]
+        host, _, port = self.rdzv_endpoint.rpartition(":")
+        return [f"--nnodes={self.nodes}", f"--node-rank={self.node_rank}", f"--nproc-per-node={self.devices}",
+                f"--master-addr={host.strip('[]')}", f"--master-port={port}"]
+
+
+def launch_ranks(run_dir: Path, layout: Layout, engine_args: list[str], keep_fds: tuple[int, ...] = ()) -> int:
+    """Run the engine on this machine's ranks under torchrun and wait; a SIGTERM becomes a `stop` for rank 0.
 
     `keep_fds` (the run folder's lock) stay open in torchrun, so the run stays locked while its ranks train,
-    even if this launcher is killed; the ranks themselves take no lock."""
-    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={devices}",
+    even if this launcher is killed; the ranks themselves take no lock. On several machines each runs this with
+    its own run folder (the same spec); the ranks of node 0 write, rank 0 for the whole run."""
+    argv = [sys.executable, "-m", "torch.distributed.run", *layout.torchrun_args(),
             "-m", "engine", "run", str(run_dir), *engine_args]
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -194,3 +215,4 @@ def launch_ranks(run_dir: Path, devices: int, engine_args: list[str], keep_fds: 
             return proc.wait()
         except InterruptedError:  # a signal arrived mid-wait: keep waiting for the ranks to finish
             continue
+
