@@ -133,3 +133,18 @@ def test_several_machines_need_a_meeting_point(tmp_path: Path, home: Path, tiny_
                           capture_output=True, text=True, timeout=120, env=cli_env(home))
     assert proc.returncode == 2 and "needs train.rdzv_endpoint" in proc.stderr and proc.stderr.count("\n") == 1
     assert not (run_dir / "events.jsonl").exists()
+
+
+def test_one_rank_out_of_memory_ends_the_run_naming_it_and_no_rank_hangs(tmp_path: Path, home: Path,
+                                                                          tiny_model_dir: Path) -> None:
+    run_dir = make_run(tmp_path, tiny_model_dir, max_steps=6, eval_every=0, save_every=0, devices=2,
+                       micro_batch=2, on_oom="stop")
+    proc = subprocess.run([sys.executable, "-m", "engine", "run", str(run_dir)], cwd=REPO, capture_output=True,
+                          text=True, timeout=300, env=cli_env(home, OMP_NUM_THREADS="1",
+                                                               SLMTUI_TEST_OOM_AT_STEP="2@1"))
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    events = read_events(run_dir / "events.jsonl")
+    [finished] = [e for e in events if e["type"] == "finished"]
+    assert finished["status"] == "oom", finished
+    assert finished["summary"]["message"].startswith("Rank 1 ran out of memory at step 3")
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "oom"

@@ -92,10 +92,12 @@ def main(argv: list[str]) -> int:
             print(f"engine run: {exc}", file=sys.stderr)
             return 2
         if layout is not None and (layout.devices > 1 or layout.nodes > 1):
-            from engine.train.distributed import launch_ranks
+            from engine.train.distributed import end_after_ranks, launch_ranks
 
             extra = ["--resume"] * args.resume + (["--pilot", str(args.pilot)] if args.pilot is not None else [])
-            return 0 if launch_ranks(run_dir, layout, extra, keep_fds=lock.fds()) == 0 else 1
+            code = launch_ranks(run_dir, layout, extra, keep_fds=lock.fds())
+            end_after_ranks(run_dir, code)
+            return 0 if code == 0 else 1
     from engine.train.loop import StopFlag
     from engine.train.run import execute
 

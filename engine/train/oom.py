@@ -33,9 +33,9 @@ _injected: set[int] = set()
 
 def inject_test_oom(step: int, size: int | None = None) -> None:
     """Raise `torch.OutOfMemoryError` at the step named by $SLMTUI_TEST_OOM_AT_STEP ("5", or "5:2" to fail
-    every micro-batch above 2 at step 5; packed, every token budget above 2)."""
-    wanted = os.environ.get(TEST_OOM_ENV)
-    if not wanted:
+    every micro-batch above 2 at step 5; packed, every token budget above 2; "5@1" on rank 1 alone)."""
+    wanted, _, rank = os.environ.get(TEST_OOM_ENV, "").partition("@")
+    if not wanted or (rank and rank != os.environ.get("RANK", "0")):
         return
     at, _, above = wanted.partition(":")
     if step != int(at):

@@ -32,7 +32,13 @@ from engine.train.diskfull import (
     is_unwritable,
     unwritable_message,
 )
-from engine.train.distributed import Dist, init_distributed, shutdown_distributed
+from engine.train.distributed import (
+    Dist,
+    init_distributed,
+    rank_failure,
+    record_rank_failure,
+    shutdown_distributed,
+)
 from engine.train.environment import environment_fingerprint
 from engine.train.loop import StopFlag, Trainer, fit
 from engine.train.packing import choose_packer, packing_fields, use_varlen_attention
@@ -120,12 +126,19 @@ def execute(run_dir: Path, stop: StopFlag, resume: bool = False, pilot: float | 
     }
     if reporter.summary.get("pilot_eta"):
         summary["eta"] = reporter.summary["pilot_eta"]
+    ended_badly = status not in ("completed", "stopped")
+    if ended_badly and dist.active and not dist.is_main:
+        said = f"at step {reporter.summary['step'] + 1}" if status == "oom" else message or status
+        record_rank_failure(run_dir, dist.rank, status, said)
+    elif ended_badly and dist.active and (failure := rank_failure(run_dir)) is not None:
+        status, message = failure  # a peer's failure is why this rank's collective broke: name the peer
+        summary["message"], raised = message, True
     if raised:  # the error's sentence, as a log event before the end
         _guarded(lambda: reporter.log(message, level="error"))
     _guarded(lambda: reporter.emit("finished", status=status, summary=summary))
     _guarded(reporter.close)
     reserve.release()
-    shutdown_distributed(wait_for_peers=not raised)
+    shutdown_distributed(wait_for_peers=not ended_badly)  # a rank that failed leaves: torchrun stops the rest
     return status
 
 
