@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import statistics
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -227,7 +228,9 @@ def param_importance(sweep_dir: Path) -> dict[str, float]:
     if len(done) < 2:
         return {}
     try:
-        return dict(get_param_importances(study, evaluator=PedAnovaImportanceEvaluator()))
+        with warnings.catch_warnings():  # "experimental": its interface may change, its answer is what we show
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return dict(get_param_importances(study, evaluator=PedAnovaImportanceEvaluator()))
     except (ValueError, RuntimeError):  # every setting held one value, or every objective was equal
         return {}
 
@@ -253,3 +256,55 @@ def journal_text(snapshot: SweepSnapshot) -> str:
         lines.append(f"Spread of {snapshot.objective} over the complete trials: lowest {spread[0]:.4f}, "
                      f"median {spread[1]:.4f}, highest {spread[2]:.4f}.")
     return "\n".join(lines)
+
+
+def sweep_token(sweep_dir: Path) -> tuple[int, ...]:
+    """Cheap: changes whenever the study or the driver's state does (a stat of two files)."""
+    out: list[int] = []
+    for name in (STUDY_FILE, STATE_FILE):
+        try:
+            st = (sweep_dir / name).stat()
+            out += [st.st_size, st.st_mtime_ns]
+        except OSError:
+            out += [0, 0]
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class ParamAxis:
+    """One setting against the objective: a point per trial with a value, `ticks` naming a list's choices by
+    their position (settings that are not numbers), `log` for the learning rate."""
+
+    name: str
+    points: tuple[tuple[float, float, bool], ...]
+    log: bool = False
+    ticks: tuple[str, ...] = ()
+
+
+def param_axis(snapshot: SweepSnapshot, name: str) -> ParamAxis:
+    """The complete and pruned trials' objective against setting `name` (pruned: its last reported value)."""
+    from slmtui.sweep_spec import RANGES
+
+    choices = snapshot.space.get(name)
+    numeric = isinstance(choices, dict) or (isinstance(choices, list) and
+                                            all(isinstance(c, int | float) for c in choices))
+    ticks = () if numeric or not isinstance(choices, list) else tuple(str(c) for c in choices)
+    points = []
+    for t in snapshot.trials:
+        if t.value is None or name not in t.params or t.state not in ("complete", "pruned"):
+            continue
+        raw = t.params[name]
+        x = float(raw) if numeric else float(ticks.index(str(raw)) if str(raw) in ticks else 0)
+        points.append((x, float(t.value), t.state == "pruned"))
+    return ParamAxis(name, tuple(points), log=isinstance(choices, dict) and RANGES.get(name, False), ticks=ticks)
+
+
+def promoted_spec(sweep_dir: Path, trial: TrialRow) -> dict[str, Any]:
+    """The base spec with `trial`'s settings, on the full data (no trial budget): what New run opens."""
+    from engine.spec import spec_to_dict
+    from slmtui.sweep_spec import apply_params, load_sweep
+
+    spec = load_sweep(sweep_dir / SWEEP_FILE)
+    promoted = spec_to_dict(apply_params(spec.base, trial.params))
+    promoted["name"] = f"{slug(spec.name) or 'sweep'}-best"
+    return promoted
