@@ -23,15 +23,16 @@ pytestmark = pytest.mark.slow
 
 
 def write_sweep(tmp_path: Path, model_dir: Path) -> Path:
-    """A base spec of 6-step CPU runs evaluated every 2 steps, and a sweep of six trials over lr, rank and batch."""
+    """A base spec of 40-step CPU runs evaluated every 8 steps (a step takes ~50 ms, the engine's start ~6 s: a
+    pruned trial's stop lands well before its end), and a sweep of six trials over lr, rank and batch."""
     write_jsonl(tmp_path / "rows.jsonl", instruction_rows(40))
     (tmp_path / "base.toml").write_text(
         f'name = "tiny"\n[model]\nname = "{model_dir}"\n[data]\npath = "rows.jsonl"\nmax_length = 64\n'
-        "val_fraction = 0.1\ntest_fraction = 0.1\n[train]\ndevice = \"cpu\"\nmicro_batch = 2\neval_every = 2\n"
+        "val_fraction = 0.1\ntest_fraction = 0.1\n[train]\ndevice = \"cpu\"\nmicro_batch = 2\neval_every = 8\n"
         "save_every = 0\neval_samples = 0\n")
     sweep = tmp_path / "sweep.toml"
     sweep.write_text('[sweep]\nname = "tiny search"\nbase = "base.toml"\ntrials = 6\nstartup_trials = 2\n'
-                     "[sweep.budget]\nmax_steps = 6\n"
+                     "[sweep.budget]\nmax_steps = 40\n"
                      "[space]\nlr = [1e-4, 3e-3, 3e-2]\nrank = [4, 8]\nbatch = [[2, 1], [4, 1]]\n")
     return sweep
 
@@ -86,8 +87,9 @@ def test_a_killed_sweep_resumes_with_every_trial_accounted_for_once(
     run_ids = [t["run_id"] for t in trials]
     runs = {r.id: r for r in list_runs(home / "runs")}
     assert sorted(run_ids) == sorted(runs), "a trial ran twice or a run belongs to no trial"
-    assert all(runs[t["run_id"]].status == ("completed" if t["state"] == "complete" else "stopped")
-               for t in trials)
+    for t in trials:  # a pruned trial's run was stopped through its control file, short of its 40 steps
+        run = runs[t["run_id"]]
+        assert (run.status, run.step == 40) == (("completed", True) if t["state"] == "complete" else ("stopped", False))
     best = result["best"]
     assert best["value"] == min(t["value"] for t in trials if t["state"] == "complete")
 
