@@ -253,12 +253,17 @@ class SweepDriver:
             return  # reported before the driver was restarted
         active.reported.add(step)
         trial.report(float(value), step)
-        if trial.should_prune():
+        if self._may_prune(step) and trial.should_prune():
             active.pruned_step = step
             trial.set_user_attr("pruned_step", step)
             request(active.run_dir, STOP_COMMAND)
             self.say(f"Trial {trial.number} pruned at step {step} ({self.spec.objective} {value:.4f}); "
                      f"stopping run {active.run_dir.name}.")
+
+    def _may_prune(self, step: int) -> bool:
+        """A trial is pruned before its last evaluation only: a pilot evaluates once, at its end, and a trial at
+        the end of its steps has nothing left to save."""
+        return self.spec.pilot is None and not (self.spec.max_steps and step >= self.spec.max_steps)
 
     def _finish(self, study: optuna.Study, active: _Active, finished: dict[str, Any]) -> None:
         import optuna
