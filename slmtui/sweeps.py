@@ -272,8 +272,8 @@ def sweep_token(sweep_dir: Path) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class ParamAxis:
-    """One setting against the objective: a point per trial with a value, `ticks` naming a list's choices by
-    their position (settings that are not numbers), `log` for the learning rate."""
+    """One setting against the objective: a point per trial with a value; for a list of choices x is the choice's
+    position and `ticks` names them; `log` for a learning-rate range."""
 
     name: str
     points: tuple[tuple[float, float, bool], ...]
@@ -286,15 +286,15 @@ def param_axis(snapshot: SweepSnapshot, name: str) -> ParamAxis:
     from slmtui.sweep_spec import RANGES
 
     choices = snapshot.space.get(name)
-    numeric = isinstance(choices, dict) or (isinstance(choices, list) and
-                                            all(isinstance(c, int | float) for c in choices))
-    ticks = () if numeric or not isinstance(choices, list) else tuple(str(c) for c in choices)
+    ticks = tuple(str(c) for c in choices) if isinstance(choices, list) else ()
     points = []
     for t in snapshot.trials:
         if t.value is None or name not in t.params or t.state not in ("complete", "pruned"):
             continue
         raw = t.params[name]
-        x = float(raw) if numeric else float(ticks.index(str(raw)) if str(raw) in ticks else 0)
+        if ticks and str(raw) not in ticks:  # a choice the frozen sweep file no longer lists
+            continue
+        x = float(ticks.index(str(raw))) if ticks else float(raw)
         points.append((x, float(t.value), t.state == "pruned"))
     return ParamAxis(name, tuple(points), log=isinstance(choices, dict) and RANGES.get(name, False), ticks=ticks)
 

@@ -1,6 +1,6 @@
 """A sweep's objective against one setting: a block per trial on the braille canvas, complete trials in one
 colour and pruned ones (at their last reported value) in another. A list of words (a method, a batch shape) is
-spread evenly along x and named under the axis.
+spread evenly along x, each named under its column.
 
 `trial_rows` is the pure part; `TrialChart` styles its roles like `LineChart` does.
 """
@@ -15,7 +15,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from engine.safe_text import visible_line
-from screens.widgets.braille import AXIS_WIDTH, Canvas, Row, Scale, format_value
+from screens.widgets.braille import AXIS_WIDTH, Canvas, Row, Scale
 from screens.widgets.line_chart import rows_text
 from slmtui.sweeps import ParamAxis
 
@@ -23,10 +23,17 @@ ROLES = ("axis", "complete", "pruned")
 
 
 def _x_labels(axis: ParamAxis, x: Scale, plot_w: int) -> str:
-    if axis.ticks:
-        return "  ".join(visible_line(t) for t in axis.ticks)[:plot_w]
-    left, right = x.label(x.lo), x.label(x.hi)
-    return left + right.rjust(max(1, plot_w - len(left)))
+    """The x axis's labels: each choice of a list under its column, else the range's two ends."""
+    if not axis.ticks:
+        left, right = x.label(x.lo), x.label(x.hi)
+        return left + right.rjust(max(1, plot_w - len(left)))
+    line = [" "] * plot_w
+    for index, tick in enumerate(axis.ticks):
+        text = visible_line(tick)
+        start = min(max(0, x.dot(index, plot_w * 2 - 1) // 2 - len(text) // 2), max(0, plot_w - len(text)))
+        if all(c == " " for c in line[max(0, start - 1):start + len(text)]):  # a label never overwrites another
+            line[start:start + len(text)] = text
+    return "".join(line).rstrip()
 
 
 def trial_rows(axis: ParamAxis, objective: str, width: int, height: int) -> list[Row]:
@@ -47,18 +54,14 @@ def trial_rows(axis: ParamAxis, objective: str, width: int, height: int) -> list
         canvas.blocks([(x.dot(px, canvas.dots_wide - 1), y.dot(py, canvas.dots_high, downward=True))
                        for px, py, was_pruned in axis.points if was_pruned == pruned],
                       "pruned" if pruned else "complete")
-    labels = {0: format_value(_unplot(y, y.hi)), plot_h - 1: format_value(_unplot(y, y.lo))}
+    labels = y.labels(plot_h)
     rows: list[Row] = [[(f"{labels.get(cy, ''):>{AXIS_WIDTH - 2}} ┤", "axis"), *canvas.row(cy)]
                        for cy in range(plot_h)]
     rows.append([(" " * AXIS_WIDTH + _x_labels(axis, x, plot_w), "axis")])
     scale = " (log)" if axis.log else ""
-    rows.append([(" " * AXIS_WIDTH, ""), ("■ ", "complete"), ("complete  ", ""), ("■ ", "pruned"),
-                 ("pruned  ", ""), (f"{visible_line(objective)} by {visible_line(axis.name)}{scale}", "axis")])
+    rows.append([(f"{visible_line(objective)} by {visible_line(axis.name)}{scale}  ", "axis"), ("■ ", "complete"),
+                 ("complete  ", ""), ("■ ", "pruned"), ("pruned", "")])
     return rows
-
-
-def _unplot(scale: Scale, plotted: float) -> float:
-    return float(10**plotted) if scale.log else plotted
 
 
 class TrialChart(Widget):
