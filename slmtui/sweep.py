@@ -169,6 +169,8 @@ class SweepDriver:
                 self.say(f"Trial {frozen.number} never started its run; starting it now.")
                 self._launch(trial, slot)
                 continue
+            if frozen.user_attrs.get("run_id") != run_dir.name:  # found by name: the id was never noted
+                trial.set_user_attr("run_id", run_dir.name)
             self.say(f"Trial {frozen.number}: following its run {run_dir.name} again.")
             active = _Active(trial, run_dir, slot, EventFollower(run_dir / EVENTS_FILE),
                              pruned_step=frozen.user_attrs.get("pruned_step"),

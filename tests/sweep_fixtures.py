@@ -8,6 +8,7 @@ from typing import Any
 
 import optuna
 
+from slmtui.sweep import trial_run_name
 from slmtui.sweeps import BASE_FILE, STUDY_FILE, SWEEP_FILE, open_study, write_state
 from tests.run_fixtures import make_run
 
@@ -23,8 +24,11 @@ TRIALS: tuple[tuple[str, float, int, str, float | None, int, int | None], ...] =
 )
 
 
-def make_sweep(home: Path, sweep_id: str = SWEEP_ID, trials: int = 8, with_runs: bool = True) -> Path:
-    """A sweep of `trials` wanted with the six trials of TRIALS, studied for val_loss, interrupted (no driver)."""
+def make_sweep(home: Path, sweep_id: str = SWEEP_ID, trials: int = 8, with_runs: bool = True,
+               running_noted: bool = True) -> Path:
+    """A sweep of `trials` wanted with the six trials of TRIALS, studied for val_loss, interrupted (no driver).
+    `running_noted=False`: the driver died after launching the running trial's run and before noting its id (the
+    run, named as the driver names it, has completed since)."""
     sweep_dir = home / "sweeps" / sweep_id
     sweep_dir.mkdir(parents=True)
     (home / "rows.jsonl").write_text('{"text": "a ticket"}\n')
@@ -40,9 +44,12 @@ def make_sweep(home: Path, sweep_id: str = SWEEP_ID, trials: int = 8, with_runs:
         "method": optuna.distributions.CategoricalDistribution(["lora", "dora"]),
     }
     for number, (state, lr, rank, method, value, steps, pruned) in enumerate(TRIALS):
-        run_id = f"20261201-09{number:02d}00-triage-t{number}"
+        run_name = trial_run_name(sweep_id, "triage", number)
+        run_id = f"20261201-09{number:02d}00-{run_name}"
         curve = {10 * (i + 1): (value or 2.0) + 0.1 * (steps - 1 - i) for i in range(steps)}
-        attrs: dict[str, Any] = {"run_id": run_id, "run_name": f"triage-t{number}"}
+        attrs: dict[str, Any] = {"run_name": run_name}
+        if running_noted or state != "RUNNING":
+            attrs["run_id"] = run_id
         if pruned is not None:
             attrs["pruned_step"] = pruned
         study.add_trial(optuna.trial.create_trial(
@@ -50,7 +57,8 @@ def make_sweep(home: Path, sweep_id: str = SWEEP_ID, trials: int = 8, with_runs:
             params={"lr": lr, "rank": rank, "method": method}, distributions=distributions,
             intermediate_values=curve, user_attrs=attrs))
         if with_runs:
-            make_run(home / "runs", run_id, rank=rank, lr=lr, status="running" if state == "RUNNING" else
+            running = state == "RUNNING" and running_noted
+            make_run(home / "runs", run_id, rank=rank, lr=lr, status="running" if running else
                      ("stopped" if state == "PRUNED" else "completed"))
     write_state(sweep_dir, status="running", pid=None)
     assert (sweep_dir / STUDY_FILE).is_file()

@@ -20,6 +20,7 @@ from screens.new_run import NewRunScreen
 from screens.widgets.sweeps_panel import SweepsPanel
 from screens.widgets.trial_chart import TrialChart
 from slmtui.app import SlmtuiApp
+from slmtui.sweep import trial_run_name
 from slmtui.sweeps import open_study
 from tests.sweep_fixtures import SWEEP_ID, make_sweep
 
@@ -82,7 +83,7 @@ async def test_enter_opens_the_trials_run_and_p_promotes_the_best_on_the_full_da
         assert "[2/2] triage" in text_of(panel, "#sweeps-summary")
         await pilot.press("down", "down", "enter")
         await wait_for(pilot, lambda: app.current_screen_name == "monitor", what="the Monitor")
-        assert app.active_run == "20261201-090200-triage-t2"
+        assert app.active_run == f"20261201-090200-{trial_run_name(SWEEP_ID, 'triage', 2)}"
         await pilot.press("6")
         await wait_for(pilot, lambda: app.screen is screen)
         assert screen.view == "sweeps"
