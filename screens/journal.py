@@ -291,6 +291,8 @@ class JournalScreen(ShellScreen):
         run = self.host.active_run
         if self.view == "runs" and self.runs_panel is not None and self.runs_panel.current is not None:
             run = self.runs_panel.current.id
+        if self.view == "sweeps" and self.sweeps_panel is not None and self.sweeps_panel.current_trial is not None:
+            run = self.sweeps_panel.current_trial.run_id or run
         draft = EntryDraft(text="", kind=self.kind_filter or "note", run=run, step=None)
         self.app.push_screen(EntryEditor("New journal entry", draft, JOURNAL_KINDS, save=self._write_new))
 
