@@ -175,6 +175,8 @@ class SweepDriver:
             active = _Active(trial, run_dir, slot, EventFollower(run_dir / EVENTS_FILE),
                              pruned_step=frozen.user_attrs.get("pruned_step"),
                              reported=set(frozen.intermediate_values))
+            if active.pruned_step is not None and engine_alive(run_dir):
+                request(run_dir, STOP_COMMAND)  # the driver may have died between noting the prune and asking
             self.active[frozen.number] = active
 
     def _trial_run(self, attrs: dict[str, Any]) -> Path | None:
