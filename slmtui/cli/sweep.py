@@ -106,15 +106,16 @@ def _drive(sweep_dir: Path, as_json: bool) -> int:
 
 
 def _print(snapshot: Any, as_json: bool) -> int:
-    from rich.table import Table
+    from rich.table import Column, Table
 
     from slmtui.sweeps import format_params
 
     if as_json:
         print_json(snapshot.to_json())
         return 0
-    table = Table("trial", "state", "objective", "pruned at", "run", "settings", box=None, padding=(0, 2, 0, 0),
-                  header_style="bold")
+    # every run id whole (folded onto a second line when narrow): it is what `slmtui attach` takes
+    table = Table("trial", "state", "objective", Column("pruned\nat"), Column("run", overflow="fold"), "settings",
+                  box=None, padding=(0, 2, 0, 0), header_style="bold")
     for t in snapshot.trials:
         table.add_row(str(t.number), t.state, f"{t.value:.4f}" if t.value is not None else "-",
                       str(t.pruned_step) if t.pruned_step is not None else "-", t.run_id or "-",
