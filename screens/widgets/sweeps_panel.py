@@ -28,6 +28,7 @@ from screens.widgets.trial_table import TrialTable
 from slmtui.sweeps import (
     SweepSnapshot,
     TrialRow,
+    driver_alive,
     format_params,
     list_sweep_dirs,
     param_axis,
@@ -114,6 +115,7 @@ class SweepsPanel(ReportsWorkerFailures, Vertical):
         self._token: object = None
         self._timer: Timer | None = None
         self._importance_of: tuple[str, int] | None = None
+        self._read: dict[str, tuple[object, SweepSnapshot]] = {}
 
     def compose(self) -> ComposeResult:
         yield Static("", id="sweeps-summary")
@@ -150,12 +152,16 @@ class SweepsPanel(ReportsWorkerFailures, Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sweeps-load", name="Reading the sweeps")
     def check_sweeps(self) -> None:
-        """Re-read the sweeps when any sweep folder changed."""
+        """Re-read the sweeps whose folder changed, or whose driver ended (killed, it writes nothing more)."""
         dirs = list_sweep_dirs(self.root)
-        token = tuple((d.name, sweep_token(d)) for d in dirs)
+        tokens = {d.name: (sweep_token(d), driver_alive(d)) for d in dirs}
+        token = tuple(tokens.items())
         if token == self._token:
             return
-        sweeps = tuple(read_sweep(d) for d in reversed(dirs))
+        for d in dirs:  # only the worker (one at a time: exclusive) touches the cache
+            if self._read.get(d.name, (None,))[0] != tokens[d.name]:
+                self._read[d.name] = (tokens[d.name], read_sweep(d))
+        sweeps = tuple(self._read[d.name][1] for d in reversed(dirs))
         if not get_current_worker().is_cancelled:
             self.post_message(self.SweepsLoaded(sweeps, token))
 

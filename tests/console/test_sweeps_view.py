@@ -4,12 +4,15 @@ promote the best to New run; and how it looks (SVG snapshots at 80×24 and 120×
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from console_helpers import wait_for
 from textual.pilot import Pilot
@@ -21,7 +24,7 @@ from screens.widgets.sweeps_panel import SweepsPanel
 from screens.widgets.trial_chart import TrialChart
 from slmtui.app import SlmtuiApp
 from slmtui.sweep import trial_run_name
-from slmtui.sweeps import open_study
+from slmtui.sweeps import open_study, write_state
 from tests.sweep_fixtures import SWEEP_ID, make_sweep
 
 
@@ -96,6 +99,25 @@ async def test_enter_opens_the_trials_run_and_p_promotes_the_best_on_the_full_da
         spec = new_run.spec
         assert (spec.name, spec.train.lr, spec.method.rank, spec.method.kind, spec.train.max_steps) == (
             "triage-best", 5e-4, 16, "lora", 0)
+
+
+async def test_a_driver_that_dies_shows_as_interrupted_though_it_wrote_nothing(home: Path) -> None:
+    sweep_dir = make_sweep(home)
+    stand_in = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        write_state(sweep_dir, pid=stand_in.pid, create_time=psutil.Process(stand_in.pid).create_time())
+        app = SlmtuiApp(home=home, start_screen="Journal")
+        async with app.run_test(size=(120, 36)) as pilot:
+            _, panel, _table = await open_sweeps(pilot, 6)
+            assert "triage · running" in text_of(panel, "#sweeps-summary")
+            stand_in.kill()  # kill -9: no state written
+            stand_in.wait()
+            await wait_for(pilot, lambda: "triage · interrupted" in text_of(panel, "#sweeps-summary"),
+                           what="the sweep shown interrupted")
+    finally:
+        if stand_in.poll() is None:
+            stand_in.kill()
+            stand_in.wait()
 
 
 @pytest.fixture
