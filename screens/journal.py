@@ -1,5 +1,6 @@
-"""The journal screen: every entry with its time, run and step; add, edit, delete, filter, export; and the
-Runs view (r): every run with its settings and metrics, diffs, overlays, tags, archive and delete."""
+"""The journal screen: every entry with its time, run and step; add, edit, delete, filter, export; the Runs
+view (r): every run with its settings and metrics, diffs, overlays, tags, archive and delete; and the Sweeps view
+(w): each sweep's trials, the best, the objective against a setting, importance, promotion to New run."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from textual.worker import get_current_worker
 
 from screens.widgets.journal_table import PAGE_ROWS, EntryDetail, JournalTable
 from screens.widgets.runs_panel import RunsPanel
+from screens.widgets.sweeps_panel import SweepsPanel
 from slmtui.journal_export import journal_markdown, write_text_atomic
 from slmtui.journal_index import JournalIndex
 from slmtui.store import JOURNAL_KINDS, JournalEntry
@@ -45,6 +47,8 @@ class JournalScreen(ShellScreen):
         Binding("k", "next_kind", "Kind", id="journal.kind", tooltip="Show only the next kind of entry"),
         Binding("x", "export", "Export", id="journal.export", tooltip="Write the shown entries as Markdown"),
         Binding("r", "toggle_runs", "Runs", id="journal.runs", tooltip="Switch between the entries and the runs"),
+        Binding("w", "toggle_sweeps", "Sweeps", id="journal.sweeps",
+                tooltip="Switch between the entries and the sweeps"),
         Binding("escape", "focus_table", "Table", show=False, id="journal.table"),
     ]
     ENTRY_ACTIONS: ClassVar[frozenset[str]] = frozenset({"edit", "delete", "search", "next_kind"})
@@ -61,7 +65,7 @@ class JournalScreen(ShellScreen):
     current: reactive[JournalEntry | None] = reactive(None)
     """The highlighted entry (handed to the detail pane)."""
     view: reactive[str] = reactive("entries", init=False)
-    """Which view is shown: "entries" or "runs"."""
+    """Which view is shown: "entries", "runs" or "sweeps"."""
 
     @dataclass
     class EntriesLoaded(Message):
@@ -138,11 +142,18 @@ class JournalScreen(ShellScreen):
         panels = self.query(RunsPanel)
         return panels.first() if panels else None
 
+    @property
+    def sweeps_panel(self) -> SweepsPanel | None:
+        """The Sweeps view, once it was first shown."""
+        panels = self.query(SweepsPanel)
+        return panels.first() if panels else None
+
     def on_screen_suspend(self) -> None:
         if self._poll_timer is not None:
             self._poll_timer.pause()
-            if self.runs_panel is not None:
-                self.runs_panel.pause(True)
+            for panel in (self.runs_panel, self.sweeps_panel):
+                if panel is not None:
+                    panel.pause(True)
 
     def on_screen_resume(self) -> None:
         # (ShellScreen's own handler runs too: Textual calls the handler of every class in the MRO.)
@@ -151,6 +162,8 @@ class JournalScreen(ShellScreen):
             self.check_store()
             if self.runs_panel is not None:
                 self.runs_panel.pause(self.view != "runs")
+            if self.sweeps_panel is not None:
+                self.sweeps_panel.pause(self.view != "sweeps")
 
     # ------------------------------------------------------------------ loading and filtering
 
@@ -177,12 +190,15 @@ class JournalScreen(ShellScreen):
 
     def watch_view(self, view: str) -> None:
         self.query_one(ContentSwitcher).current = f"journal-{view}"
-        self.query_one(RunsPanel).pause(view != "runs")
+        if self.runs_panel is not None:
+            self.runs_panel.pause(view != "runs")
+        if self.sweeps_panel is not None:
+            self.sweeps_panel.pause(view != "sweeps")
         if view == "runs":
             self.query_one(RunsPanel).check_runs()
-            self.query_one("#runs-table").focus()
-        else:
-            self.action_focus_table()
+        elif view == "sweeps":
+            self.query_one(SweepsPanel).check_sweeps()
+        self.action_focus_table()
         self.refresh_bindings()
 
     def watch_kind_filter(self) -> None:
@@ -244,9 +260,16 @@ class JournalScreen(ShellScreen):
             panel.entries = self.index.entries
         self.view = "entries" if self.view == "runs" else "runs"
 
+    async def action_toggle_sweeps(self) -> None:
+        """Show the sweeps, or back to the entries."""
+        if self.sweeps_panel is None:
+            await self.query_one(ContentSwitcher).mount(SweepsPanel(id="journal-sweeps"))
+        self.view = "entries" if self.view == "sweeps" else "sweeps"
+
     def action_focus_table(self) -> None:
         """Leave the filter fields for the table (of the view shown)."""
-        self.query_one("#runs-table" if self.view == "runs" else "#journal-table").focus()
+        table = {"runs": "#runs-table", "sweeps": "#sweep-trials"}.get(self.view, "#journal-table")
+        self.query_one(table).focus()
 
     def action_search(self) -> None:
         """Type a text filter."""
@@ -268,6 +291,8 @@ class JournalScreen(ShellScreen):
         run = self.host.active_run
         if self.view == "runs" and self.runs_panel is not None and self.runs_panel.current is not None:
             run = self.runs_panel.current.id
+        if self.view == "sweeps" and self.sweeps_panel is not None and self.sweeps_panel.current_trial is not None:
+            run = self.sweeps_panel.current_trial.run_id or run
         draft = EntryDraft(text="", kind=self.kind_filter or "note", run=run, step=None)
         self.app.push_screen(EntryEditor("New journal entry", draft, JOURNAL_KINDS, save=self._write_new))
 

@@ -1,5 +1,6 @@
-"""Runs side by side, headless: the run table's rows, environment comparability, spec diffs, loss curves, and
-tagging, archiving and deleting runs. Used by the journal's Runs view and by the Markdown export.
+"""Runs side by side, headless: the run table's rows, environment comparability, spec diffs, loss curves and
+system series (tokens/s, memory), and tagging, archiving and deleting runs. Used by the journal's Runs view and
+by the Markdown export.
 
 The store's run index (kept current by `slmtui.reconcile`) gives the status, metrics and fingerprints; the
 frozen `spec.toml` of each run folder gives its settings. Light: no textual, no ML stack.
@@ -179,13 +180,21 @@ def spec_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[SpecChange]:
             for key in sorted(set(fa) | set(fb)) if fa.get(key, _MISSING) != fb.get(key, _MISSING)]
 
 
+#: The system series the overlay draws beside the losses: key -> what the chart says it is.
+SYSTEM_SERIES = {"tokens_per_s": "tokens/s", "memory": "memory, GiB"}
+
+
 @dataclass(frozen=True)
 class Curves:
-    """A run's training and validation loss, downsampled (step, loss) pairs."""
+    """A run's training and validation loss, downsampled (step, loss) pairs, and its system series (`SYSTEM_SERIES`:
+    tokens/s, and memory: GPU memory allocated on a GPU, the engine process's resident memory on the CPU, as
+    `memory_kind` says). GPU utilisation is not among them: the engine does not record it."""
 
     run: str
     train: list[tuple[float, float]]
     val: list[tuple[float, float]]
+    system: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    memory_kind: str = ""
 
 
 def curve(series: Series) -> list[tuple[float, float]]:
@@ -196,17 +205,26 @@ def curve(series: Series) -> list[tuple[float, float]]:
 def load_curves(run_dir: Path, points: int = CURVE_POINTS) -> Curves:
     """Read a run's `metrics` and `eval` events into downsampled loss curves (skipping null losses)."""
     train, val = Series(points), Series(points)
+    system = {key: Series(points) for key in SYSTEM_SERIES}
+    gpu_memory = False
     for event in EventFollower(run_dir / EVENTS_FILE):
         kind = event.get("type")
         if kind == "metrics":
             step, loss = _number(event.get("step")), _number(event.get("loss"))
             if step is not None and loss is not None:
                 train.add(int(step), loss)
+            gpu = _number(event.get("mem_allocated_gib"))
+            gpu_memory |= gpu is not None
+            for key, value in (("tokens_per_s", _number(event.get("tokens_per_s"))),
+                               ("memory", gpu if gpu is not None else _number(event.get("rss_gib")))):
+                if step is not None and value is not None:
+                    system[key].add(int(step), value)
         elif kind == "eval":
             step, loss = _number(event.get("step")), _number(event.get("val_loss"))
             if step is not None and loss is not None:
                 val.add(int(step), loss)
-    return Curves(run_dir.name, curve(train), curve(val))
+    memory_kind = "GPU allocated" if gpu_memory else ("process RAM" if system["memory"].count else "")
+    return Curves(run_dir.name, curve(train), curve(val), {k: curve(v) for k, v in system.items()}, memory_kind)
 
 
 def folder_size(path: Path) -> int:

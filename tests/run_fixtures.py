@@ -15,8 +15,10 @@ ENV = {"torch": "2.13.0", "transformers": "5.24.0", "peft": "0.21.0", "gpu": Non
 def make_run(runs: Path, run_id: str, *, rank: int = 16, lr: float = 2e-4, losses: list[float] | None = None,
              val: list[tuple[int, float]] | None = None, env: dict[str, Any] | None = None,
              status: str = "completed", started: float = 1_795_670_000.0, seconds: float = 125.0,
-             fingerprint: str = "f00dfacecafe0123", payload_bytes: int = 0) -> Path:
-    """A finished run folder: spec.toml, events.jsonl (started, metrics, eval, finished) and summary.json."""
+             fingerprint: str = "f00dfacecafe0123", payload_bytes: int = 0,
+             tokens_per_s: float | None = None) -> Path:
+    """A finished run folder: spec.toml, events.jsonl (started, metrics, eval, finished) and summary.json; with
+    `tokens_per_s`, its metrics carry a throughput rising to it and a CPU run's resident memory."""
     spec = replace(RunSpec(name=run_id.split("-", 2)[-1]), method=MethodSpec(rank=rank),
                    train=TrainSpec(lr=lr, micro_batch=4, grad_accum=2))
     spec.model.name = "tiny-llama"
@@ -30,7 +32,9 @@ def make_run(runs: Path, run_id: str, *, rank: int = 16, lr: float = 2e-4, losse
         events.emit("started", spec=spec_to_dict(spec), env=env or ENV, precision="fp32", device="cpu",
                     data={"fingerprint": fingerprint, "description": ["Read 40 rows."]}, t=started)
         for step, loss in enumerate(losses, start=1):
-            events.emit("metrics", step=step, loss=loss, lr=lr, t=started + step)
+            system = {"tokens_per_s": tokens_per_s * min(1.0, step / 5), "rss_gib": 1.5 + 0.01 * step} \
+                if tokens_per_s is not None else {}
+            events.emit("metrics", step=step, loss=loss, lr=lr, t=started + step, **system)
         for step, value in val:
             events.emit("eval", step=step, val_loss=value, perplexity=2.718**value, t=started + step)
         events.emit("finished", status=status, summary={"message": ""}, t=started + seconds)

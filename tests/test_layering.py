@@ -35,6 +35,8 @@ def _modules_after(code: str, home: Path) -> set[str]:
         "except Exception:\n    pass",
         "import slmtui.cli as c; c.build_parser()",
         "import slmtui.cli.serve, slmtui.web_console",
+        "import screens.journal, slmtui.sweep, slmtui.sweeps, slmtui.cli.sweep\n"
+        "import optuna, optuna.importance, optuna.storages.journal, optuna.samplers, optuna.pruners",
         "import slmtui.cli as c\ntry:\n    c.main(['--help'])\nexcept SystemExit:\n    pass",
     ],
 )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.protocol import EventWriter
 from slmtui.journal_export import journal_markdown
 from slmtui.run_compare import (
     RunActionError,
@@ -90,6 +91,19 @@ def test_curves_come_from_the_event_file(home: Path) -> None:
     assert curves.train == [(1.0, 3.0), (3.0, 2.0)]  # a null (diverged) loss is skipped
     assert curves.val == [(2.0, 2.5)]
     assert load_curves(home / "nowhere").train == []
+
+
+def test_system_series_come_from_the_metrics(home: Path) -> None:
+    cpu = load_curves(make_run(home / "runs", "20261126-070000-cpu", losses=[3.0] * 10, tokens_per_s=500.0))
+    assert cpu.system["tokens_per_s"][:2] == [(1.0, 100.0), (2.0, 200.0)] and cpu.system["tokens_per_s"][-1] == (10.0, 500.0)
+    assert cpu.system["memory"][0] == (1.0, pytest.approx(1.51)) and cpu.memory_kind == "process RAM"
+    bare = load_curves(make_run(home / "runs", "20261126-071000-bare"))
+    assert bare.system == {"tokens_per_s": [], "memory": []} and bare.memory_kind == ""
+    gpu = home / "runs" / "20261126-072000-gpu"
+    gpu.mkdir()
+    with EventWriter(gpu / "events.jsonl", run=gpu.name) as events:
+        events.emit("metrics", step=1, loss=2.0, tokens_per_s=9000.0, mem_allocated_gib=7.5, rss_gib=3.0)
+    assert load_curves(gpu).system["memory"] == [(1.0, 7.5)] and load_curves(gpu).memory_kind == "GPU allocated"
 
 
 def test_delete_removes_the_folder_and_the_index_but_keeps_entries(home: Path) -> None:

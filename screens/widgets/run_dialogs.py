@@ -1,4 +1,5 @@
-"""Modal views of the Runs view: two runs' spec diff, their loss curves overlaid, and a tag prompt."""
+"""Modal views of the Runs view: two runs' spec diff, their loss curves and a system series overlaid, and a tag
+prompt."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from textual.widgets import Button, DataTable, Input, Label, Static
 from engine.safe_text import visible, visible_line
 from screens.widgets.dialogs import FieldDialog
 from screens.widgets.line_chart import LineChart, Series
-from slmtui.run_compare import Curves, SpecChange
+from slmtui.run_compare import SYSTEM_SERIES, Curves, SpecChange
 
 
 def _value(value: object) -> str:
@@ -62,17 +63,27 @@ class RunDiffScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
+def memory_title(curves: list[Curves]) -> str:
+    """What the memory chart shows: GPU memory allocated, the engine's RAM (CPU runs), or both kinds."""
+    kinds = {c.memory_kind for c in curves if c.memory_kind}
+    return f"memory, GiB ({' / '.join(sorted(kinds))})" if kinds else SYSTEM_SERIES["memory"]
+
+
 class RunOverlayScreen(ModalScreen[None]):
-    """Two (or more) runs' training and validation loss on one chart."""
+    """Two (or more) runs' training and validation loss on one chart, and a system series beneath it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "dismiss", "Close", id="overlay.close", tooltip="Back to the runs"),
         Binding("l", "toggle_log", "Log scale", id="overlay.log", tooltip="Plot the loss on a log scale"),
         Binding("v", "toggle_val", "Validation", id="overlay.val", tooltip="Show validation loss instead of training"),
+        Binding("s", "next_system", "System", id="overlay.system",
+                tooltip="Chart the next system series beneath the loss: tokens/s or memory"),
     ]
 
     show_val: reactive[bool] = reactive(False, init=False)
     """Draw the validation curves (True) or the training curves (False)."""
+    system: reactive[str] = reactive("tokens_per_s", init=False)
+    """The system series drawn beneath the loss (a key of `SYSTEM_SERIES`)."""
 
     def __init__(self, curves: list[Curves]) -> None:
         super().__init__()
@@ -80,31 +91,45 @@ class RunOverlayScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog run-dialog"):
-            yield Label(Content(visible_line("Loss, " + "  vs  ".join(c.run for c in self.curves))), classes="dialog-title",
-                        id="overlay-title")
+            yield Label("", classes="dialog-title", id="overlay-title")
             yield LineChart(id="overlay-chart")
-            yield Static("", id="overlay-note")
+            yield Static("", id="overlay-system-title")
+            yield LineChart(id="overlay-system")
+            yield Static("l log scale   v training/validation   s tokens/s or memory", id="overlay-note")
 
     def on_mount(self) -> None:
         self.watch_show_val()
+        self.watch_system()
 
     def watch_show_val(self) -> None:
         which = "validation" if self.show_val else "training"
         series = tuple(Series(c.run, c.val if self.show_val else c.train) for c in self.curves)
-        chart = self.query_one(LineChart)
+        chart = self.query_one("#overlay-chart", LineChart)
         chart.empty_text = f"Neither run has {which} loss yet."
         chart.series = series
-        counts = ", ".join(f"{len(s.points)} points" for s in series)
-        self.query_one("#overlay-note", Static).update(f"{which} loss ({counts}); l log scale, v train/validation")
+        runs = "  vs  ".join(c.run for c in self.curves)
+        self.query_one("#overlay-title", Label).update(Content(visible_line(f"{which.capitalize()} loss, {runs}")))
+
+    def watch_system(self) -> None:
+        title = memory_title(self.curves) if self.system == "memory" else SYSTEM_SERIES[self.system]
+        chart = self.query_one("#overlay-system", LineChart)
+        chart.empty_text = f"Neither run recorded {title}."
+        chart.series = tuple(Series(c.run, c.system.get(self.system, [])) for c in self.curves)
+        self.query_one("#overlay-system-title", Static).update(f"{title} by step")
 
     def action_toggle_log(self) -> None:
         """Log scale on or off."""
-        chart = self.query_one(LineChart)
+        chart = self.query_one("#overlay-chart", LineChart)
         chart.log_y = not chart.log_y
 
     def action_toggle_val(self) -> None:
         """Switch between training and validation loss."""
         self.show_val = not self.show_val
+
+    def action_next_system(self) -> None:
+        """Chart the next system series (tokens/s, memory) beneath the loss."""
+        keys = list(SYSTEM_SERIES)
+        self.system = keys[(keys.index(self.system) + 1) % len(keys)]
 
     async def action_dismiss(self, result: None = None) -> None:
         """Close the chart."""

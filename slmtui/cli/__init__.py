@@ -18,9 +18,9 @@ from slmtui.cli._common import UserError, fail
 def command_modules() -> tuple[ModuleType, ...]:
     """The modules under `slmtui.cli` that add subcommands, in the order `--help` lists them (imported here,
     not at the top, so `slmtui --version` never loads them)."""
-    from slmtui.cli import checklist, data, demo, doctor, evals, export, journal, planning, runs, serve
+    from slmtui.cli import checklist, data, demo, doctor, evals, export, journal, planning, runs, serve, sweep
 
-    return (demo, runs, data, planning, checklist, evals, export, doctor, journal, serve)
+    return (demo, runs, sweep, data, planning, checklist, evals, export, doctor, journal, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

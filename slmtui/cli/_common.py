@@ -25,10 +25,10 @@ def fail(message: str, code: int = 1) -> int:
     return code
 
 
-def say(text: str, *, err: bool = False) -> None:
+def say(text: str, *, err: bool = False, flush: bool = False) -> None:
     """Print a line that may hold text from outside (a path, a run name, an engine message), controls made
-    visible."""
-    print(visible(text), file=sys.stderr if err else sys.stdout)
+    visible; `flush` for progress lines a pipe must see at once."""
+    print(visible(text), file=sys.stderr if err else sys.stdout, flush=flush)
 
 
 def print_json(obj: Any) -> None:

@@ -21,6 +21,7 @@ from slmtui.ui.keys import app_key_rows, screen_key_rows
 from slmtui.ui.registry import default_registry
 from slmtui.ui.shell import ShellBody
 from tests.run_fixtures import make_run
+from tests.sweep_fixtures import make_sweep
 
 SIZES = [(80, 24), (100, 30), (120, 36)]
 RUN = "20261126-070000-base"
@@ -45,6 +46,19 @@ async def _journal_runs(pilot: Pilot[None]) -> None:
     await wait_for(pilot, lambda: bool(screen.query("#journal-table")), what="the journal's table")
     await pilot.press("r")
     await wait_for(pilot, lambda: screen.view == "runs" and screen.runs_panel is not None, what="the runs view")
+
+
+async def _journal_sweeps(pilot: Pilot[None]) -> None:
+    from screens.journal import JournalScreen
+
+    await _shell(pilot, "journal")
+    screen = pilot.app.screen
+    assert isinstance(screen, JournalScreen)
+    await wait_for(pilot, lambda: bool(screen.query("#journal-table")), what="the journal's table")
+    make_sweep(screen.store.home, with_runs=False)  # every key of the view active: promote needs a best trial
+    await pilot.press("w")
+    await wait_for(pilot, lambda: screen.view == "sweeps" and screen.sweeps_panel is not None
+                   and screen.sweeps_panel.shown is not None, what="the sweeps view")
 
 
 async def _new_run(pilot: Pilot[None]) -> None:
@@ -77,6 +91,7 @@ def _opener(slug: str) -> Opener:
 PLACES: dict[str, tuple[str, Opener]] = {
     **{entry.slug: (entry.slug, _opener(entry.slug)) for entry in default_registry().available()},
     "journal-runs": ("journal", _journal_runs),
+    "journal-sweeps": ("journal", _journal_sweeps),
     "new-run": ("journal", _new_run),
     "playground": ("shortlist", _playground),
 }

@@ -32,9 +32,10 @@ def snapshot_home() -> Iterator[Path]:
         patch.setenv("TZ", "UTC")
         time.tzset()
         runs = path / "runs"
-        make_run(runs, "20261126-070000-base", rank=8, losses=[3.0 - 0.04 * i + 0.1 * (i % 3) for i in range(60)])
+        make_run(runs, "20261126-070000-base", rank=8, losses=[3.0 - 0.04 * i + 0.1 * (i % 3) for i in range(60)],
+                 tokens_per_s=1200.0)
         make_run(runs, "20261126-071000-rank64", rank=64, lr=5e-4, seconds=3725,
-                 losses=[3.1 - 0.05 * i + 0.08 * (i % 4) for i in range(50)])
+                 losses=[3.1 - 0.05 * i + 0.08 * (i % 4) for i in range(50)], tokens_per_s=800.0)
         make_run(runs, "20261126-072000-newenv", env={**ENV, "torch": "2.14.0"}, fingerprint="beadfeed00112233")
         Store(path).add_entries([{"kind": "aha", "text": "rank 64 learns faster early on", "run": "20261126-071000-rank64",
                                   "step": 12, "created": 1_795_677_300, "source": "snapshot:0"}])

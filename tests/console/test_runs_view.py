@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from console_helpers import of_type, wait_for
 from textual.message import Message
 from textual.pilot import Pilot
@@ -24,8 +25,8 @@ A, B, C = "20261126-070000-base", "20261126-071000-rank64", "20261126-072000-new
 
 def seed_runs(home: Path) -> None:
     runs = home / "runs"
-    make_run(runs, A, rank=8, losses=[3.0 - 0.05 * i for i in range(40)], payload_bytes=40_000)
-    make_run(runs, B, rank=64, lr=5e-4, losses=[3.2 - 0.06 * i for i in range(30)])
+    make_run(runs, A, rank=8, losses=[3.0 - 0.05 * i for i in range(40)], payload_bytes=40_000, tokens_per_s=900.0)
+    make_run(runs, B, rank=64, lr=5e-4, losses=[3.2 - 0.06 * i for i in range(30)], tokens_per_s=600.0)
     make_run(runs, C, env={**ENV, "torch": "2.14.0", "gpu": "NVIDIA H100"})
 
 
@@ -104,6 +105,12 @@ async def test_diff_and_overlay_of_two_marked_runs(home: Path) -> None:
         await wait_for(pilot, lambda: len(chart.series) == 2, what="the curves drawn")
         assert [(s.name, len(s.points)) for s in chart.series] == [(A, 40), (B, 30)]
         assert "⠀" not in str(chart.render()) and any(0x2800 < ord(ch) < 0x2900 for ch in str(chart.render()))
+        system = app.screen.query_one("#overlay-system", LineChart)
+        assert [(s.name, len(s.points), max(v for _, v in s.points)) for s in system.series] == [(A, 40, 900.0),
+                                                                                              (B, 30, 600.0)]
+        await pilot.press("s")  # beside the losses: tokens/s, then memory (a CPU run's: the engine's RAM)
+        assert max(v for _, v in system.series[0].points) == pytest.approx(1.9)
+        assert "memory, GiB (process RAM) by step" in str(app.screen.query_one("#overlay-system-title", Static).render())
         await pilot.press("v", "l")
         assert [len(s.points) for s in chart.series] == [2, 2] and chart.log_y
         await pilot.press("escape")
