@@ -288,23 +288,34 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
     return [read_run(p) for p in sorted(runs_dir.iterdir()) if is_run_dir(p)]
 
 
+def pick_id(ref: str, ids: list[str], noun: str) -> str | None:
+    """The one of `ids` (oldest first) that `ref` names: `last`, a full id or a unique prefix; None when none
+    does. A prefix of several raises LookupError with a sentence naming a few."""
+    if ref == "last":
+        return ids[-1] if ids else None
+    if ref in ids:
+        return ref
+    matches = [i for i in ids if i.startswith(ref)]
+    if len(matches) > 1:
+        raise LookupError(f"{ref!r} matches {len(matches)} {noun}s ({', '.join(matches[:3])}...); type more of the "
+                          "id.")
+    return matches[0] if matches else None
+
+
 def resolve_run(ref: str, runs_dir: Path) -> Path:
     """A run folder from a full id, a unique prefix, `last`, or a path to a run folder."""
     candidate = Path(ref).expanduser()
     if ("/" in ref or ref.startswith(".")) and is_run_dir(candidate):
         return candidate.resolve()
     ids = sorted(p.name for p in runs_dir.iterdir() if is_run_dir(p)) if runs_dir.is_dir() else []
+    try:
+        found = pick_id(ref, ids, "run")
+    except LookupError as exc:
+        raise RunNotFound(str(exc)) from None
+    if found is not None:
+        return runs_dir / found
     if ref == "last":
-        if not ids:
-            raise RunNotFound(f"There are no runs in {runs_dir} yet; start one with `slmtui train SPEC.toml`.")
-        return runs_dir / ids[-1]
-    if ref in ids:
-        return runs_dir / ref
-    matches = [i for i in ids if i.startswith(ref)]
-    if len(matches) == 1:
-        return runs_dir / matches[0]
-    if matches:
-        raise RunNotFound(f"{ref!r} matches {len(matches)} runs ({', '.join(matches[:3])}...); type more of the id.")
+        raise RunNotFound(f"There are no runs in {runs_dir} yet; start one with `slmtui train SPEC.toml`.")
     raise RunNotFound(f"No run matches {ref!r}; `slmtui runs` lists them.")
 
 

@@ -20,6 +20,7 @@ import psutil
 
 from engine.protocol import read_json, write_json_atomic
 from engine.spec import slug
+from slmtui.runs import pick_id
 
 if TYPE_CHECKING:
     import optuna
@@ -124,16 +125,12 @@ def list_sweep_dirs(root: Path) -> list[Path]:
 def resolve_sweep(ref: str, root: Path) -> Path:
     """A sweep folder from a full id, a unique prefix or `last`."""
     ids = [p.name for p in list_sweep_dirs(root)]
-    if ref == "last" and ids:
-        return root / ids[-1]
-    if ref in ids:
-        return root / ref
-    matches = [i for i in ids if i.startswith(ref)]
-    if len(matches) == 1:
-        return root / matches[0]
-    if matches:
-        raise SweepNotFound(f"{ref!r} matches {len(matches)} sweeps ({', '.join(matches[:3])}...); type more of "
-                            "the id.")
+    try:
+        found = pick_id(ref, ids, "sweep")
+    except LookupError as exc:
+        raise SweepNotFound(str(exc)) from None
+    if found is not None:
+        return root / found
     if not ids:
         raise SweepNotFound(f"There are no sweeps in {root} yet; start one with `slmtui sweep SWEEP.toml`.")
     raise SweepNotFound(f"No sweep matches {ref!r}; `slmtui sweep --list` lists them.")
