@@ -70,6 +70,9 @@ class TrainSetup:
     master_weights: str = "fp32"
     """Full fine-tuning in bf16: `fp32` master weights, gradients and optimizer states under autocast, or `bf16`
     for all of them (the engine's `train.master_weights`)."""
+    shards: int = 1
+    """Full fine-tuning under FSDP: the GPUs its weights, gradients and optimizer states are sharded over (the
+    estimate is then per GPU); 1, not sharded."""
 
     def check(self) -> None:
         """Raise ValueError (one sentence) on a value the estimate does not know."""
@@ -80,6 +83,8 @@ class TrainSetup:
                 raise ValueError(f"Unknown {name} {value!r}: use one of {', '.join(allowed)}.")
         if self.master_weights not in ("fp32", "bf16"):
             raise ValueError(f"Unknown master_weights {self.master_weights!r}: use fp32 or bf16.")
+        if self.shards < 1 or (self.shards > 1 and self.method != "full"):
+            raise ValueError("Sharding (shards > 1) is for full fine-tuning, over at least one GPU.")
         if self.batch < 1 or self.seq < 1 or self.rank < 1:
             raise ValueError("Batch, sequence length and rank must be at least 1.")
 
@@ -225,8 +230,11 @@ def estimate_peak_memory(shape: ModelShape, setup: TrainSetup | None = None, **c
     n_train = trainable_params(shape, setup)
     param_bytes = 2 if setup.method == "full" and not _fp32_master(setup) else 4
     adapters = 0.0 if setup.method == "full" else n_train * 4.0
-    grads = n_train * param_bytes
+    grads = float(n_train * param_bytes)
     states = n_train * _optimizer_bytes_per_param(setup, param_bytes)
+    if setup.shards > 1:  # FSDP: a GPU holds its share, plus what is gathered whole in 16 bits at a time
+        gathered = 2 * (shape.embedding_params() + 2 * (shape.layer_linear_params() + shape.layer_other_params()))
+        weights, grads, states = weights / setup.shards + gathered, grads / setup.shards, states / setup.shards
 
     other, attention = _layer_bytes_per_token(shape, setup)
     final_norm = 4 * shape.hidden_size + (2 * act * shape.hidden_size if setup.method == "full" else 0)
@@ -277,6 +285,9 @@ def estimate_peak_memory(shape: ModelShape, setup: TrainSetup | None = None, **c
         notes.append(f"Fused loss: logits are made {FUSED_LOSS_CHUNK_TOKENS} tokens at a time.")
     if shape.vision is not None:
         notes.append("The vision tower's weights are counted; images are not.")
+    if setup.shards > 1:
+        notes.append(f"FSDP over {setup.shards} GPUs: per GPU, 1/{setup.shards} of the weights, gradients and "
+                     "optimizer states, with the embeddings and two layers gathered whole.")
     return MemoryEstimate(total_gib=round(total, 3), breakdown=breakdown, peak_phase=peak_phase,
                           params_total=count_params(shape), params_trainable=n_train, setup=setup,
                           notes=tuple(notes))

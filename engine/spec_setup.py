@@ -34,4 +34,11 @@ def train_setup(spec: RunSpec, precision: str | None = None, loss: str | None = 
                       rank=spec.method.rank, targets=targets_kind(spec.method.target_modules),
                       dropout=spec.method.dropout, gradient_checkpointing=spec.train.gradient_checkpointing,
                       loss=loss or chosen_loss, double_quant=spec.method.double_quant,
-                      master_weights=spec.train.master_weights)
+                      master_weights=spec.train.master_weights, shards=planned_shards(spec))
+
+
+def planned_shards(spec: RunSpec) -> int:
+    """The GPUs an explicitly sharded (`train.strategy = "fsdp"`) full fine-tuning spreads over; else 1 (auto
+    decides on the unsharded estimate)."""
+    sharded = spec.train.strategy == "fsdp" and spec.method.kind == "full"
+    return spec.train.devices * spec.train.nodes if sharded else 1

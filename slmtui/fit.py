@@ -7,7 +7,7 @@ Every function here is cheap enough for a worker thread and raises `FitError` (o
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from engine.catalog import ModelShape, load_catalog, shape_from_config
@@ -98,7 +98,9 @@ class SpecEstimate:
         total = self.estimate.total_gib
         best = (f"largest micro-batch that fits: {self.max_micro_batch}" if self.max_micro_batch
                 else "even a micro-batch of 1 does not fit")
-        return f"{total:.1f} GiB of {self.capacity_gib:.1f} GiB on {self.gpu}: {self.verdict}; {best}."
+        shards = self.estimate.setup.shards
+        where = f"on each of {shards} {self.gpu} (FSDP)" if shards > 1 else f"on {self.gpu}"
+        return f"{total:.1f} GiB of {self.capacity_gib:.1f} GiB {where}: {self.verdict}; {best}."
 
 
 def estimate_spec(spec: RunSpec, gpu: str, capacity_gib: float) -> SpecEstimate:
@@ -109,6 +111,11 @@ def estimate_spec(spec: RunSpec, gpu: str, capacity_gib: float) -> SpecEstimate:
     setup = train_setup(spec)
     try:
         est = estimate_peak_memory(shape, setup)
+        gpus = spec.train.devices * spec.train.nodes
+        if (spec.train.strategy == "auto" and spec.method.kind == "full" and gpus > 1
+                and verdict(est.total_gib, capacity_gib) != "fits"):  # the engine shards it, as here
+            setup = replace(setup, shards=gpus)
+            est = estimate_peak_memory(shape, setup)
     except ValueError as exc:
         raise FitError(str(exc)) from None
     return SpecEstimate(model=label, estimate=est, gpu=gpu, capacity_gib=capacity_gib,

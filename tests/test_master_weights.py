@@ -53,3 +53,31 @@ def test_bf16_master_weights_estimate_half_the_state_and_no_more_than_hf() -> No
     # weights, gradients and two Adam moments: 16 bytes a parameter against 8, and fp32 masters also keep the
     # 16-bit copies autocast makes of the weights (up to 2 bytes a parameter)
     assert 8 <= per_param <= 10
+
+
+def test_a_sharded_full_fine_tuning_estimates_its_share_per_gpu() -> None:
+    from engine.catalog import load_catalog
+    from engine.spec import RunSpec
+    from slmtui.fit import estimate_spec
+
+    entry = load_catalog().model("qwen2.5-7b")
+    assert entry is not None
+    setup = TrainSetup(method="full", batch=1, seq=1024, precision="bf16")
+    whole = estimate_peak_memory(entry.shape, setup)
+    four = estimate_peak_memory(entry.shape, setup, shards=4)
+    held = ("weights", "optimizer states")
+    for part in held:
+        assert four.breakdown[part] < whole.breakdown[part] / 3
+    assert four.breakdown["activations"] == whole.breakdown["activations"]  # each GPU runs its own batch
+    assert any("FSDP over 4 GPUs" in note for note in four.notes)
+    with pytest.raises(ValueError, match="full fine-tuning"):
+        estimate_peak_memory(entry.shape, setup, method="lora", shards=2)
+
+    spec = RunSpec()
+    spec.model.name, spec.method.kind, spec.data.max_length = "qwen2.5-7b", "full", 1024
+    spec.train.micro_batch, spec.train.packing, spec.train.devices = 1, "off", 4
+    on_one = estimate_spec(spec, "A100-80GB", 80.0)  # auto: unsharded it does not fit, so the engine shards it
+    assert on_one.estimate.setup.shards == 4 and on_one.verdict == "fits"
+    assert "on each of 4 A100-80GB (FSDP)" in on_one.sentence()
+    spec.train.strategy = "ddp"
+    assert estimate_spec(spec, "A100-80GB", 80.0).verdict == "exceeds"

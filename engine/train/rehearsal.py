@@ -13,6 +13,7 @@ of 0 and zero gradients, and its step counters are reset), gradients are dropped
 from __future__ import annotations
 
 import gc
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -47,6 +48,8 @@ def planned_estimate(trainer: Trainer) -> dict[str, Any] | None:
     longest = max(len(e.input_ids) for e in trainer.stream.examples)
     batch, seq = trainer.packer.shape() if trainer.packer else (trainer.cfg.micro_batch, longest)
     setup = train_setup(trainer.spec, trainer.loaded.precision.name, trainer.loss_kind, batch, seq)
+    if trainer.sharded:
+        setup = replace(setup, shards=trainer.dist.world)
     result = estimate_peak_memory(shape, setup)
     if trainer.device.type == "cuda":
         gpu = torch.cuda.get_device_name(trainer.device)
