@@ -10,8 +10,10 @@ requests (scripts, the websocket).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
+import os
 import secrets
 import shlex
 import socket
@@ -132,6 +134,8 @@ class ConsoleServer(Server):
             task.cancel()
         if self.sessions:
             await asyncio.wait(self.sessions, timeout=SHUTDOWN_GRACE_S)
+        await asyncio.to_thread(end_consoles)  # any that did not quit in time (a loaded machine) end now
+
 
     async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
         task = asyncio.current_task()
@@ -162,3 +166,26 @@ class ConsoleServer(Server):
                     print=lambda _listening: self.announce(f"Serving the slmtui console on {self.access.url()} "
                                                            "(Ctrl+C stops it)."),
                     shutdown_timeout=SHUTDOWN_GRACE_S)
+
+
+def end_consoles(grace_s: float = 2.0) -> None:
+    """Terminate the server's own child processes (the tabs' consoles and their shells) that are still running,
+    then kill those that outlive `grace_s`: stopping the server never leaves a console behind. Training engines a
+    tab started run in a session of their own (detached) and are left alone."""
+    import psutil
+
+    children = [c for c in psutil.Process().children(recursive=True) if _same_session(c.pid)]
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.terminate()
+    _, alive = psutil.wait_procs(children, timeout=grace_s)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+
+
+def _same_session(pid: int) -> bool:
+    try:
+        return os.getsid(pid) == os.getsid(0)
+    except OSError:  # gone already
+        return False

@@ -4,6 +4,9 @@ browser itself: tests/console/test_serve_browser.py)."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import make_mocked_request
@@ -89,3 +92,22 @@ def test_a_port_in_use_names_another_to_try(cli: Cli) -> None:
 def test_bad_addresses_are_one_sentence(cli: Cli, args: tuple[str, ...], sentence: str) -> None:
     proc = cli("serve", *args, timeout=60)
     assert proc.returncode == 1 and proc.stderr.startswith(f"slmtui: {sentence}") and proc.stderr.count("\n") == 1
+
+
+def test_stopping_ends_the_consoles_left_and_never_a_detached_engine() -> None:
+    """In a process of its own (the server's role): a console still running after the grace is ended; a process
+    in a session of its own, as a training run started from a tab is, runs on."""
+    script = """
+import subprocess
+from slmtui.web_console import end_consoles
+console = subprocess.Popen(["sh", "-c", "sleep 60"])
+engine = subprocess.Popen(["sleep", "60"], start_new_session=True)
+end_consoles(grace_s=2.0)
+console.wait(timeout=5)
+print(console.returncode is not None, engine.poll() is None)
+engine.kill()
+engine.wait()
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent, check=True)
+    assert done.stdout.split() == ["True", "True"], done.stdout + done.stderr
