@@ -47,7 +47,7 @@ from engine.train.evaluation import (
     validation_loss,
 )
 from engine.train.fused_loss import fused_token_loss_sum, supports_fused_loss
-from engine.train.oom import OomGuard, inject_test_oom
+from engine.train.oom import OomGuard, carry_memory_plan, inject_test_oom, memory_plan
 from engine.train.packing import Packer
 from engine.train.reporting import Reporter
 from engine.train.schedule import get_lr
@@ -251,34 +251,7 @@ class Trainer:
         set_rng_state(own["rng"])
         self.stream.restore(StreamState(**own["stream"]))
         self.step = int(state["step"])
-        return self._carry_memory_plan(state.get("memory_plan"))
-
-    def memory_plan(self) -> dict[str, Any]:
-        """The settings the OOM guard (or the fit rehearsal) may have changed, kept with each checkpoint."""
-        return {"micro_batch": self.cfg.micro_batch, "grad_accum": self.cfg.grad_accum,
-                "gradient_checkpointing": self.cfg.gradient_checkpointing,
-                "micro_batch_tokens": self.packer.tokens if self.packer else None}
-
-    def _carry_memory_plan(self, plan: Any) -> str:
-        """Take a checkpoint's smaller memory settings (the same examples per step), so a resume does not run
-        out of memory again to find them."""
-        if not isinstance(plan, dict):
-            return ""
-        cfg, kept = self.cfg, []
-        batch, accum = plan.get("micro_batch"), plan.get("grad_accum")
-        if (isinstance(batch, int) and isinstance(accum, int) and 0 < batch < cfg.micro_batch
-                and batch * accum == cfg.micro_batch * cfg.grad_accum):
-            cfg.micro_batch, cfg.grad_accum = batch, accum
-            self.stream.micro_batch = batch
-            kept.append(f"micro-batch {batch} with gradient accumulation {accum}")
-        tokens = plan.get("micro_batch_tokens")
-        if self.packer is not None and isinstance(tokens, int) and 0 < tokens < self.packer.tokens:
-            self.packer.tokens = tokens
-            kept.append(f"micro-batch tokens {tokens}")
-        if plan.get("gradient_checkpointing") is True and not cfg.gradient_checkpointing:
-            self.turn_on_checkpointing()
-            kept.append("gradient checkpointing")
-        return f"Kept what the run shrank to after running out of memory: {', '.join(kept)}." if kept else ""
+        return carry_memory_plan(self, state.get("memory_plan"))
 
     def turn_on_checkpointing(self) -> None:
         """Recompute activations in backward from now on (saves memory, costs time)."""
@@ -318,7 +291,7 @@ class Trainer:
         weights, optimizer_state = full_state(self) if self.sharded else (None, None)
         if not self.dist.is_main:
             return run_dir / "checkpoints" / f"step-{self.step:06d}"
-        extra = {"memory_plan": self.memory_plan(), **({"ranks": ranks} if ranks else {})}
+        extra = {"memory_plan": memory_plan(self), **({"ranks": ranks} if ranks else {})}
         folder = save_checkpoint(run_dir, self.step, self.model, optimizer_state or named_optimizer_state(self),
                                  self.scaler, self.stream.state, val_loss, extra, weights)
         prune_checkpoints(run_dir, self.cfg.keep_checkpoints, self.cfg.keep_best)

@@ -146,3 +146,33 @@ class OomGuard:
                            mem_after_free_gib=_allocated_gib(trainer.device))
         self.reporter.log(message, level="warning" if action != "stop" else "error")
         return action != "stop"
+
+
+def memory_plan(trainer: Trainer) -> dict[str, Any]:
+    """The settings the OOM guard (or the fit rehearsal) may have changed, kept with each checkpoint."""
+    cfg = trainer.cfg
+    return {"micro_batch": cfg.micro_batch, "grad_accum": cfg.grad_accum,
+            "gradient_checkpointing": cfg.gradient_checkpointing,
+            "micro_batch_tokens": trainer.packer.tokens if trainer.packer else None}
+
+
+def carry_memory_plan(trainer: Trainer, plan: Any) -> str:
+    """Take a checkpoint's smaller memory settings (the same examples per step), so a resume does not run out of
+    memory again to find them; the sentence saying which ("" for none)."""
+    if not isinstance(plan, dict):
+        return ""
+    cfg, kept = trainer.cfg, []
+    batch, accum = plan.get("micro_batch"), plan.get("grad_accum")
+    if (isinstance(batch, int) and isinstance(accum, int) and 0 < batch < cfg.micro_batch
+            and batch * accum == cfg.micro_batch * cfg.grad_accum):
+        cfg.micro_batch, cfg.grad_accum = batch, accum
+        trainer.stream.micro_batch = batch
+        kept.append(f"micro-batch {batch} with gradient accumulation {accum}")
+    tokens = plan.get("micro_batch_tokens")
+    if trainer.packer is not None and isinstance(tokens, int) and 0 < tokens < trainer.packer.tokens:
+        trainer.packer.tokens = tokens
+        kept.append(f"micro-batch tokens {tokens}")
+    if plan.get("gradient_checkpointing") is True and not cfg.gradient_checkpointing:
+        trainer.turn_on_checkpointing()
+        kept.append("gradient checkpointing")
+    return f"Kept what the run shrank to after running out of memory: {', '.join(kept)}." if kept else ""
