@@ -18,6 +18,8 @@ import numpy as np
 
 #: Top-1 agreement a file must reach, per quantisation (the issue's bar for f16; q8_0 rounds more).
 MIN_TOP1 = {"f16": 0.99, "q8_0": 0.95}
+#: Largest relative perplexity gap (llama.cpp over transformers) per quantisation; f16 measures ~1e-5 here.
+MAX_PERPLEXITY_GAP = {"f16": 0.01, "q8_0": 0.03}
 ENABLE_HINT = ("install llama-cpp-python (README: GGUF export) and export again, or run "
                "`python -m engine export RUN OUT --format gguf` after installing it")
 
@@ -134,6 +136,9 @@ def _problems(r: dict[str, Any]) -> list[str]:
     if r["top1_agreement"] < MIN_TOP1[r["quant"]]:
         problems.append(f"llama.cpp's top-1 next token matches transformers' at {r['top1_agreement']:.1%} of "
                         f"positions, below {MIN_TOP1[r['quant']]:.0%}.")
+    if abs(r["perplexity_gap"]) > MAX_PERPLEXITY_GAP[r["quant"]]:
+        problems.append(f"llama.cpp's perplexity is {r['perplexity_gap']:+.2%} off transformers', beyond "
+                        f"{MAX_PERPLEXITY_GAP[r['quant']]:.0%}.")
     if r["quant"] == "f16" and r["greedy_identical"] < n:
         problems.append(f"Greedy generations differ on {n - r['greedy_identical']} of {n} prompts.")
     if r["tokenization_identical"] < n:

@@ -4,6 +4,7 @@ refusals, and (where llama-cpp-python is installed) the parity check against tra
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +163,7 @@ def test_llama_cpp_behaves_like_transformers(trained_run: Path, tmp_path: Path, 
                                              capsys: pytest.CaptureFixture[str]) -> None:
     result = export_gguf(trained_run, tmp_path / quant, capsys, "--quant", quant)
     parity = result["parity"]
-    print(json.dumps({k: v for k, v in parity.items() if k != "chat_template"}), file=__import__("sys").stderr)
+    print(json.dumps({k: v for k, v in parity.items() if k != "chat_template"}), file=sys.stderr)
     assert parity["checked"] and parity["examples"] > 0, parity
     assert parity["chat_template"]["identical"], parity["chat_template"]
     assert parity["tokenization_identical"] == parity["examples"]
@@ -170,3 +171,61 @@ def test_llama_cpp_behaves_like_transformers(trained_run: Path, tmp_path: Path, 
         assert parity["top1_agreement"] >= 0.99 and parity["greedy_identical"] == parity["examples"], parity
         assert abs(parity["perplexity_gap"]) < 0.01
     assert parity["passed"], parity["problems"]
+
+
+@pytest.fixture(scope="module")
+def sharp_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Llama with larger attention weights: attention (and so the rotary layout) decides its next
+    tokens, which a random init at std 0.02 barely lets it do (there, even unpermuted Q/K agree on top-1)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = tmp_path_factory.mktemp("sharp")
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    with torch.no_grad():
+        for name, weights in model.named_parameters():
+            scale = {"q_proj": 10.0, "k_proj": 10.0, "v_proj": 30.0, "o_proj": 30.0, "embed": 2.0}
+            weights.mul_(next((v for k, v in scale.items() if k in name), 1.0))
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(out)
+    return out
+
+
+def chat_examples(model_dir: Path, n: int = 4) -> list[Any]:
+    """A few prompt/response rows of the tiny corpus as the data preparation makes them (response scored)."""
+    from transformers import AutoTokenizer
+
+    from engine.data.prepare import Example
+    from tests.conftest import TINY_CORPUS
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    rows = []
+    for line in TINY_CORPUS[::150][:n]:
+        prompt, response = line.split(" Reply: ")
+        head = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True)
+        tail = [*tokenizer(response, add_special_tokens=False).input_ids, tokenizer.eos_token_id]
+        head = list(head["input_ids"] if hasattr(head, "keys") else head)  # a BatchEncoding in transformers 5
+        rows.append(Example(input_ids=head + tail, labels=[-100] * len(head) + tail, prompt=prompt,
+                            response=response))
+    return rows
+
+
+@pytest.mark.skipif(not llama_cpp_available(), reason="llama-cpp-python is not installed (it builds from source "
+                    "in minutes; README: GGUF export), so llama.cpp cannot load the GGUF here")
+def test_parity_holds_where_attention_matters_and_catches_an_unpermuted_conversion(
+        sharp_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.gguf_tensors
+    from engine.gguf_convert import write_gguf
+    from engine.gguf_parity import parity_check
+
+    examples = chat_examples(sharp_model_dir)
+    write_gguf(sharp_model_dir, tmp_path / "right.gguf", "f16", "sharp")
+    right = parity_check(sharp_model_dir, tmp_path / "right.gguf", "f16", examples)
+    print(json.dumps({k: v for k, v in right.items() if k != "chat_template"}), file=sys.stderr)
+    assert right["passed"] and right["top1_agreement"] >= 0.99, right["problems"]
+    monkeypatch.setattr(engine.gguf_tensors, "permute_for_rope", lambda weights, *heads: weights)
+    write_gguf(sharp_model_dir, tmp_path / "wrong.gguf", "f16", "sharp")
+    wrong = parity_check(sharp_model_dir, tmp_path / "wrong.gguf", "f16", examples)
+    print(json.dumps({k: v for k, v in wrong.items() if k != "chat_template"}), file=sys.stderr)
+    assert not wrong["passed"] and wrong["top1_agreement"] < 0.5 and wrong["greedy_identical"] == 0
+    assert any("top-1 next token matches transformers' at" in p for p in wrong["problems"])
