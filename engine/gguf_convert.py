@@ -54,14 +54,35 @@ def check_convertible(config: dict[str, Any], quant: str) -> str:
     return ARCHITECTURES[model_type]
 
 
-def pre_tokenizer_name(tokenizer: Any, tokenizer_json: dict[str, Any]) -> str:
-    """llama.cpp's name for the tokenizer's pre-tokenizer: by llama.cpp's hash, or a plain GPT-2 byte-level one."""
+#: The splitting regexes of llama.cpp's `llama-bpe` (Llama 3) and `qwen2` pre-tokenizers (they differ in digits).
+LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2_SPLIT = LLAMA3_SPLIT.replace(r"\p{N}{1,3}", r"\p{N}")
+
+
+def _known_pre_tokenizers() -> dict[str, Any]:
+    from tokenizers import Regex
+    from tokenizers import pre_tokenizers as pt
+
+    def split(regex: str) -> Any:
+        return pt.Sequence([pt.Split(Regex(regex), behavior="isolated"),
+                            pt.ByteLevel(add_prefix_space=False, use_regex=False)])
+
+    return {"gpt-2": pt.ByteLevel(add_prefix_space=False), "llama-bpe": split(LLAMA3_SPLIT),
+            "qwen2": split(QWEN2_SPLIT)}
+
+
+def pre_tokenizer_name(tokenizer: Any) -> str:
+    """llama.cpp's name for the tokenizer's pre-tokenizer: by llama.cpp's hash of a released model's tokens,
+    else the known one that splits llama.cpp's check text exactly as this tokenizer does."""
     found = PRE_TOKENIZER_HASHES.get(sha256(str(tokenizer.encode(CHECK_TEXT)).encode()).hexdigest())
     if found:
         return found
-    pre = tokenizer_json.get("pre_tokenizer") or {}
-    if pre.get("type") == "ByteLevel" and pre.get("use_regex", True):
-        return "gpt-2"
+    pre = tokenizer.backend_tokenizer.pre_tokenizer
+    pieces = pre.pre_tokenize_str(CHECK_TEXT) if pre is not None else None
+    for name, known in _known_pre_tokenizers().items():
+        if known.pre_tokenize_str(CHECK_TEXT) == pieces:
+            return name
     raise GgufError("The tokenizer's pre-tokenizer is not one llama.cpp recognises; convert the merged model "
                     "with llama.cpp's convert_hf_to_gguf.py")
 
@@ -104,7 +125,7 @@ def write_vocabulary(writer: Any, hf_dir: Path, vocab_size: int) -> dict[str, An
                         "convert_hf_to_gguf.py")
     tokens, types = _vocabulary(tokenizer, vocab_size)
     writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre(pre_tokenizer_name(tokenizer, tokenizer_json))
+    writer.add_tokenizer_pre(pre_tokenizer_name(tokenizer))
     writer.add_token_list(tokens)
     writer.add_token_types(types)
     special = gguf.SpecialVocab(hf_dir, load_merges=True, n_vocab=vocab_size)

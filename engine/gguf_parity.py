@@ -2,7 +2,7 @@
 
 On a few examples of the run's test split, both get the same token ids: top-1 next-token agreement and
 perplexity on the responses from their logits, greedy generations from the prompts, and llama.cpp's own
-tokenization of the text. The chat template llama.cpp reads from the GGUF is rendered with llama-cpp-python's
+tokenization of the prompts and of llama.cpp's pre-tokenizer check text. The chat template llama.cpp reads from the GGUF is rendered with llama-cpp-python's
 Jinja formatter and compared with `tokenizer.apply_chat_template` for the same messages. Every figure comes
 back in one dict, with `problems`: one sentence per failed check, saying what differs.
 """
@@ -94,8 +94,12 @@ def parity_check(hf_dir: Path, gguf_file: Path, quant: str, examples: list[Any],
     tokenizer = AutoTokenizer.from_pretrained(hf_dir)
     model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).eval()
     longest = max(len(e.input_ids) for e in examples)
-    llm = Llama(model_path=str(gguf_file), n_ctx=longest + new_tokens + 8, logits_all=True, verbose=False,
-                n_threads=threads, n_batch=512)
+    try:
+        llm = Llama(model_path=str(gguf_file), n_ctx=longest + new_tokens + 8, logits_all=True, verbose=False,
+                    n_threads=threads, n_batch=512)
+    except ValueError as exc:  # llama.cpp logs why to stderr; the binding says only that it failed
+        return {"checked": True, "quant": quant, "passed": False,
+                "problems": [f"llama.cpp cannot load the GGUF ({exc}); its log above says which tensor or key."]}
     eos = tokenizer.eos_token_id
     agree = total = same_greedy = same_tokens = 0
     nll = {"transformers": 0.0, "llama.cpp": 0.0}
@@ -117,13 +121,18 @@ def parity_check(hf_dir: Path, gguf_file: Path, quant: str, examples: list[Any],
         text = example.prompt
         same_tokens += tokenizer(text, add_special_tokens=False).input_ids == llm.tokenize(
             text.encode("utf-8"), add_bos=False, special=True)
+    from engine.gguf_convert import CHECK_TEXT
+
+    tricky_text_identical = tokenizer(CHECK_TEXT, add_special_tokens=False).input_ids == llm.tokenize(
+        CHECK_TEXT.encode("utf-8"), add_bos=False, special=False)
     ppl = {name: math.exp(value / max(scored_tokens, 1)) for name, value in nll.items()}
     first = examples[0]
     template = template_check(llm, tokenizer, [{"role": "user", "content": first.prompt},
                                                {"role": "assistant", "content": first.response}])
     result = {"checked": True, "quant": quant, "examples": len(examples), "positions": total,
               "top1_agreement": agree / max(total, 1), "greedy_identical": same_greedy,
-              "tokenization_identical": same_tokens, "perplexity": ppl,
+              "tokenization_identical": same_tokens, "tricky_text_tokenized_identically": tricky_text_identical,
+              "perplexity": ppl,
               "perplexity_gap": ppl["llama.cpp"] / ppl["transformers"] - 1, "chat_template": template}
     result["problems"] = _problems(result)
     result["passed"] = not result["problems"]
@@ -144,6 +153,9 @@ def _problems(r: dict[str, Any]) -> list[str]:
     if r["tokenization_identical"] < n:
         problems.append(f"llama.cpp tokenizes {n - r['tokenization_identical']} of {n} prompts differently "
                         "from the Hugging Face tokenizer.")
+    if not r["tricky_text_tokenized_identically"]:
+        problems.append("llama.cpp tokenizes its pre-tokenizer check text (spaces, digits, emoji, scripts) "
+                        "differently from the Hugging Face tokenizer.")
     template = r["chat_template"]
     if not template["present"]:
         problems.append("The GGUF holds no chat template.")
