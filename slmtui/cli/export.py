@@ -54,7 +54,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if result["kind"] == "gguf":
         for line in gguf_lines(result):
             say(line)
-        return 0 if result["parity"].get("passed", True) else 1
+        return 0  # a failed parity check is news, said above; the export itself did its job
     what = {"merged": "a merged model", "adapter": "the adapter", "model": "the fully fine-tuned model"}[result["kind"]]
     say(f"Wrote {what} of run {result['run']} to {result['out']} ({result['bytes'] / 1e6:.1f} MB).")
     if result["kind"] == "adapter":
