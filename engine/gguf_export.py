@@ -88,11 +88,23 @@ def export_gguf(run_dir: Path, spec: Any, source: Path, out: Path, quant: str, d
 
 
 def record(run_dir: Path, result: dict[str, Any]) -> bool:
-    """Put the export in the run's summary and events (a journal entry); False when the run's engine is live."""
-    from engine.runlock import lock_holder
+    """Put the export in the run's summary and events (a journal entry), under the run's lock so no engine
+    writes them meanwhile; False when an engine holds the run (it owns those files while it trains)."""
+    from engine.runlock import RunLock, RunLocked
 
-    if lock_holder(run_dir) is not None:
+    lock = RunLock(run_dir)
+    try:
+        lock.acquire()
+    except RunLocked:
         return False
+    try:
+        _write_record(run_dir, result)
+    finally:
+        lock.release()
+    return True
+
+
+def _write_record(run_dir: Path, result: dict[str, Any]) -> None:
     parity_figures = {k: v for k, v in result["parity"].items() if k != "chat_template"}
     template = result["parity"].get("chat_template") or {}
     entry = {"at": time.time(), "out": result["out"], "format": result["format"], "quant": result["quant"],
@@ -103,7 +115,6 @@ def record(run_dir: Path, result: dict[str, Any]) -> bool:
     write_json_atomic(run_dir / SUMMARY_FILE, summary)
     with EventWriter(run_dir / EVENTS_FILE, run_dir.name) as writer:
         writer.emit("exported", **entry)
-    return True
 
 
 __all__ = ["GgufError", "export_gguf", "record"]

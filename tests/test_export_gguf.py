@@ -95,6 +95,7 @@ def test_f16_gguf_holds_the_merged_weights_tokenizer_and_template(trained_run: P
     if not llama_cpp_available():
         assert result["parity"] == {"checked": False, "reason": result["parity"]["reason"]}
         assert "llama-cpp-python is not installed" in result["parity"]["reason"]
+    assert result["recorded"] is True
     summary = read_json(trained_run / SUMMARY_FILE)
     assert summary["export"]["out"] == str(tmp_path / "out") and summary["export"]["quant"] == "f16"
     exported = [e for e in read_events(trained_run / "events.jsonl") if e["type"] == "exported"]
@@ -131,6 +132,21 @@ def test_cli_exports_gguf_and_the_journal_records_it(cli: Cli, trained_run: Path
     texts = [e.text for e in store.entries(run=trained_run.name) if f"Exported to gguf (q8_0) in {out}." in e.text]
     assert len(texts) == 1
     assert ("Parity with transformers on" in texts[0]) == llama_cpp_available()
+
+
+def test_a_run_an_engine_holds_is_left_alone(trained_run: Path) -> None:
+    from engine.gguf_export import record
+    from engine.runlock import RunLock
+
+    before = (trained_run / "events.jsonl").read_bytes(), (trained_run / SUMMARY_FILE).read_bytes()
+    engine_lock = RunLock(trained_run)
+    engine_lock.acquire()
+    try:
+        result = {"out": "/x", "format": "gguf", "quant": "f16", "bytes": 1, "parity": {"checked": False}}
+        assert record(trained_run, result) is False
+    finally:
+        engine_lock.release()
+    assert ((trained_run / "events.jsonl").read_bytes(), (trained_run / SUMMARY_FILE).read_bytes()) == before
 
 
 @pytest.mark.parametrize(("flags", "words"), [

@@ -66,6 +66,8 @@ def gguf_lines(result: dict[str, Any]) -> list[str]:
     """What a GGUF export wrote and how its parity check went, in sentences (`say` makes them visible)."""
     lines = [f"Wrote {result['gguf']} ({result['quant']}, {result['bytes'] / 1e6:.1f} MB) and "
              f"{result['modelfile']}.", f"Ollama: cd {result['out']} && ollama create NAME -f Modelfile"]
+    if not result.get("recorded"):
+        lines.append("The run's engine holds its folder, so the run's summary and journal do not show this export.")
     parity = result["parity"]
     if not parity.get("checked"):
         return [*lines, f"Parity check skipped: {parity.get('reason', '')}"]
