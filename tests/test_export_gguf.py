@@ -20,6 +20,10 @@ from engine.train.run import execute
 from tests.conftest import Cli
 from tests.test_engine_run import make_run
 
+#: The parity tests: CI does not build llama-cpp-python (about 7 minutes), so there they skip and say why.
+needs_llama_cpp = pytest.mark.skipif(not llama_cpp_available(), reason="llama-cpp-python is not installed, so "
+                                     "llama.cpp cannot load the GGUF (README: From checkpoint to deployment)")
+
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
@@ -172,8 +176,7 @@ def test_an_architecture_it_cannot_convert_is_refused(trained_run: Path, tmp_pat
     assert check_convertible({"model_type": "qwen3"}, "q8_0") == "qwen3"
 
 
-@pytest.mark.skipif(not llama_cpp_available(), reason="llama-cpp-python is not installed (it builds from source "
-                    "in minutes; README: GGUF export), so llama.cpp cannot load the GGUF here")
+@needs_llama_cpp
 @pytest.mark.parametrize("quant", ["f16", "q8_0"])
 def test_llama_cpp_behaves_like_transformers(trained_run: Path, tmp_path: Path, quant: str,
                                              capsys: pytest.CaptureFixture[str]) -> None:
@@ -226,8 +229,7 @@ def chat_examples(model_dir: Path, n: int = 4) -> list[Any]:
     return rows
 
 
-@pytest.mark.skipif(not llama_cpp_available(), reason="llama-cpp-python is not installed (it builds from source "
-                    "in minutes; README: GGUF export), so llama.cpp cannot load the GGUF here")
+@needs_llama_cpp
 def test_parity_holds_where_attention_matters_and_catches_an_unpermuted_conversion(
         sharp_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import engine.gguf_tensors

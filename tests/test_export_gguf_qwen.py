@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.gguf_parity import llama_cpp_available
-from tests.test_export_gguf import chat_examples, field
+from tests.test_export_gguf import chat_examples, field, needs_llama_cpp
 
 #: Per architecture: the tensor only it has, and the pre-tokenizer transformers gives the tiny tokenizer there
 #: (transformers 5 rebuilds a `qwen2` model's tokenizer with Qwen2's digit-by-digit split).
@@ -62,8 +61,7 @@ def test_qwen_converts_with_its_own_layout(kind: str, tiny_model_dir: Path, tmp_
                                rtol=2e-3, atol=1e-3)
 
 
-@pytest.mark.skipif(not llama_cpp_available(), reason="llama-cpp-python is not installed (it builds from source "
-                    "in minutes; README: GGUF export), so llama.cpp cannot load the GGUF here")
+@needs_llama_cpp
 @pytest.mark.parametrize("kind", sorted(LAYOUTS))
 def test_llama_cpp_runs_qwen_like_transformers(kind: str, tiny_model_dir: Path, tmp_path: Path) -> None:
     from engine.gguf_convert import write_gguf
