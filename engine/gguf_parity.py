@@ -18,6 +18,9 @@ import numpy as np
 
 #: Top-1 agreement a file must reach, per quantisation (the issue's bar for f16; q8_0 rounds more).
 MIN_TOP1 = {"f16": 0.99, "q8_0": 0.95}
+#: Positions where transformers' two best logits lie closer than this are near ties: f16 rounding (logits move
+#: by ~1e-3 here) may order them either way, so the bar counts only the decisive positions (both figures are kept).
+TIE_MARGIN = 0.01
 #: Largest relative perplexity gap (llama.cpp over transformers) per quantisation; f16 measures ~1e-5 here.
 MAX_PERPLEXITY_GAP = {"f16": 0.01, "q8_0": 0.03}
 ENABLE_HINT = ("install llama-cpp-python (README: GGUF export) and export again, or run "
@@ -101,7 +104,7 @@ def parity_check(hf_dir: Path, gguf_file: Path, quant: str, examples: list[Any],
         return {"checked": True, "quant": quant, "passed": False,
                 "problems": [f"llama.cpp cannot load the GGUF ({exc}); its log above says which tensor or key."]}
     eos = tokenizer.eos_token_id
-    agree = total = same_greedy = same_tokens = 0
+    agree = total = same_greedy = same_tokens = ties = agree_decisive = 0
     nll = {"transformers": 0.0, "llama.cpp": 0.0}
     scored_tokens = 0
     for example in examples:
@@ -110,7 +113,12 @@ def parity_check(hf_dir: Path, gguf_file: Path, quant: str, examples: list[Any],
         with torch.no_grad():
             hf_logits = model(torch.tensor([ids])).logits[0].float().numpy()
         cpp_logits = _llama_logits(llm, ids)
-        agree += int((hf_logits.argmax(-1) == cpp_logits.argmax(-1)).sum())
+        same_top = hf_logits.argmax(-1) == cpp_logits.argmax(-1)
+        best_two = np.sort(hf_logits, axis=-1)[:, -2:]
+        tie = best_two[:, 1] - best_two[:, 0] < TIE_MARGIN
+        agree += int(same_top.sum())
+        ties += int(tie.sum())
+        agree_decisive += int((same_top & ~tie).sum())
         total += len(ids)
         for name, logits in (("transformers", hf_logits), ("llama.cpp", cpp_logits)):
             value, count = _nll(logits, ids, scored)
@@ -130,7 +138,8 @@ def parity_check(hf_dir: Path, gguf_file: Path, quant: str, examples: list[Any],
     template = template_check(llm, tokenizer, [{"role": "user", "content": first.prompt},
                                                {"role": "assistant", "content": first.response}])
     result = {"checked": True, "quant": quant, "examples": len(examples), "positions": total,
-              "top1_agreement": agree / max(total, 1), "greedy_identical": same_greedy,
+              "top1_agreement": agree / max(total, 1), "near_ties": ties,
+              "top1_agreement_decisive": agree_decisive / max(total - ties, 1), "greedy_identical": same_greedy,
               "tokenization_identical": same_tokens, "tricky_text_tokenized_identically": tricky_text_identical,
               "perplexity": ppl,
               "perplexity_gap": ppl["llama.cpp"] / ppl["transformers"] - 1, "chat_template": template}
@@ -142,9 +151,9 @@ def parity_check(hf_dir: Path, gguf_file: Path, quant: str, examples: list[Any],
 def _problems(r: dict[str, Any]) -> list[str]:
     n = r["examples"]
     problems = []
-    if r["top1_agreement"] < MIN_TOP1[r["quant"]]:
-        problems.append(f"llama.cpp's top-1 next token matches transformers' at {r['top1_agreement']:.1%} of "
-                        f"positions, below {MIN_TOP1[r['quant']]:.0%}.")
+    if r["top1_agreement_decisive"] < MIN_TOP1[r["quant"]]:
+        problems.append(f"llama.cpp's top-1 next token matches transformers' at {r['top1_agreement_decisive']:.1%} "
+                        f"of the positions that are not near ties, below {MIN_TOP1[r['quant']]:.0%}.")
     if abs(r["perplexity_gap"]) > MAX_PERPLEXITY_GAP[r["quant"]]:
         problems.append(f"llama.cpp's perplexity is {r['perplexity_gap']:+.2%} off transformers', beyond "
                         f"{MAX_PERPLEXITY_GAP[r['quant']]:.0%}.")

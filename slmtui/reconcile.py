@@ -76,7 +76,8 @@ def exported_text(event: dict[str, Any]) -> str:
         return f"{text} Parity check skipped: {parity.get('reason')}"
     ppl = parity.get("perplexity") or {}
     text += (f" Parity with transformers on {parity.get('examples')} test examples: top-1 agreement "
-             f"{parity.get('top1_agreement', 0):.1%}, greedy identical {parity.get('greedy_identical')}/"
+             f"{parity.get('top1_agreement', 0):.1%} ({parity.get('top1_agreement_decisive', 0):.1%} beyond near "
+             f"ties), greedy identical {parity.get('greedy_identical')}/"
              f"{parity.get('examples')}, perplexity {ppl.get('llama.cpp', 0):.3f} against "
              f"{ppl.get('transformers', 0):.3f}, chat template "
              + ("identical." if parity.get("chat_template_identical") else "different."))

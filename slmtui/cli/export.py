@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from slmtui.cli._common import UserError, print_json, say
 
@@ -52,6 +51,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         print_json(result)
         return 0
     if result["kind"] == "gguf":
+        from slmtui.model_export import gguf_lines
+
         for line in gguf_lines(result):
             say(line)
         return 0  # a failed parity check is news, said above; the export itself did its job
@@ -61,19 +62,3 @@ def cmd_export(args: argparse.Namespace) -> int:
         say(f"Load it with peft on top of {result['base_model']}, or pass --merge for a standalone model.")
     return 0
 
-
-def gguf_lines(result: dict[str, Any]) -> list[str]:
-    """What a GGUF export wrote and how its parity check went, in sentences (`say` makes them visible)."""
-    lines = [f"Wrote {result['gguf']} ({result['quant']}, {result['bytes'] / 1e6:.1f} MB) and "
-             f"{result['modelfile']}.", f"Ollama: cd {result['out']} && ollama create NAME -f Modelfile"]
-    if not result.get("recorded"):
-        lines.append("The run's engine holds its folder, so the run's summary and journal do not show this export.")
-    parity = result["parity"]
-    if not parity.get("checked"):
-        return [*lines, f"Parity check skipped: {parity.get('reason', '')}"]
-    lines.append(f"Parity with transformers on {parity['examples']} test examples: top-1 next token "
-                 f"{parity['top1_agreement']:.1%}, greedy generations identical {parity['greedy_identical']}/"
-                 f"{parity['examples']}, perplexity {parity['perplexity']['llama.cpp']:.3f} against "
-                 f"{parity['perplexity']['transformers']:.3f} ({parity['perplexity_gap']:+.2%}), chat template "
-                 + ("identical." if parity["chat_template"].get("identical") else "DIFFERENT."))
-    return lines + [f"Parity check failed: {p}" for p in parity["problems"]]
