@@ -72,3 +72,24 @@ def test_llama_cpp_runs_qwen_like_transformers(kind: str, tiny_model_dir: Path, 
     parity = parity_check(model_dir, tmp_path / "model.gguf", "f16", chat_examples(model_dir))
     assert parity["passed"], parity["problems"]
     assert parity["top1_agreement_decisive"] >= 0.99 and parity["tricky_text_tokenized_identically"]
+
+
+CHATML = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' }}{% endfor %}"
+          "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+
+
+@pytest.mark.parametrize(("template", "vocab", "has", "lacks"), [
+    (CHATML, {"<|im_end|>", "<|endoftext|>"}, ['TEMPLATE """{{- range .Messages }}<|im_start|>{{ .Role }}',
+                                               'PARAMETER stop "<|endoftext|>"', 'PARAMETER stop "<|im_end|>"'], ["# "]),
+    ("{{ messages[0]['content'] }} [/INST]", {"</s>"}, ["#   {{ messages[0]['content'] }} [/INST]",
+                                                       'PARAMETER stop "</s>"'], ["TEMPLATE"]),
+    (None, set(), ["FROM ./m.gguf"], ["TEMPLATE", "#"]),
+])
+def test_modelfile_translates_known_templates_and_quotes_the_others(template: str | None, vocab: set[str],
+                                                                    has: list[str], lacks: list[str]) -> None:
+    from engine.ollama_modelfile import modelfile_text
+
+    eos = "<|endoftext|>" if "<|endoftext|>" in vocab else ("</s>" if vocab else None)
+    text = modelfile_text("m.gguf", {"chat_template": template, "bos_token": "<s>", "eos_token": eos,
+                                     "add_bos": True, "vocab": vocab})
+    assert all(h in text for h in has) and not any(x in text for x in lacks), text
