@@ -8,6 +8,7 @@ a running run's folder is left alone (its engine owns those files).
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from pathlib import Path
@@ -19,6 +20,11 @@ from engine.protocol import EVENTS_FILE, SUMMARY_FILE, EventWriter, read_json, w
 #: Examples of the test split the parity check compares on, and the tokens of each it reads.
 PARITY_EXAMPLES = 8
 PARITY_MAX_TOKENS = 128
+
+
+def file_stem(name: str) -> str:
+    """A run name as a file name: letters, digits, dots, dashes and underscores ("model" if none is left)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "model"
 
 
 def base_config(spec: Any, source: Path) -> dict[str, Any]:
@@ -76,7 +82,7 @@ def export_gguf(run_dir: Path, spec: Any, source: Path, out: Path, quant: str, d
             if not (hf_dir / "tokenizer_config.json").exists():
                 load_tokenizer(spec.model).save_pretrained(hf_dir)
         name = spec.name or run_dir.name
-        gguf_file = out / f"{name}-{quant}.gguf"
+        gguf_file = out / f"{file_stem(name)}-{quant}.gguf"
         facts = write_gguf(hf_dir, gguf_file, quant, name)
         (out / "Modelfile").write_text(modelfile_text(gguf_file.name, facts), encoding="utf-8")
         checked = parity(spec, hf_dir, gguf_file, quant)

@@ -153,6 +153,14 @@ def test_a_run_an_engine_holds_is_left_alone(trained_run: Path) -> None:
     assert ((trained_run / "events.jsonl").read_bytes(), (trained_run / SUMMARY_FILE).read_bytes()) == before
 
 
+@pytest.mark.parametrize(("name", "stem"), [("demo", "demo"), ("my run/v2", "my-run-v2"), ("../..", "model"),
+                                            ("tickets\x1b[31m", "tickets-31m")])
+def test_the_gguf_file_is_named_after_the_run_safely(name: str, stem: str) -> None:
+    from engine.gguf_export import file_stem
+
+    assert file_stem(name) == stem
+
+
 @pytest.mark.parametrize(("flags", "words"), [
     (["--quant", "q4_k_m"], "llama-quantize"),
     (["--quant", "q3"], "Unknown quantisation"),
