@@ -63,7 +63,26 @@ def journal_items(event: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{_fmt_gib(event.get('measured_gib'))} (ratio {event.get('ratio')}); micro-batch "
                 f"{event.get('micro_batch')} × accumulation {event.get('grad_accum')}.")
         return [{**base, "kind": "note", "text": text, "step": event.get("step", 0)}]
+    if kind == "exported":
+        return [{**base, "kind": "note", "text": exported_text(event), "step": None}]
     return []
+
+
+def exported_text(event: dict[str, Any]) -> str:
+    """The journal's sentence for an `exported` event (GGUF export and its parity check)."""
+    parity = event.get("parity") or {}
+    text = f"Exported to {event.get('format')} ({event.get('quant')}) in {event.get('out')}."
+    if not parity.get("checked"):
+        return f"{text} Parity check skipped: {parity.get('reason')}"
+    ppl = parity.get("perplexity") or {}
+    text += (f" Parity with transformers on {parity.get('examples')} test examples: top-1 agreement "
+             f"{parity.get('top1_agreement', 0):.1%} ({parity.get('top1_agreement_decisive', 0):.1%} beyond near "
+             f"ties), greedy identical {parity.get('greedy_identical')}/"
+             f"{parity.get('examples')}, perplexity {ppl.get('llama.cpp', 0):.3f} against "
+             f"{ppl.get('transformers', 0):.3f}, chat template "
+             + ("identical." if parity.get("chat_template_identical") else "different."))
+    problems = parity.get("problems") or []
+    return text + ("".join(f"\n- {p}" for p in problems) if problems else "")
 
 
 def _record(info: RunInfo, previous: RunRecord | None, started: dict[str, Any] | None,

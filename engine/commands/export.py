@@ -1,10 +1,12 @@
-"""`python -m engine export RUN_DIR OUT [--merge] [--dtype D] [--json]`: a run's weights as a model others load.
+"""`python -m engine export RUN_DIR OUT [--merge] [--dtype D] [--format gguf --quant Q]`: a run's weights as a
+model others load.
 
 Without `--merge` OUT gets the adapter alone (and the tokenizer): load it with peft on top of the base model.
 With `--merge` the base is loaded in a floating-point dtype (never quantised: a QLoRA/QDoRA run is dequantised),
 the adapter applied and merged, and OUT is a plain model `AutoModelForCausalLM.from_pretrained` loads.
 A full fine-tuning run's model is copied either way. The weights are the run's final ones, else its newest
-checkpoint's. Prints one JSON object; user errors are one sentence on stderr (exit 2).
+checkpoint's. With `--format gguf` OUT gets one GGUF file for llama.cpp and an Ollama `Modelfile`, checked
+against the merged model when llama-cpp-python is installed (`engine/gguf_export.py`). Prints one JSON object; user errors are one sentence on stderr (exit 2).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from engine.protocol import SPEC_FILE
 from engine.safe_text import visible
 
 DTYPES = ("auto", "bf16", "fp16", "fp32")
+FORMATS = ("hf", "gguf")
 
 
 class ExportError(Exception):
@@ -75,8 +78,10 @@ def merge(spec: Any, adapter: Path, out: Path, dtype_name: str) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-def export(run_dir: Path, out: Path, do_merge: bool, dtype_name: str = "auto") -> dict[str, Any]:
-    """Write the run's model or adapter to `out`; returns what was written."""
+def export(run_dir: Path, out: Path, do_merge: bool, dtype_name: str = "auto", fmt: str = "hf",
+           quant: str = "f16") -> dict[str, Any]:
+    """Write the run's model or adapter (or, `fmt="gguf"`, a GGUF and Modelfile) to `out`; returns what was
+    written."""
     from engine.modeling import ModelError, load_tokenizer
     from engine.spec import SpecError, load_spec
 
@@ -89,6 +94,8 @@ def export(run_dir: Path, out: Path, do_merge: bool, dtype_name: str = "auto") -
     except SpecError as exc:
         raise ExportError(str(exc)) from None
     source = weights_source(run_dir)
+    if fmt == "gguf":
+        return _export_gguf(run_dir, spec, source, out, quant, dtype_name)
     is_adapter = source.name == "adapter"
     kind, dtype = ("merged" if do_merge else "adapter") if is_adapter else "model", None
     try:
@@ -105,6 +112,24 @@ def export(run_dir: Path, out: Path, do_merge: bool, dtype_name: str = "auto") -
             "base_model": spec.model.name, "bytes": size}
 
 
+def _export_gguf(run_dir: Path, spec: Any, source: Path, out: Path, quant: str, dtype_name: str) -> dict[str, Any]:
+    from engine.gguf_convert import GgufError
+    from engine.gguf_export import export_gguf, record
+    from engine.modeling import ModelError
+
+    try:
+        found = export_gguf(run_dir, spec, source, out, quant, dtype_name)
+    except GgufError as exc:
+        raise ExportError(str(exc)) from None
+    except ModelError as exc:
+        raise ExportError(f"The base model cannot be loaded to merge into ({exc})") from None
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    result = {"run": run_dir.name, "out": str(out), "kind": "gguf", "source": str(source),
+              "base_model": spec.model.name, "bytes": size, **found}
+    result["recorded"] = record(run_dir, result)
+    return result
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine export", description=__doc__)
     parser.add_argument("run_dir", type=Path, help="a run folder")
@@ -112,12 +137,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--merge", action="store_true", help="merge the adapter into the base: a standalone model")
     parser.add_argument("--dtype", choices=DTYPES, default="auto",
                         help="merged model's dtype [auto: the base model's own, else fp32]")
+    parser.add_argument("--format", choices=FORMATS, default="hf", dest="fmt",
+                        help="hf: safetensors folder; gguf: one GGUF file and an Ollama Modelfile [hf]")
+    parser.add_argument("--quant", default="f16", help="GGUF tensor type: f16, q8_0 (q4_k_m: use llama-quantize)")
     args = parser.parse_args(argv)
     run_dir: Path = args.run_dir.resolve()
     try:
         if not (run_dir / SPEC_FILE).is_file():
             raise ExportError(f"{run_dir} is not a run folder (no {SPEC_FILE}); give a run id or folder.")
-        result = export(run_dir, args.out.expanduser().resolve(), args.merge, args.dtype)
+        result = export(run_dir, args.out.expanduser().resolve(), args.merge, args.dtype, args.fmt, args.quant)
     except ExportError as exc:
         print(visible(str(exc).rstrip(".") + "."), file=sys.stderr)
         return 2

@@ -1,5 +1,5 @@
 """The journal's Runs view: the run table, the highlighted run's facts and journal entries beside it, a spec
-diff or loss overlay of two marked runs, and tag, archive and delete."""
+diff or loss overlay of two marked runs, tag, archive and delete, and a GGUF export of a run."""
 
 from __future__ import annotations
 
@@ -56,6 +56,8 @@ class RunsPanel(ReportsWorkerFailures, Vertical):
         Binding("v", "archive", "Archive", id="runs.archive", tooltip="Archive the highlighted run, or bring it back"),
         Binding("d,delete", "delete_run", "Delete run", id="runs.delete", tooltip="Delete the run's folder (asks)"),
         Binding("h", "show_archived", "Archived", id="runs.archived", tooltip="Show or hide archived runs"),
+        Binding("g", "export_gguf", "GGUF", id="runs.gguf",
+                tooltip="Export the highlighted run as a GGUF file and Ollama Modelfile, checked in llama.cpp (asks where)"),
     ]
 
     rows: reactive[tuple[RunRow, ...]] = reactive(tuple, always_update=True, init=False)
@@ -100,6 +102,14 @@ class RunsPanel(ReportsWorkerFailures, Vertical):
 
         run_id: str
         what: str
+
+    @dataclass
+    class GgufExported(Message):
+        """A run was exported as GGUF; `lines` say what was written and how the parity check went."""
+
+        run_id: str
+        lines: tuple[str, ...]
+        passed: bool
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -297,4 +307,45 @@ class RunsPanel(ReportsWorkerFailures, Vertical):
 
     def on_runs_panel_run_deleted(self, message: RunDeleted) -> None:
         self.notify(f"Deleted {message.run_id} ({human_size(message.size)} freed).", timeout=5)
+        self.check_runs(force=True)
+
+    def action_export_gguf(self) -> None:
+        """Ask for a folder, then export the highlighted run there as an f16 GGUF (in a worker)."""
+        from screens.widgets.dialogs import PathDialog
+        from slmtui.model_export import default_gguf_dir
+
+        row = self.current
+        if row is None:
+            return
+        note = ("Merges the run's adapter and writes one f16 GGUF file and an Ollama Modelfile into this new folder, "
+                "then checks them in llama.cpp against the merged model (when llama-cpp-python is installed). "
+                "For q8_0: slmtui export RUN OUT --format gguf --quant q8_0.")
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self._export_gguf(row, path)
+
+        self.app.push_screen(PathDialog(f"Export {row.id} as GGUF", default_gguf_dir(self.store.home, row.id), note),
+                             chosen)
+
+    @work(thread=True, exit_on_error=False, group="runs-export", name="Exporting the run as GGUF")
+    def _export_gguf(self, row: RunRow, out: Path) -> None:
+        from slmtui.engine_proc import EngineCancelled, EngineError
+        from slmtui.model_export import export_gguf, gguf_lines
+
+        self.app.call_from_thread(self.notify, f"Exporting {row.id} to {out}: a minute or more.", timeout=6)
+        worker = get_current_worker()
+        try:
+            result = export_gguf(row.dir, out, home=self.store.home, cancelled=lambda: worker.is_cancelled)
+        except EngineCancelled:
+            return
+        except EngineError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="warning", timeout=10)
+            return
+        passed = bool(result["parity"].get("passed", True))
+        self.post_message(self.GgufExported(row.id, tuple(gguf_lines(result)), passed))
+
+    def on_runs_panel_gguf_exported(self, message: GgufExported) -> None:
+        self.notify("\n".join(message.lines), title=f"GGUF export of {message.run_id}",
+                    severity="information" if message.passed else "warning", timeout=20)
         self.check_runs(force=True)
