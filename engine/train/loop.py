@@ -53,6 +53,7 @@ from engine.train.reporting import Reporter
 from engine.train.schedule import get_lr
 from engine.train.sharding import (
     full_state,
+    full_weights,
     gathered,
     load_named_state,
     named_optimizer_state,
@@ -420,7 +421,7 @@ def fit(trainer: Trainer, reporter: Reporter, run_dir: Path, stop: StopFlag) -> 
             break
     if status == "completed":
         do_eval()
-        weights = full_state(trainer)[0] if trainer.sharded else None  # every rank gathers; rank 0 writes
+        weights = full_weights(trainer) if trainer.sharded else None  # every rank gathers; rank 0 writes
         if trainer.dist.is_main:
             with writing_into(run_dir, run_dir / "adapter", run_dir / "model"):  # save_pretrained makes parents
                 target = save_weights(trainer.model, run_dir, trainer.loaded.tokenizer, weights)

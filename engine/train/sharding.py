@@ -23,8 +23,6 @@ from engine.train.speedups import decoder_layers
 if TYPE_CHECKING:
     from engine.train.loop import Trainer
 
-#: The strategies of `train.strategy` besides auto; one process is `single`.
-STRATEGIES = ("ddp", "fsdp")
 #: Auto shards full fine-tuning when its unsharded estimate is over this share of the GPU.
 SHARD_ABOVE = 0.9
 
@@ -90,18 +88,20 @@ def gathered(step_loss: Any) -> Iterator[None]:
         step_loss.reshard()
 
 
+def full_weights(trainer: Trainer) -> dict[str, Any]:
+    """The whole model's weights on rank 0 (on the CPU); empty on the others. Every rank must call it."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(trainer.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
 def full_state(trainer: Trainer) -> tuple[dict[str, Any], dict[str, Any]]:
     """The whole model's weights and the optimizer's state by parameter name, on rank 0 (on the CPU); empty on
     the others. Every rank must call it."""
-    from torch.distributed.checkpoint.state_dict import (
-        StateDictOptions,
-        get_model_state_dict,
-        get_optimizer_state_dict,
-    )
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
 
     options = StateDictOptions(full_state_dict=True, cpu_offload=True)
-    return (get_model_state_dict(trainer.model, options=options),
-            get_optimizer_state_dict(trainer.model, trainer.optimizer, options=options))
+    return full_weights(trainer), get_optimizer_state_dict(trainer.model, trainer.optimizer, options=options)
 
 
 def named_optimizer_state(trainer: Trainer) -> dict[str, Any]:
