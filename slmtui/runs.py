@@ -96,10 +96,11 @@ def _iso(t: float | None) -> str | None:
     return datetime.fromtimestamp(t).astimezone().isoformat(timespec="seconds") if t else None
 
 
-def new_run_id(name: str, runs_dir: Path, now: float | None = None) -> str:
-    """`YYYYMMDD-HHMMSS-<slug>`, with `-2`, `-3`... when that folder already exists."""
+def new_run_id(name: str, runs_dir: Path, now: float | None = None, unnamed: str = "run") -> str:
+    """`YYYYMMDD-HHMMSS-<slug>` (`unnamed` for a name with no letter or digit), with `-2`, `-3`... when that
+    folder already exists."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-    base = f"{stamp}-{slug(name) or 'run'}"
+    base = f"{stamp}-{slug(name) or unnamed}"
     run_id, n = base, 1
     while (runs_dir / run_id).exists():
         n += 1
@@ -201,6 +202,12 @@ def engine_alive(run_dir: Path) -> bool:
             return time.time() - (run_dir / SPEC_FILE).stat().st_mtime < LAUNCH_GRACE_S
         except OSError:
             return False
+    return process_alive(pid, created)
+
+
+def process_alive(pid: int, created: object) -> bool:
+    """Whether process `pid` runs and is the one started at `created` (a pid file's `create_time`; anything
+    else is not checked), not a zombie."""
     try:
         proc = psutil.Process(pid)
         if isinstance(created, int | float) and created and abs(proc.create_time() - created) > 1.0:

@@ -10,17 +10,14 @@ functions that read a study, so listing costs nothing until a sweep is opened.
 from __future__ import annotations
 
 import statistics
-import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psutil
-
 from engine.protocol import read_json, write_json_atomic
 from engine.spec import slug
-from slmtui.runs import pick_id
+from slmtui.runs import new_run_id, pick_id, process_alive
 
 if TYPE_CHECKING:
     import optuna
@@ -105,12 +102,7 @@ def sweeps_dir(home: Path | None = None) -> Path:
 def new_sweep_dir(name: str, root: Path) -> Path:
     """A new owner-only folder `root/YYYYMMDD-HHMMSS-<slug>` (with `-2`... when taken)."""
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    base = f"{time.strftime('%Y%m%d-%H%M%S')}-{slug(name) or 'sweep'}"
-    sweep_id, n = base, 1
-    while (root / sweep_id).exists():
-        n += 1
-        sweep_id = f"{base}-{n}"
-    path = root / sweep_id
+    path = root / new_run_id(name, root, unnamed="sweep")
     path.mkdir(mode=0o700)
     return path
 
@@ -144,16 +136,8 @@ def write_state(sweep_dir: Path, **fields: Any) -> None:
 def driver_alive(sweep_dir: Path) -> bool:
     """Whether the process that drives the sweep still runs (same pid and start time)."""
     state = read_json(sweep_dir / STATE_FILE)
-    pid, created = state.get("pid"), state.get("create_time")
-    if not isinstance(pid, int):
-        return False
-    try:
-        proc = psutil.Process(pid)
-        if isinstance(created, int | float) and abs(proc.create_time() - created) > 1.0:
-            return False
-        return proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
+    pid = state.get("pid")
+    return isinstance(pid, int) and process_alive(pid, state.get("create_time"))
 
 
 def sweep_status(sweep_dir: Path) -> str:
