@@ -107,7 +107,9 @@ def export(run_dir: Path, out: Path, do_merge: bool, dtype_name: str = "auto", f
                 load_tokenizer(spec.model).save_pretrained(out)
     except ModelError as exc:
         raise ExportError(f"The base model cannot be loaded to merge into ({exc})") from None
-    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    from engine.train.checkpoint import folder_bytes  # torch: loaded only once there is work to do
+
+    size = folder_bytes(out)
     return {"run": run_dir.name, "out": str(out), "kind": kind, "source": str(source), "dtype": dtype,
             "base_model": spec.model.name, "bytes": size}
 
@@ -123,7 +125,9 @@ def _export_gguf(run_dir: Path, spec: Any, source: Path, out: Path, quant: str, 
         raise ExportError(str(exc)) from None
     except ModelError as exc:
         raise ExportError(f"The base model cannot be loaded to merge into ({exc})") from None
-    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    from engine.train.checkpoint import folder_bytes  # torch: loaded only once there is work to do
+
+    size = folder_bytes(out)
     result = {"run": run_dir.name, "out": str(out), "kind": "gguf", "source": str(source),
               "base_model": spec.model.name, "bytes": size, **found}
     result["recorded"] = record(run_dir, result)
