@@ -134,11 +134,16 @@ def shrink(disk: Path, room: int = 1 << 20) -> None:
     subprocess.run(["mount", "-o", f"remount,size={size}", str(disk)], check=True)
 
 
-def fill(disk: Path) -> list[Path]:
-    """Fill the disk with 64 KiB files until it refuses more; returns them."""
+def fill(disk: Path, leave: int = 0) -> list[Path]:
+    """Fill the disk with 64 KiB files until it refuses more, or (`leave` > 0) until another file would leave
+    less than `leave` bytes free, so the disk is never full meanwhile; returns them."""
     files: list[Path] = []
     chunk = b"x" * 65536
     while True:
+        if leave:
+            stats = os.statvfs(disk)
+            if stats.f_bavail * stats.f_frsize - len(chunk) < leave:
+                return files
         path = disk / f"filler-{len(files):04d}"
         try:
             with open(path, "wb") as fh:
@@ -164,9 +169,9 @@ def test_a_full_disk_stops_the_run_with_a_reason_and_keeps_what_was_written(
         request(run_dir, "checkpoint")
         saved = wait_event(run_dir, lambda e: e["type"] == "checkpoint")
         shrink(small_disk)
-        fillers = fill(small_disk)
-        if writing == "checkpoint":  # room for events, none for a checkpoint
-            fillers.pop().unlink()
+        # room for events, none for a checkpoint (left while filling: the disk is never full for an event)
+        fill(small_disk, leave=65536 if writing == "checkpoint" else 0)
+        if writing == "checkpoint":
             request(run_dir, "checkpoint")
         finished = wait_event(run_dir, lambda e: e["type"] == "finished", timeout=60)
         wait_gone(pid)
