@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from engine.catalog import ModelShape
 from engine.protocol import GIB
+from engine.spec import SHARDABLE_METHODS
 
 METHODS = ("full", "lora", "qlora", "dora", "qdora")
 RUNNERS = ("engine", "hf")
@@ -71,8 +72,8 @@ class TrainSetup:
     """Full fine-tuning in bf16: `fp32` master weights, gradients and optimizer states under autocast, or `bf16`
     for all of them (the engine's `train.master_weights`)."""
     shards: int = 1
-    """Full fine-tuning under FSDP: the GPUs its weights, gradients and optimizer states are sharded over (the
-    estimate is then per GPU); 1, not sharded."""
+    """Under FSDP (full fine-tuning, LoRA, DoRA): the GPUs its weights, gradients and optimizer states are sharded
+    over (the estimate is then per GPU); 1, not sharded."""
 
     def check(self) -> None:
         """Raise ValueError (one sentence) on a value the estimate does not know."""
@@ -83,8 +84,8 @@ class TrainSetup:
                 raise ValueError(f"Unknown {name} {value!r}: use one of {', '.join(allowed)}.")
         if self.master_weights not in ("fp32", "bf16"):
             raise ValueError(f"Unknown master_weights {self.master_weights!r}: use fp32 or bf16.")
-        if self.shards < 1 or (self.shards > 1 and self.method != "full"):
-            raise ValueError("Sharding (shards > 1) is for full fine-tuning, over at least one GPU.")
+        if self.shards < 1 or (self.shards > 1 and self.method not in SHARDABLE_METHODS):
+            raise ValueError(f"Sharding (shards > 1) is for {', '.join(SHARDABLE_METHODS)}, over at least one GPU.")
         if self.batch < 1 or self.seq < 1 or self.rank < 1:
             raise ValueError("Batch, sequence length and rank must be at least 1.")
 
@@ -234,7 +235,8 @@ def estimate_peak_memory(shape: ModelShape, setup: TrainSetup | None = None, **c
     states = n_train * _optimizer_bytes_per_param(setup, param_bytes)
     if setup.shards > 1:  # FSDP: a GPU holds its share, plus what is gathered whole in 16 bits at a time
         gathered = 2 * (shape.embedding_params() + 2 * (shape.layer_linear_params() + shape.layer_other_params()))
-        weights, grads, states = weights / setup.shards + gathered, grads / setup.shards, states / setup.shards
+        weights, adapters = weights / setup.shards + gathered, adapters / setup.shards
+        grads, states = grads / setup.shards, states / setup.shards
 
     other, attention = _layer_bytes_per_token(shape, setup)
     final_norm = 4 * shape.hidden_size + (2 * act * shape.hidden_size if setup.method == "full" else 0)

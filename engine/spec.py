@@ -82,6 +82,10 @@ class DataSpec:
     invalid: str = "skip"
 
 
+#: The methods FSDP shards (`train.strategy = "fsdp"`): the 16-bit ones. QLoRA's 4-bit base model is not sharded.
+SHARDABLE_METHODS = ("full", "lora", "dora")
+
+
 @dataclass
 class MethodSpec:
     """How the weights are trained: LoRA (and its quantised/decomposed kin) or all of them."""
@@ -324,10 +328,10 @@ def _check_values(spec: RunSpec, problems: list[SpecProblem]) -> None:
         problems.append(SpecProblem("train.master_weights", f"train.master_weights = \"bf16\" needs bf16 compute, "
                                     f"not train.precision = \"{spec.train.precision}\"; use precision bf16 or "
                                     "auto, or master_weights fp32."))
-    if spec.train.strategy == "fsdp" and spec.method.kind != "full":
-        problems.append(SpecProblem("train.strategy", "train.strategy = \"fsdp\" shards full fine-tuning; adapter "
-                                    "methods keep whole models on each GPU (their trainable weights are small): "
-                                    "use ddp or auto."))
+    if spec.train.strategy == "fsdp" and spec.method.kind not in SHARDABLE_METHODS:
+        problems.append(SpecProblem("train.strategy", f"train.strategy = \"fsdp\" does not shard {spec.method.kind}'s "
+                                    "4-bit base model; use ddp or auto (each GPU holds the 4-bit model), or "
+                                    "method.kind = \"lora\" to shard a 16-bit one."))
     problems += node_problems(spec.train)
     device = spec.train.device
     if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):

@@ -9,7 +9,7 @@ Packed (`train.packing` not off), a micro-batch is its token budget (`train.micr
 from __future__ import annotations
 
 from engine.estimate import TrainSetup
-from engine.spec import RunSpec, micro_batch_tokens
+from engine.spec import SHARDABLE_METHODS, RunSpec, micro_batch_tokens
 
 #: Module names that make a LoRA "attention only" for the estimate.
 ATTENTION_MODULES = frozenset({"q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj"})
@@ -38,7 +38,7 @@ def train_setup(spec: RunSpec, precision: str | None = None, loss: str | None = 
 
 
 def planned_shards(spec: RunSpec) -> int:
-    """The GPUs an explicitly sharded (`train.strategy = "fsdp"`) full fine-tuning spreads over; else 1 (auto
-    decides on the unsharded estimate)."""
-    sharded = spec.train.strategy == "fsdp" and spec.method.kind == "full"
+    """The GPUs an explicitly sharded (`train.strategy = "fsdp"`) run spreads over; else 1 (auto decides on the
+    unsharded estimate)."""
+    sharded = spec.train.strategy == "fsdp" and spec.method.kind in SHARDABLE_METHODS
     return spec.train.devices * spec.train.nodes if sharded else 1

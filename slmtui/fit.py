@@ -20,7 +20,7 @@ from engine.estimate import (
     verdict,
     what_fits,
 )
-from engine.spec import RunSpec
+from engine.spec import SHARDABLE_METHODS, RunSpec
 
 #: Methods the what-fits table compares.
 FIT_METHODS: tuple[str, ...] = ("full", "lora", "qlora")
@@ -112,7 +112,7 @@ def estimate_spec(spec: RunSpec, gpu: str, capacity_gib: float) -> SpecEstimate:
     try:
         est = estimate_peak_memory(shape, setup)
         gpus = spec.train.devices * spec.train.nodes
-        if (spec.train.strategy == "auto" and spec.method.kind == "full" and gpus > 1
+        if (spec.train.strategy == "auto" and spec.method.kind in SHARDABLE_METHODS and gpus > 1
                 and verdict(est.total_gib, capacity_gib) != "fits"):  # the engine shards it, as here
             setup = replace(setup, shards=gpus)
             est = estimate_peak_memory(shape, setup)

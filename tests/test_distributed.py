@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.protocol import read_events
-from engine.train.checkpoint import list_checkpoints, load_state
+from engine.train.checkpoint import OPTIMIZER_SHARDED, list_checkpoints, load_state
 from tests.conftest import REPO, cli_env
 from tests.test_engine_run import make_run
 
@@ -78,6 +78,8 @@ def test_a_sharded_full_fine_tuning_run_checkpoints_whole_weights_and_resumes_on
     assert events[-1]["status"] == "completed"
     [(step, folder, _)] = list_checkpoints(run_dir)
     assert step == 2 and (folder / "model" / "model.safetensors").is_file()  # whole, not a shard
+    assert load_state(folder)["optimizer_keys"] == OPTIMIZER_SHARDED and load_state(folder)["optimizer"] is None
+    assert (folder / "optimizer" / ".metadata").is_file() and len(list((folder / "optimizer").glob("*.distcp"))) == 2
     assert (run_dir / "model" / "model.safetensors").is_file()
     from transformers import AutoModelForCausalLM
 
@@ -99,6 +101,58 @@ def test_a_sharded_full_fine_tuning_run_checkpoints_whole_weights_and_resumes_on
     for step, loss in retraced.items():
         assert loss == pytest.approx(first[step], rel=0.02), step  # from scratch it would be about first[1]
     assert first[1] - first[3] > 0.5
+
+
+def resume_with(run_dir: Path, env: dict[str, str], **train: object) -> list[dict]:
+    """Resume the run with `train` changed in its spec; the events it added."""
+    from engine.spec import dump_spec, load_spec
+
+    spec = load_spec(run_dir / "spec.toml")
+    for key, value in train.items():
+        setattr(spec.train, key, value)
+    (run_dir / "spec.toml").write_text(dump_spec(spec))
+    (run_dir / "summary.json").write_text(json.dumps({"status": "stopped"}))
+    before = len(read_events(run_dir / "events.jsonl"))
+    proc = subprocess.run([sys.executable, "-m", "engine", "run", str(run_dir), "--resume"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return read_events(run_dir / "events.jsonl")[before:]
+
+
+def test_a_lora_run_moves_from_one_process_to_two_sharded_and_back(tmp_path: Path, home: Path,
+                                                                    tiny_model_dir: Path) -> None:
+    """One process checkpoints at step 2; two FSDP ranks resume it and checkpoint at step 4 (each rank writes its
+    own optimizer shard); one process resumes that. (tests/test_data_parallel.py checks that the state carried
+    over is exactly the one saved.)"""
+    import shutil
+
+    run_dir = make_run(tmp_path, tiny_model_dir, max_steps=6, eval_every=0, save_every=2, micro_batch=2)
+    env = cli_env(home, OMP_NUM_THREADS="1")
+    first = subprocess.run([sys.executable, "-m", "engine", "run", str(run_dir)], cwd=REPO, capture_output=True,
+                           text=True, timeout=300, env=env)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    for step, folder, _ in list_checkpoints(run_dir):
+        if step > 2:
+            shutil.rmtree(folder)
+
+    sharded = resume_with(run_dir, env, devices=2, strategy="fsdp")
+    assert [(e["resumed_from"], e["strategy"]) for e in sharded if e["type"] == "started"] == [(2, "fsdp")]
+    assert [e["step"] for e in sharded if e["type"] == "metrics"] == [3, 4, 5, 6]
+    assert sharded[-1]["status"] == "completed"
+    from safetensors.torch import load_file
+
+    saved = load_file(run_dir / "adapter" / "adapter_model.safetensors")
+    assert saved and all("lora_" in name for name in saved)  # the adapter alone, gathered from both ranks
+    step4 = dict((step, folder) for step, folder, _ in list_checkpoints(run_dir))[4]
+    assert load_state(step4)["optimizer_keys"] == OPTIMIZER_SHARDED
+    for step, folder, _ in list_checkpoints(run_dir):
+        if step > 4:
+            shutil.rmtree(folder)
+
+    back = resume_with(run_dir, env, devices=1)
+    assert [(e["resumed_from"], e["strategy"]) for e in back if e["type"] == "started"] == [(4, "single")]
+    assert [e["step"] for e in back if e["type"] == "metrics"] == [5, 6]
+    assert back[-1]["status"] == "completed"
 
 
 def test_two_machines_meet_at_node_zero_and_node_zero_writes(tmp_path: Path, home: Path, tiny_model_dir: Path) -> None:

@@ -70,8 +70,8 @@ def test_a_sharded_full_fine_tuning_estimates_its_share_per_gpu() -> None:
         assert four.breakdown[part] < whole.breakdown[part] / 3
     assert four.breakdown["activations"] == whole.breakdown["activations"]  # each GPU runs its own batch
     assert any("FSDP over 4 GPUs" in note for note in four.notes)
-    with pytest.raises(ValueError, match="full fine-tuning"):
-        estimate_peak_memory(entry.shape, setup, method="lora", shards=2)
+    with pytest.raises(ValueError, match="full, lora, dora"):
+        estimate_peak_memory(entry.shape, setup, method="qlora", shards=2)
 
     spec = RunSpec()
     spec.model.name, spec.method.kind, spec.data.max_length = "qwen2.5-7b", "full", 1024
@@ -81,3 +81,30 @@ def test_a_sharded_full_fine_tuning_estimates_its_share_per_gpu() -> None:
     assert "on each of 4 A100-80GB (FSDP)" in on_one.sentence()
     spec.train.strategy = "ddp"
     assert estimate_spec(spec, "A100-80GB", 80.0).verdict == "exceeds"
+
+
+def test_lora_shards_its_base_model_and_qlora_is_refused_in_one_sentence() -> None:
+    from engine.catalog import load_catalog
+    from engine.spec import RunSpec, SpecError, parse_spec, spec_to_dict
+    from slmtui.fit import estimate_spec
+
+    entry = load_catalog().model("qwen2.5-14b")
+    assert entry is not None
+    setup = TrainSetup(method="lora", batch=1, seq=1024, precision="bf16")
+    whole, two = estimate_peak_memory(entry.shape, setup), estimate_peak_memory(entry.shape, setup, shards=2)
+    for part in ("adapter weights", "optimizer states"):
+        assert two.breakdown[part] == pytest.approx(whole.breakdown[part] / 2, abs=0.002), part
+    assert two.breakdown["weights"] < whole.breakdown["weights"] * 0.7  # half, plus what is gathered whole
+
+    spec = RunSpec()
+    spec.model.name, spec.method.kind, spec.data.max_length = "qwen2.5-14b", "lora", 1024
+    spec.train.micro_batch, spec.train.packing, spec.train.devices = 1, "off", 2
+    auto = estimate_spec(spec, "A100-40GB", 40.0)  # unsharded it does not fit: the engine shards it, as here
+    assert whole.total_gib > 40 and auto.estimate.setup.shards == 2
+    assert "on each of 2 A100-40GB (FSDP)" in auto.sentence()
+    spec.method.kind, spec.train.strategy = "qlora", "fsdp"
+    spec.data.path = "rows.jsonl"
+    with pytest.raises(SpecError) as info:
+        parse_spec(spec_to_dict(spec), check_files=False)
+    [problem] = info.value.problems
+    assert problem.field == "train.strategy" and "does not shard qlora's 4-bit base model" in problem.message

@@ -23,6 +23,10 @@ META_FILE = "meta.json"
 #: `state.pt`'s `optimizer_keys`: the optimizer state is keyed by parameter name (older checkpoints: by
 #: position), so any layout (one process, DDP, FSDP; any number of ranks) can resume it.
 OPTIMIZER_BY_NAME = "by-name"
+#: ... or it is not in `state.pt` but in the checkpoint's `optimizer/` folder, one shard per rank
+#: (`engine/train/sharded_state.py`), also by name.
+OPTIMIZER_SHARDED = "sharded"
+OPTIMIZER_FOLDER = "optimizer"
 
 
 def folder_bytes(path: Path) -> int:
@@ -56,25 +60,33 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(run_dir: Path, step: int, model: Any, optimizer_state: dict[str, Any],
+def checkpoint_folder(run_dir: Path, step: int) -> Path:
+    return run_dir / "checkpoints" / f"step-{step:06d}"
+
+
+def save_checkpoint(run_dir: Path, step: int, model: Any, optimizer_state: dict[str, Any] | Path,
                     scaler: torch.amp.GradScaler | None, stream: StreamState,
                     val_loss: float | None, extra: dict[str, Any] | None = None,
                     weights: dict[str, Any] | None = None) -> Path:
-    """Write one checkpoint folder for `step` and return it (`optimizer_state`: by parameter name; `extra`: more
-    plain data for `state.pt`; `weights`: a sharded model's full weights, gathered)."""
-    folder = run_dir / "checkpoints" / f"step-{step:06d}"
+    """Write one checkpoint folder for `step` and return it (`optimizer_state`: by parameter name, or the folder
+    the ranks wrote their shards of it into, moved in as `optimizer/`; `extra`: more plain data for `state.pt`;
+    `weights`: a sharded model's whole trainable weights, gathered)."""
+    folder = checkpoint_folder(run_dir, step)
     tmp = folder.with_name(folder.name + ".tmp")
+    sharded = isinstance(optimizer_state, Path)
     with writing_into(run_dir, tmp, folder):  # a run folder deleted meanwhile is not recreated by the save
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.parent.mkdir(exist_ok=True)  # never the run folder itself: a deleted run stays deleted
         tmp.mkdir()
         save_weights(model, tmp, state_dict=weights)
+        if isinstance(optimizer_state, Path):
+            optimizer_state.rename(tmp / OPTIMIZER_FOLDER)
         torch.save(
             {
                 "step": step,
                 "stream": asdict(stream),
-                "optimizer": optimizer_state,
-                "optimizer_keys": OPTIMIZER_BY_NAME,
+                "optimizer": None if sharded else optimizer_state,
+                "optimizer_keys": OPTIMIZER_SHARDED if sharded else OPTIMIZER_BY_NAME,
                 "scaler": scaler.state_dict() if scaler is not None else None,
                 "rng": rng_state(),
                 **(extra or {}),

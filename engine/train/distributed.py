@@ -39,8 +39,15 @@ RANK_FAILURE_FILE = "rank-{rank}.failure.json"
 class Dist:
     """This process's place in a data-parallel run; with one process every method is a no-op."""
 
-    def __init__(self, rank: int = 0, world: int = 1, local_rank: int = 0) -> None:
+    def __init__(self, rank: int = 0, world: int = 1, local_rank: int = 0, local_world: int | None = None) -> None:
         self.rank, self.world, self.local_rank = rank, world, local_rank
+        self.local_world = world if local_world is None else local_world
+
+    @property
+    def one_machine(self) -> bool:
+        """Every rank runs on this machine, so every rank writes into rank 0's run folder (several machines each
+        have their own)."""
+        return self.local_world == self.world
 
     @property
     def is_main(self) -> bool:
@@ -162,7 +169,7 @@ def init_distributed(device_request: str) -> tuple[Dist, torch.device | None]:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
-    return Dist(rank, world, local), device
+    return Dist(rank, world, local, int(os.environ.get("LOCAL_WORLD_SIZE", world))), device
 
 
 def shutdown_distributed(wait_for_peers: bool = False) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import signal
 import time
 from collections.abc import Sequence
@@ -28,11 +29,13 @@ from engine.spec import RunSpec
 from engine.train.batching import BatchStream, StreamState, batch_tokens, count_targets
 from engine.train.checkpoint import (
     OPTIMIZER_BY_NAME,
+    OPTIMIZER_FOLDER,
+    OPTIMIZER_SHARDED,
+    checkpoint_folder,
     folder_bytes,
     load_state,
     load_weights,
     prune_checkpoints,
-    read_weights,
     save_checkpoint,
     save_weights,
     set_rng_state,
@@ -51,15 +54,17 @@ from engine.train.oom import OomGuard, carry_memory_plan, inject_test_oom, memor
 from engine.train.packing import Packer
 from engine.train.reporting import Reporter
 from engine.train.schedule import get_lr
-from engine.train.sharding import (
-    full_state,
-    full_weights,
-    gathered,
+from engine.train.sharded_state import (
+    gathered_optimizer_state,
+    gathered_weights,
     load_named_state,
     named_optimizer_state,
-    set_gradient_sync,
-    shard,
+    read_sharded_optimizer,
+    staged_optimizer_folder,
+    weights_by_name,
+    write_sharded_optimizer,
 )
+from engine.train.sharding import gathered, set_gradient_sync, shard
 from engine.train.timing import LiveEta, eta_fields
 
 
@@ -233,18 +238,20 @@ class Trainer:
         """Continue from a checkpoint: weights, optimizer, loss scaler, RNG, data position, step, and the memory
         settings an out-of-memory shrink left (a sentence saying which, or "")."""
         state = load_state(folder)
-        by_name = state.get("optimizer_keys") == OPTIMIZER_BY_NAME
+        keys = state.get("optimizer_keys")
+        if self.sharded and keys not in (OPTIMIZER_BY_NAME, OPTIMIZER_SHARDED):
+            raise ValueError("its optimizer state is by position, which a sharded run cannot read; resume it "
+                             "with train.strategy = \"ddp\"")
         if self.sharded:
-            if not by_name:
-                raise ValueError("its optimizer state is by position, which a sharded run cannot read; resume it "
-                                 "with train.strategy = \"ddp\"")
-            load_named_state(self, read_weights(folder, is_adapter=False), state["optimizer"])
+            load_named_state(self, weights_by_name(self.model, folder), None)
         else:
             load_weights(self.model, folder)
-            if by_name:
-                load_named_state(self, None, state["optimizer"])
-            else:
-                self.optimizer.load_state_dict(state["optimizer"])
+        if keys == OPTIMIZER_SHARDED:
+            read_sharded_optimizer(self, folder / OPTIMIZER_FOLDER)
+        elif keys == OPTIMIZER_BY_NAME:
+            load_named_state(self, None, state["optimizer"])
+        else:
+            self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         ranks = state.get("ranks")  # data-parallel runs keep each rank's position and random state
@@ -289,14 +296,30 @@ class Trainer:
         # only a validation loss of this very step may rank the checkpoint for keep_best
         val_loss = self.last_val_loss if self.last_val_step == self.step else None
         ranks = self.dist.gather_rank_states(self.stream.state)  # every rank takes part; rank 0 writes
-        weights, optimizer_state = full_state(self) if self.sharded else (None, None)
+        folder = checkpoint_folder(run_dir, self.step)
+        weights, optimizer_state = self._sharded_state(folder) if self.sharded else (None, None)
         if not self.dist.is_main:
-            return run_dir / "checkpoints" / f"step-{self.step:06d}"
+            return folder
         extra = {"memory_plan": memory_plan(self), **({"ranks": ranks} if ranks else {})}
         folder = save_checkpoint(run_dir, self.step, self.model, optimizer_state or named_optimizer_state(self),
                                  self.scaler, self.stream.state, val_loss, extra, weights)
         prune_checkpoints(run_dir, self.cfg.keep_checkpoints, self.cfg.keep_best)
         return folder
+
+
+    def _sharded_state(self, checkpoint: Path) -> tuple[dict[str, Any], dict[str, Any] | Path]:
+        """A sharded run's part of a checkpoint, every rank taking part: the whole trainable weights gathered on
+        rank 0, and the optimizer state in shards written by every rank (on one machine; the folder they wrote)
+        or gathered on rank 0 (across machines)."""
+        weights = gathered_weights(self)
+        if not self.dist.one_machine:
+            return weights, gathered_optimizer_state(self)
+        staged = staged_optimizer_folder(checkpoint)
+        if self.dist.is_main:
+            shutil.rmtree(staged, ignore_errors=True)  # a save that failed before left it
+        self.dist.barrier()
+        write_sharded_optimizer(self, staged)
+        return weights, staged
 
 
 def choose_loss(requested: str, device: torch.device, model: Any) -> str:
@@ -421,7 +444,7 @@ def fit(trainer: Trainer, reporter: Reporter, run_dir: Path, stop: StopFlag) -> 
             break
     if status == "completed":
         do_eval()
-        weights = full_weights(trainer) if trainer.sharded else None  # every rank gathers; rank 0 writes
+        weights = gathered_weights(trainer) if trainer.sharded else None  # every rank gathers; rank 0 writes
         if trainer.dist.is_main:
             with writing_into(run_dir, run_dir / "adapter", run_dir / "model"):  # save_pretrained makes parents
                 target = save_weights(trainer.model, run_dir, trainer.loaded.tokenizer, weights)

@@ -4,9 +4,9 @@ not fit one GPU, spread over the ranks with `torch.distributed.fsdp.fully_shard`
 Each decoder layer is one shard unit and the step's forward (`StepLoss`: the model and its loss) is the root, so
 the embeddings, final norm and output layer (tied or not) are gathered for the forward the loss runs, whichever
 loss it is. Compute runs in the run's 16-bit dtype with gradients reduced in fp32 (`MixedPrecisionPolicy`).
-Checkpoints hold full (unsharded) weights and an optimizer state keyed by parameter name, gathered through
-`torch.distributed.checkpoint.state_dict`, so a run resumes on any number of processes, sharded or not.
-Evaluation runs on every rank (a forward needs all of them) and rank 0 reports it.
+LoRA and DoRA shard the same way: the frozen 16-bit base and the adapters of each layer are one unit, and only
+the adapters are trained and saved. Checkpoints: `engine/train/sharded_state.py`. Evaluation runs on every rank
+(a forward needs all of them) and rank 0 reports it.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from engine.spec import SHARDABLE_METHODS
 from engine.train.distributed import StepLoss
 from engine.train.speedups import decoder_layers
 
 if TYPE_CHECKING:
     from engine.train.loop import Trainer
 
-#: Auto shards full fine-tuning when its unsharded estimate is over this share of the GPU.
+#: Auto shards a run (full fine-tuning, LoRA, DoRA) when its unsharded estimate is over this share of the GPU.
 SHARD_ABOVE = 0.9
 
 
@@ -35,7 +36,7 @@ def choose_strategy(trainer: Trainer, world: int, log: Any) -> str:
     if setting != "auto":
         log(f"Data parallel over {world} processes with {setting.upper()}, as train.strategy asks.")
         return setting
-    if trainer.spec.method.kind != "full" or trainer.device.type != "cuda":
+    if trainer.spec.method.kind not in SHARDABLE_METHODS or trainer.device.type != "cuda":
         log(f"Data parallel over {world} processes with DDP (each holds the whole model).")
         return "ddp"
     from engine.train.rehearsal import planned_estimate
@@ -44,7 +45,7 @@ def choose_strategy(trainer: Trainer, world: int, log: Any) -> str:
     total_gib = torch.cuda.get_device_properties(trainer.device).total_memory / 2**30
     needed = estimate["total_gib"] if estimate else None
     if needed is not None and needed > SHARD_ABOVE * total_gib:
-        log(f"Data parallel over {world} processes with FSDP: full fine-tuning needs about {needed:.1f} GiB a GPU "
+        log(f"Data parallel over {world} processes with FSDP: {trainer.spec.method.kind} needs about {needed:.1f} GiB a GPU "
             f"unsharded, over {SHARD_ABOVE:.0%} of this GPU's {total_gib:.0f} GiB.")
         return "fsdp"
     log(f"Data parallel over {world} processes with DDP: the unsharded estimate fits one GPU.")
@@ -52,7 +53,7 @@ def choose_strategy(trainer: Trainer, world: int, log: Any) -> str:
 
 
 def shard(trainer: Trainer) -> None:
-    """Shard the trainer's model over the ranks (each decoder layer, then the step's forward as the root) and
+    """Shard the trainer's model (full, or a 16-bit base with its adapters) over the ranks (each decoder layer, then the step's forward as the root) and
     rebuild its optimizer over the sharded parameters."""
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
@@ -86,41 +87,3 @@ def gathered(step_loss: Any) -> Iterator[None]:
         yield
     finally:
         step_loss.reshard()
-
-
-def full_weights(trainer: Trainer) -> dict[str, Any]:
-    """The whole model's weights on rank 0 (on the CPU); empty on the others. Every rank must call it."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-
-    return get_model_state_dict(trainer.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-
-
-def full_state(trainer: Trainer) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The whole model's weights and the optimizer's state by parameter name, on rank 0 (on the CPU); empty on
-    the others. Every rank must call it."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
-
-    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
-    return full_weights(trainer), get_optimizer_state_dict(trainer.model, trainer.optimizer, options=options)
-
-
-def named_optimizer_state(trainer: Trainer) -> dict[str, Any]:
-    """The optimizer's state by parameter name, for a checkpoint any layout can resume (unsharded runs)."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
-
-    return get_optimizer_state_dict(trainer.model, trainer.optimizer, options=StateDictOptions(full_state_dict=True))
-
-
-def load_named_state(trainer: Trainer, weights: dict[str, Any] | None, optimizer: dict[str, Any]) -> None:
-    """Load full weights (None: already loaded) and an optimizer state by parameter name into this trainer,
-    sharded or not."""
-    from torch.distributed.checkpoint.state_dict import (
-        StateDictOptions,
-        set_model_state_dict,
-        set_optimizer_state_dict,
-    )
-
-    options = StateDictOptions(full_state_dict=True, strict=False)
-    if weights is not None:
-        set_model_state_dict(trainer.model, weights, options=options)
-    set_optimizer_state_dict(trainer.model, trainer.optimizer, optimizer, options=options)
