@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize(("kind", "packing", "strategy"), [("lora", "off", "ddp"), ("full", "auto", "ddp"),
-                                                         ("full", "auto", "fsdp"), ("lora", "auto", "fsdp"), ("qlora", "off", "ddp")])
+                                                         ("full", "auto", "fsdp"), ("lora", "auto", "fsdp"), ("dora", "off", "fsdp"), ("qlora", "off", "ddp")])
 def test_two_ranks_train_as_one_process_on_the_same_global_batch(tiny_model_dir: Path, tmp_path: Path, kind: str,
                                                                   packing: str, strategy: str) -> None:
     out = tmp_path / "ranks.json"
