@@ -157,11 +157,18 @@ def test_a_lora_run_moves_from_one_process_to_two_sharded_and_back(tmp_path: Pat
 
 def test_two_machines_meet_at_node_zero_and_node_zero_writes(tmp_path: Path, home: Path, tiny_model_dir: Path) -> None:
     """Two nodes of one process each, on this machine: torchrun's c10d rendezvous at node 0's address. Each node
-    has its own run folder with the same spec, as two boxes would; the run is written into node 0's alone."""
+    has its own run folder with the same spec, as two boxes would; the run is written into node 0's alone, its
+    sharded optimizer state gathered there (node 1's ranks could not write into node 0's folder)."""
     import shutil
     import socket
 
-    node0 = make_run(tmp_path, tiny_model_dir, max_steps=3, eval_every=0, save_every=0, micro_batch=2)
+    from engine.spec import dump_spec, load_spec
+    from engine.train.checkpoint import OPTIMIZER_BY_NAME
+
+    node0 = make_run(tmp_path, tiny_model_dir, max_steps=3, eval_every=0, save_every=2, micro_batch=2)
+    spec = load_spec(node0 / "spec.toml")
+    spec.train.strategy = "fsdp"
+    (node0 / "spec.toml").write_text(dump_spec(spec))
     node1 = tmp_path / "on-the-other-box" / node0.name
     shutil.copytree(node0, node1)
     with socket.socket() as free:
@@ -178,7 +185,11 @@ def test_two_machines_meet_at_node_zero_and_node_zero_writes(tmp_path: Path, hom
     [started] = [e for e in events if e["type"] == "started"]
     assert started["devices"] == 2 and started["effective_batch"] == 4 and events[-1]["status"] == "completed"
     assert [e["step"] for e in events if e["type"] == "metrics"] == [1, 2, 3]
-    assert not (node1 / "events.jsonl").exists()  # node 1's ranks write nothing
+    assert not (node1 / "events.jsonl").exists() and not (node1 / "checkpoints").exists()  # node 1 writes nothing
+    assert started["strategy"] == "fsdp"
+    [(step, folder, _)] = list_checkpoints(node0)
+    assert step == 2
+    assert load_state(folder)["optimizer_keys"] == OPTIMIZER_BY_NAME and not (folder / "optimizer").exists()
 
 
 def test_several_machines_need_a_meeting_point(tmp_path: Path, home: Path, tiny_model_dir: Path) -> None:
