@@ -18,6 +18,7 @@ import secrets
 import shlex
 import socket
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -174,14 +175,34 @@ def end_consoles(grace_s: float = 2.0) -> None:
     tab started run in a session of their own (detached) and are left alone."""
     import psutil
 
-    children = [c for c in psutil.Process().children(recursive=True) if _same_session(c.pid)]
-    for child in children:
+    end_processes([c for c in psutil.Process().children(recursive=True) if _same_session(c.pid)], grace_s)
+
+
+def end_processes(processes: list[Any], grace_s: float) -> None:
+    """Terminate `processes` (psutil), wait up to `grace_s` for them to end, and kill the rest. None is reaped
+    here: a direct child's exit status belongs to the event loop's child watcher that started it (reaped here,
+    the watcher would find it gone and log "Unknown child process pid ...")."""
+    import psutil
+
+    for process in processes:
         with contextlib.suppress(psutil.Error):
-            child.terminate()
-    _, alive = psutil.wait_procs(children, timeout=grace_s)
-    for child in alive:
+            process.terminate()
+    deadline = time.monotonic() + grace_s
+    while (alive := [p for p in processes if _running(p)]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for process in alive:
         with contextlib.suppress(psutil.Error):
-            child.kill()
+            process.kill()
+
+
+def _running(process: Any) -> bool:
+    """Still running: neither gone nor a zombie waiting for its parent (psutil)."""
+    import psutil
+
+    try:
+        return bool(process.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
 
 
 def _same_session(pid: int) -> bool:
