@@ -61,6 +61,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def checkpoint_folder(run_dir: Path, step: int) -> Path:
+    """Where the checkpoint of `step` lives (once complete)."""
     return run_dir / "checkpoints" / f"step-{step:06d}"
 
 
@@ -73,12 +74,12 @@ def save_checkpoint(run_dir: Path, step: int, model: Any, optimizer_state: dict[
     `weights`: a sharded model's whole trainable weights, gathered)."""
     folder = checkpoint_folder(run_dir, step)
     tmp = folder.with_name(folder.name + ".tmp")
-    sharded = isinstance(optimizer_state, Path)
     with writing_into(run_dir, tmp, folder):  # a run folder deleted meanwhile is not recreated by the save
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.parent.mkdir(exist_ok=True)  # never the run folder itself: a deleted run stays deleted
         tmp.mkdir()
         save_weights(model, tmp, state_dict=weights)
+        sharded = isinstance(optimizer_state, Path)
         if isinstance(optimizer_state, Path):
             optimizer_state.rename(tmp / OPTIMIZER_FOLDER)
         torch.save(

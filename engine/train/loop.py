@@ -306,7 +306,6 @@ class Trainer:
         prune_checkpoints(run_dir, self.cfg.keep_checkpoints, self.cfg.keep_best)
         return folder
 
-
     def _sharded_state(self, checkpoint: Path) -> tuple[dict[str, Any], dict[str, Any] | Path]:
         """A sharded run's part of a checkpoint, every rank taking part: the whole trainable weights gathered on
         rank 0, and the optimizer state in shards written by every rank (on one machine; the folder they wrote)

@@ -22,6 +22,7 @@ from engine.train.checkpoint import OPTIMIZER_FOLDER, read_weights
 if TYPE_CHECKING:
     from engine.train.loop import Trainer
 
+
 def gathered_weights(trainer: Trainer) -> dict[str, Any]:
     """The whole trainable weights of a sharded model (all of them, or the adapters) on rank 0, on the CPU; empty
     on the others. Every rank must call it."""
