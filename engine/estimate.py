@@ -302,6 +302,16 @@ def verdict(total_gib: float, capacity_gib: float) -> Verdict:
     return "tight" if total_gib <= capacity_gib else "exceeds"
 
 
+def on_gpus(shape: ModelShape, setup: TrainSetup, capacity_gib: float, gpus: int) -> TrainSetup:
+    """How `train.strategy = "auto"` trains `setup` on `gpus` GPUs of `capacity_gib` each: sharded over all of them
+    (FSDP) when its method can be and one GPU does not hold it with FIT_MARGIN to spare; otherwise as it is (one
+    GPU, or DDP: each GPU holds the whole model)."""
+    if gpus > 1 and setup.shards == 1 and setup.method in SHARDABLE_METHODS \
+            and verdict(estimate_peak_memory(shape, setup).total_gib, capacity_gib) != "fits":
+        return replace(setup, shards=gpus)
+    return setup
+
+
 def largest_micro_batch(shape: ModelShape, setup: TrainSetup, capacity_gib: float, limit: int = 4096) -> int:
     """The largest micro-batch at `setup.seq` whose estimate fits with the margin; 0 when even 1 does not."""
     def fits(batch: int) -> bool:
@@ -326,21 +336,23 @@ class FitRow:
     model: str
     method: str
     verdict: Verdict
-    total_gib: float  # at micro-batch 1
+    total_gib: float  # at micro-batch 1, per GPU
     max_micro_batch: int
+    shards: int = 1  # over several GPUs: the GPUs FSDP shards it over (1: each GPU holds the whole model)
 
 
 def what_fits(capacity_gib: float, models: list[tuple[str, ModelShape]], methods: tuple[str, ...] = ("full", "lora", "qlora"),
-              setup: TrainSetup | None = None) -> list[FitRow]:
-    """For free memory `capacity_gib`: a verdict per model × method at micro-batch 1 and the largest that fits."""
+              setup: TrainSetup | None = None, gpus: int = 1) -> list[FitRow]:
+    """For free memory `capacity_gib` on each of `gpus` GPUs: a verdict per model × method at micro-batch 1 and the
+    largest that fits, sharded as `on_gpus` says."""
     base = setup or TrainSetup()
     rows = []
     for name, shape in models:
         for method in methods:
-            s = replace(base, method=method, batch=1)
+            s = on_gpus(shape, replace(base, method=method, batch=1), capacity_gib, gpus)
             total = estimate_peak_memory(shape, s).total_gib
             rows.append(FitRow(model=name, method=method, verdict=verdict(total, capacity_gib), total_gib=total,
-                               max_micro_batch=largest_micro_batch(shape, s, capacity_gib)))
+                               max_micro_batch=largest_micro_batch(shape, s, capacity_gib), shards=s.shards))
     return rows
 
 

@@ -20,7 +20,7 @@ from engine.estimate import FitRow
 from engine.protocol import GIB
 from engine.safe_text import visible, visible_line
 from screens.widgets.gpu_card import SERIES, GpuCard, gib, na, series_value
-from slmtui.fit import FIT_LENGTHS, FIT_METHODS, catalog_gpus, fit_table
+from slmtui.fit import FIT_GPU_COUNTS, FIT_LENGTHS, FIT_METHODS, catalog_gpus, fit_table
 from slmtui.gpu import GpuSampler, Inventory, Nvml
 from slmtui.target_gpu import DEFAULT_TARGET_GPU, set_target_gpu, target_gpu
 from slmtui.ui.shell import ShellScreen
@@ -52,7 +52,10 @@ class GpusScreen(ShellScreen):
         Binding("t", "focus_target", "Target GPU", id="gpus.target", tooltip="Choose the GPU to estimate for"),
         Binding("l", "next_length", "Length", id="gpus.length",
                 tooltip="The next sequence length of the what-fits table"),
-        Binding("f", "focus_fits", "What fits", id="gpus.fits",
+        Binding("g", "next_gpu_count", "GPUs", id="gpus.count",
+                tooltip="Train over the next number of GPUs in the what-fits table (FSDP shards what one GPU "
+                        "does not hold)"),
+        Binding("f", "focus_fits", "Fits", id="gpus.fits",
                 tooltip="Move to the what-fits table (enter on a cell opens New run with that model and method)"),
         Binding("p", "focus_processes", "Processes", id="gpus.processes", tooltip="Move to the process table"),
     ]
@@ -65,8 +68,10 @@ class GpusScreen(ShellScreen):
     """The what-fits table's GPU: `gpu:N` or `cat:NAME`."""
     fits: reactive[tuple[FitRow, ...]] = reactive(tuple, init=False)
     """The latest what-fits rows."""
-    fits_for: tuple[str, int] | None = None
-    """The (target, sequence length) the what-fits rows shown were computed for."""
+    gpus: reactive[int] = reactive(1, init=False)
+    """How many GPUs of the target the what-fits table trains over."""
+    fits_for: tuple[str, int, int] | None = None
+    """The (target, sequence length, GPU count) the what-fits rows shown were computed for."""
 
     @dataclass
     class Sampled(Message):
@@ -80,6 +85,7 @@ class GpusScreen(ShellScreen):
 
         target: FitTarget
         seq: int
+        gpus: int
         rows: tuple[FitRow, ...]
 
     def __init__(self, nvml: Nvml | None = None, interval: float = 1.0) -> None:
@@ -87,7 +93,7 @@ class GpusScreen(ShellScreen):
         self._sampler = GpuSampler(nvml if nvml is not None else Nvml(), interval=interval)
         self._stop: threading.Event | None = None
         self._history: dict[int, dict[str, deque[float]]] = {}
-        self._fit_key: tuple[str, float | None, int] | None = None
+        self._fit_key: tuple[str, float | None, int, int] | None = None
         self._gpu_keys: tuple[str, ...] = ()
         self._body_ready = False
         self._target_picked = False
@@ -100,12 +106,14 @@ class GpusScreen(ShellScreen):
             yield VerticalScroll(id="gpus-cards")
             yield Label("Processes on the GPUs", classes="gpus-heading")
             yield DataTable(id="gpus-processes", cursor_type="row", zebra_stripes=True)
+            yield Label("What fits: on which GPU, how long a sequence, over how many GPUs", classes="gpus-heading")
             with Horizontal(id="gpus-fit-controls"):
-                yield Label("What fits on", classes="gpus-heading")
                 yield Select(self._catalog_options(), value=self.target, allow_blank=False, id="gpus-target",
                              tooltip="The GPU to estimate for: one here (free memory now) or one from the catalog")
                 yield Select([(f"{n} tokens", n) for n in FIT_LENGTHS], value=self.seq, allow_blank=False,
                              id="gpus-length", tooltip="Tokens per sequence (l cycles)")
+                yield Select([(f"{n} GPU{'s' if n > 1 else ''}", n) for n in FIT_GPU_COUNTS], value=self.gpus,
+                             allow_blank=False, id="gpus-count", tooltip="GPUs to train over (g cycles)")
             yield Static("", id="gpus-fit-caption")
             yield DataTable(id="gpus-fits", cursor_type="cell", zebra_stripes=True)
 
@@ -246,32 +254,34 @@ class GpusScreen(ShellScreen):
             return
         target = self.resolve_target()
         rounded = None if target.capacity_gib is None else round(target.capacity_gib / REFIT_STEP_GIB)
-        key = (target.key, rounded, self.seq)
+        key = (target.key, rounded, self.seq, self.gpus)
         if key == self._fit_key:
             return
         self._fit_key = key
         if target.capacity_gib is None:
             self.query_one("#gpus-fit-caption", Static).update(
                 f"{target.label}: its free memory cannot be read; pick a catalog GPU to estimate for.")
-            self.fits_for = (target.key, self.seq)
+            self.fits_for = (target.key, self.seq, self.gpus)
             self.fits = ()
             return
-        self._estimate_fits(target, self.seq)
+        self._estimate_fits(target, self.seq, self.gpus)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="gpus-fits", name="Estimating what fits")
-    def _estimate_fits(self, target: FitTarget, seq: int) -> None:
+    def _estimate_fits(self, target: FitTarget, seq: int, gpus: int) -> None:
         assert target.capacity_gib is not None
-        rows = tuple(fit_table(target.capacity_gib, seq))
-        self.post_message(self.FitsComputed(target, seq, rows))
+        rows = tuple(fit_table(target.capacity_gib, seq, gpus=gpus))
+        self.post_message(self.FitsComputed(target, seq, gpus, rows))
 
     def on_gpus_screen_fits_computed(self, message: FitsComputed) -> None:
-        if (message.target.key, message.seq) != (self.target, self.seq):
-            return  # an estimate for a target or length the user has since left (its worker was cancelled late)
+        if (message.target.key, message.seq, message.gpus) != (self.target, self.seq, self.gpus):
+            return  # an estimate for a choice the user has since left (its worker was cancelled late)
         what = "free now" if message.target.key.startswith("gpu:") else "in all"
+        over = (f" Over {message.gpus} GPUs (per GPU): \"fsdp\" marks a model one GPU does not hold, sharded over "
+                "all of them; the others are whole on each GPU." if message.gpus > 1 else "")
         self.query_one("#gpus-fit-caption", Static).update(
             f"{message.target.label}: {message.target.capacity_gib:.1f} GiB {what}, {message.seq} tokens a "
-            "sequence; each cell: verdict at micro-batch 1 and the largest micro-batch that fits.")
-        self.fits_for = (message.target.key, message.seq)
+            f"sequence; each cell: verdict at micro-batch 1 and the largest micro-batch that fits.{over}")
+        self.fits_for = (message.target.key, message.seq, message.gpus)
         self.fits = message.rows
 
     def watch_fits(self, rows: tuple[FitRow, ...]) -> None:
@@ -280,7 +290,8 @@ class GpusScreen(ShellScreen):
         cells: dict[str, dict[str, str]] = {}
         for row in rows:
             batch = f" ×{row.max_micro_batch}" if row.max_micro_batch else ""
-            cells.setdefault(row.model, {})[row.method] = f"{row.verdict}{batch}"
+            sharded = " fsdp" if row.shards > 1 else ""
+            cells.setdefault(row.model, {})[row.method] = f"{row.verdict}{batch}{sharded}"
         for model, by_method in cells.items():
             table.add_row(model, *(by_method.get(m, "") for m in FIT_METHODS), key=model)
 
@@ -313,6 +324,11 @@ class GpusScreen(ShellScreen):
         if isinstance(event.value, int):
             self.seq = event.value
 
+    @on(Select.Changed, "#gpus-count")
+    def _gpu_count_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, int):
+            self.gpus = event.value
+
     def watch_target(self) -> None:
         self._refit()
 
@@ -322,6 +338,12 @@ class GpusScreen(ShellScreen):
             select.first(Select).value = self.seq
         self._refit()
 
+    def watch_gpus(self) -> None:
+        select = self.query("#gpus-count")
+        if select and select.first(Select).value != self.gpus:
+            select.first(Select).value = self.gpus
+        self._refit()
+
     @on(DataTable.CellSelected, "#gpus-fits")
     def _fit_chosen(self, event: DataTable.CellSelected) -> None:
         method = str(event.cell_key.column_key.value)
@@ -329,7 +351,7 @@ class GpusScreen(ShellScreen):
             method = "lora"
         model = str(event.cell_key.row_key.value)
         self.host.open_new_run({"model": {"name": _hub_id(model)}, "method": {"kind": method},
-                                "data": {"max_length": self.seq}})
+                                "data": {"max_length": self.seq}, "train": {"devices": self.gpus}})
 
     # ------------------------------------------------------------------ actions
 
@@ -343,6 +365,11 @@ class GpusScreen(ShellScreen):
         """Cycle the what-fits table's sequence length."""
         lengths = list(FIT_LENGTHS)
         self.seq = lengths[(lengths.index(self.seq) + 1) % len(lengths)] if self.seq in lengths else 1024
+
+    def action_next_gpu_count(self) -> None:
+        """Cycle the number of GPUs the what-fits table trains over."""
+        counts = list(FIT_GPU_COUNTS)
+        self.gpus = counts[(counts.index(self.gpus) + 1) % len(counts)] if self.gpus in counts else 1
 
     def action_focus_fits(self) -> None:
         """Move to the what-fits table."""

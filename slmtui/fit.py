@@ -7,7 +7,7 @@ Every function here is cheap enough for a worker thread and raises `FitError` (o
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from engine.catalog import ModelShape, load_catalog, shape_from_config
@@ -17,15 +17,18 @@ from engine.estimate import (
     TrainSetup,
     estimate_peak_memory,
     largest_micro_batch,
+    on_gpus,
     verdict,
     what_fits,
 )
-from engine.spec import SHARDABLE_METHODS, RunSpec
+from engine.spec import RunSpec
 
 #: Methods the what-fits table compares.
 FIT_METHODS: tuple[str, ...] = ("full", "lora", "qlora")
 #: Sequence lengths offered for the what-fits table.
 FIT_LENGTHS = (256, 512, 1024, 2048, 4096, 8192)
+#: GPU counts offered for the what-fits table (over several, a model one GPU does not hold is sharded).
+FIT_GPU_COUNTS = (1, 2, 4, 8)
 
 
 class FitError(ValueError):
@@ -76,10 +79,10 @@ def catalog_gpus() -> list[tuple[str, float]]:
     return [(g.name, g.memory_gib) for g in load_catalog().gpus]
 
 
-def fit_table(capacity_gib: float, seq: int, methods: tuple[str, ...] = FIT_METHODS) -> list[FitRow]:
-    """What fits in `capacity_gib` at `seq` tokens, for every catalog model × method."""
+def fit_table(capacity_gib: float, seq: int, methods: tuple[str, ...] = FIT_METHODS, gpus: int = 1) -> list[FitRow]:
+    """What fits in `capacity_gib` (on each of `gpus` GPUs) at `seq` tokens, for every catalog model × method."""
     models = [(m.name, m.shape) for m in load_catalog().models]
-    return what_fits(capacity_gib, models, methods, TrainSetup(seq=seq))
+    return what_fits(capacity_gib, models, methods, TrainSetup(seq=seq), gpus)
 
 
 @dataclass(frozen=True)
@@ -110,12 +113,9 @@ def estimate_spec(spec: RunSpec, gpu: str, capacity_gib: float) -> SpecEstimate:
     label, shape = resolve_shape(spec.model.name)
     setup = train_setup(spec)
     try:
+        if spec.train.strategy == "auto":  # the engine shards it when one GPU does not hold it, as here
+            setup = on_gpus(shape, setup, capacity_gib, spec.train.devices * spec.train.nodes)
         est = estimate_peak_memory(shape, setup)
-        gpus = spec.train.devices * spec.train.nodes
-        if (spec.train.strategy == "auto" and spec.method.kind in SHARDABLE_METHODS and gpus > 1
-                and verdict(est.total_gib, capacity_gib) != "fits"):  # the engine shards it, as here
-            setup = replace(setup, shards=gpus)
-            est = estimate_peak_memory(shape, setup)
     except ValueError as exc:
         raise FitError(str(exc)) from None
     return SpecEstimate(model=label, estimate=est, gpu=gpu, capacity_gib=capacity_gib,

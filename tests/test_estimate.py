@@ -150,3 +150,16 @@ def test_what_fits_on_a_24_gib_card() -> None:
     assert rows[("llama-3.1-8b", "full")].verdict == "exceeds" and rows[("llama-3.1-8b", "full")].max_micro_batch == 0
     assert rows[("llama-3.1-8b", "qlora")].verdict == "fits"
     assert rows[("qwen3-14b", "qlora")].max_micro_batch <= rows[("llama-3.1-8b", "qlora")].max_micro_batch
+
+
+def test_what_fits_over_four_24_gib_cards_shards_only_what_one_card_does_not_hold() -> None:
+    models = [(m.name, m.shape) for m in CATALOG.models if m.name in ("qwen2.5-0.5b", "llama-3.1-8b")]
+    one = {(r.model, r.method): r for r in what_fits(24.0, models, setup=TrainSetup(seq=1024))}
+    four = {(r.model, r.method): r for r in what_fits(24.0, models, setup=TrainSetup(seq=1024), gpus=4)}
+    assert four[("qwen2.5-0.5b", "full")] == one[("qwen2.5-0.5b", "full")]  # fits one card: each holds it (DDP)
+    assert one[("llama-3.1-8b", "lora")].verdict == "exceeds"  # a 16-bit 8B base and its LoRA: just over one card
+    sharded = four[("llama-3.1-8b", "lora")]
+    assert sharded.shards == 4 and sharded.verdict == "fits" and sharded.max_micro_batch >= 1
+    full = four[("llama-3.1-8b", "full")]  # sharded too, yet 8B full fine-tuning needs more than four such cards
+    assert full.shards == 4 and full.total_gib < one[("llama-3.1-8b", "full")].total_gib / 2 and full.verdict == "exceeds"
+    assert four[("llama-3.1-8b", "qlora")].shards == 1  # a 4-bit base is never sharded

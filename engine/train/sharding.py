@@ -17,16 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from engine.estimate import FIT_MARGIN, verdict
 from engine.spec import SHARDABLE_METHODS
 from engine.train.distributed import StepLoss
 from engine.train.speedups import decoder_layers
 
 if TYPE_CHECKING:
     from engine.train.loop import Trainer
-
-#: Auto shards a run (full fine-tuning, LoRA, DoRA) when its unsharded estimate is over this share of the GPU.
-SHARD_ABOVE = 0.9
-
 
 def choose_strategy(trainer: Trainer, world: int, log: Any) -> str:
     """`single`, `ddp` or `fsdp` for this run, with one log line saying why when more than one process trains."""
@@ -44,9 +41,9 @@ def choose_strategy(trainer: Trainer, world: int, log: Any) -> str:
     estimate = planned_estimate(trainer)
     total_gib = torch.cuda.get_device_properties(trainer.device).total_memory / 2**30
     needed = estimate["total_gib"] if estimate else None
-    if needed is not None and needed > SHARD_ABOVE * total_gib:
-        log(f"Data parallel over {world} processes with FSDP: {trainer.spec.method.kind} needs about {needed:.1f} GiB a GPU "
-            f"unsharded, over {SHARD_ABOVE:.0%} of this GPU's {total_gib:.0f} GiB.")
+    if needed is not None and verdict(needed, total_gib) != "fits":  # the rule the console's estimates follow
+        log(f"Data parallel over {world} processes with FSDP: {trainer.spec.method.kind} needs about {needed:.1f} GiB "
+            f"a GPU unsharded, more than this GPU's {total_gib:.0f} GiB holds with {FIT_MARGIN:.0%} to spare.")
         return "fsdp"
     log(f"Data parallel over {world} processes with DDP: the unsharded estimate fits one GPU.")
     return "ddp"

@@ -40,7 +40,8 @@ def card_text(card: GpuCard) -> str:
 def fits_shown(app: App[Any]) -> bool:
     """The what-fits table holds rows for the target and length now chosen (not an earlier choice's)."""
     screen = app.screen
-    return isinstance(screen, GpusScreen) and bool(screen.fits) and screen.fits_for == (screen.target, screen.seq)
+    return (isinstance(screen, GpusScreen) and bool(screen.fits)
+            and screen.fits_for == (screen.target, screen.seq, screen.gpus))
 
 
 def screen_of(app: App[Any]) -> GpusScreen:
@@ -185,6 +186,35 @@ async def test_choosing_a_fit_cell_opens_new_run_with_that_model_and_method(home
         assert new_run.raw["method"]["kind"] == "qlora" and new_run.raw["data"]["max_length"] == 1024
 
 
+async def test_over_several_gpus_the_table_shards_what_one_does_not_hold_and_new_run_gets_the_count(
+        home: Path) -> None:
+    app = gpus_app(home, FakeNvml(count=0))  # no GPU here: the catalog's target GPU, the whole of its memory
+    async with app.run_test(size=(110, 40)) as pilot:
+        await wait_for(pilot, lambda: fits_shown(app), what="fits on one GPU")
+        screen = screen_of(app)
+        one = {(r.model, r.method): r for r in screen.fits}
+        await pilot.press("g", "g")  # 1 → 2 → 4 GPUs
+        await wait_for(pilot, lambda: screen.gpus == 4 and fits_shown(app), what="fits over four GPUs")
+        assert screen.query_one("#gpus-count", Select).value == 4
+        four = {(r.model, r.method): r for r in screen.fits}
+        sharded = [key for key, row in four.items() if row.shards == 4]
+        assert sharded and all(key[1] in ("full", "lora") for key in sharded)
+        assert all(four[key].total_gib < one[key].total_gib for key in sharded)  # per GPU: a share of the weights
+        assert all(row.shards == 1 for key, row in four.items() if key[1] == "qlora")
+        caption = str(screen.query_one("#gpus-fit-caption", Static).content)
+        assert "Over 4 GPUs (per GPU)" in caption
+        table = screen.query_one("#gpus-fits", DataTable)
+        model, method = sharded[0]
+        cell = str(table.get_cell(model, method))
+        assert cell.endswith(" fsdp"), cell
+        await pilot.press("f")
+        table.move_cursor(row=table.get_row_index(model), column=table.get_column_index(method))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen) and bool(app.screen.raw), what="New run")
+        assert isinstance(app.screen, NewRunScreen)
+        assert app.screen.raw["train"]["devices"] == 4 and app.screen.raw["method"]["kind"] == method
+
+
 async def test_layout_at_80x24(home: Path) -> None:
     app = gpus_app(home, FakeNvml(count=1))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -197,7 +227,7 @@ async def test_layout_at_80x24(home: Path) -> None:
         assert card.region.right <= 80 and card.region.height >= 7
         readings = card.query_one(".gpu-readings", Static)
         assert readings.region.width >= 70, "a reading line is not cut at 80 columns"
-        for selector in ("#gpus-target", "#gpus-length"):
+        for selector in ("#gpus-target", "#gpus-length", "#gpus-count"):
             assert screen.query_one(selector).region.right <= 80
 
 

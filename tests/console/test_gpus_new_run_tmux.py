@@ -29,10 +29,12 @@ def test_gpus_then_new_run_by_keys(console: TmuxConsole) -> None:
     console.wait_until(lambda s: "4 GPUs" in s, what="the console on screen")
     console.keys("4")
     # the footer is laid out to fit once the screen has its size: wait for it too, not only for the table
-    screen = console.wait_until(lambda s: "What fits on" in s and "qwen2.5-0.5b" in s and "Target GPU" in s,
+    screen = console.wait_until(lambda s: "What fits:" in s and "qwen2.5-0.5b" in s and "Target GPU" in s,
                                 timeout=20, what="the GPUs screen with its what-fits table and its footer")
     assert "No GPU to show." in screen or "GPU 0" in screen
-    assert "New run" in screen  # the footer names the keys
+    assert "New run" in screen and "GPUs" in screen  # the footer names the keys
+    console.keys("g")
+    console.wait_until(lambda s: "2 GPUs" in s and "Over 2 GPUs (per GPU)" in s, what="the table over two GPUs")
     console.keys("n")
     screen = console.wait_until(lambda s: "model.name is missing" in s and "Launch" in s, what="the New run screen")
     assert "Problems" in screen and "Memory" in screen and "Micro-batch" in screen
@@ -44,6 +46,6 @@ def test_gpus_then_new_run_by_keys(console: TmuxConsole) -> None:
     screen = console.wait_until(lambda s: "GiB of 24.0" in s or "GiB free" in s, what="the estimate")
     assert "model.name is missing" not in screen
     console.keys("Escape")
-    console.wait_until(lambda s: "What fits on" in s and "Problems" not in s, what="back on the GPUs screen")
+    console.wait_until(lambda s: "What fits:" in s and "Problems" not in s, what="back on the GPUs screen")
     console.keys("C-q")
     console.wait_exit()

@@ -39,7 +39,7 @@ pytestmark = [
 STEP = re.compile(r"step ([\d,]+)/100,000")
 HISTORY = re.compile(r"loss · steps 1–([\d,]+)")
 #: Text that shows each screen is on display (screens merged later are checked by the screen changing).
-SCREEN_MARKS = {"checklist": "Verdict", "journal": "every kind", "monitor": "Pin note", "gpus": "What fits on"}
+SCREEN_MARKS = {"checklist": "Verdict", "journal": "every kind", "monitor": "Pin note", "gpus": "What fits:"}
 
 
 def _number(pattern: re.Pattern[str], screen: str) -> int:

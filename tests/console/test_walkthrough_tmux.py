@@ -170,7 +170,7 @@ def test_every_screen_and_dialog_whole_at_80x24(walk: Walk) -> None:
     walk.dialog("f1", "Data's key help", ["Keys: Data", "Esc closes."], data)
 
     walk.console.keys("4")
-    gpus = ["Processes on the GPUs", "What fits on", "model", "full", "lora", "qlora", "smollm2-135m", *TABS]
+    gpus = ["Processes on the GPUs", "What fits:", "model", "full", "lora", "qlora", "smollm2-135m", *TABS]
     walk.see("GPUs", gpus)
     walk.dialog("f1", "GPUs' key help", ["Keys: GPUs", "Esc closes."], gpus)
 
