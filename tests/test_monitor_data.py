@@ -159,13 +159,21 @@ def test_memory_text_shows_torch_figures_and_nvml_headroom(tmp_path: Path) -> No
 
 
 def test_the_figures_say_what_was_trained_in_words(tmp_path: Path) -> None:
-    from screens.widgets.run_panels import stats_text
+    from screens.widgets.run_panels import memory_text, stats_text
 
     history = RunHistory("r", tmp_path)
     history.fold([{"type": "started", "seq": 0, "t": 1.0, "device": "cpu", "precision": "fp32",
                    "params_trainable": 65536, "params_total": 623232}])
     assert "fp32 on the CPU; trains 10.5% of 623,232 weights" in str(stats_text(history.view()))
     assert "pad" not in str(stats_text(history.view()))  # a run that says nothing of its batches
+    assert "×" not in str(stats_text(history.view()))  # one process: nothing more to say
+    for strategy in ("fsdp", "ddp"):
+        several = RunHistory(strategy, tmp_path)
+        several.fold([{"type": "started", "seq": 0, "t": 1.0, "device": "cpu", "precision": "fp32", "devices": 2,
+                       "strategy": strategy, "params_trainable": 65536, "params_total": 623232},
+                      {**_metrics(1, 2.0, 2.0), "rss_gib": 1.0, "rss_peak_gib": 1.5}])
+        assert f"fp32 on 2×CPU {strategy.upper()}; trains 10.5% of 623,232 weights" in str(stats_text(several.view()))
+        assert "rank 0 RAM 1.00 GiB · peak 1.50 GiB" in str(memory_text(several.view(), None))
 
 
 def test_the_figures_say_how_batches_are_made(tmp_path: Path) -> None:

@@ -34,8 +34,19 @@ def _v(value: Any) -> str:
     return visible_line(value)
 
 
-def _device_words(device: Any) -> str:
+def _device_words(started: dict[str, Any]) -> str:
+    """Where the run trains: `the CPU`, `cuda:0`, or on several processes `2×CPU DDP`, `8×GPU FSDP`."""
+    device, processes = started.get("device"), started.get("devices")
+    if isinstance(processes, int) and processes > 1:
+        kind = "CPU" if device == "cpu" else "GPU"
+        return f"{processes}×{kind} {_v(started.get('strategy') or '').upper()}".rstrip()
     return "the CPU" if device == "cpu" else _v(device or "?")
+
+
+def _whose_memory(view: RunView) -> str:
+    """Whose memory the figures are: the engine's, or on several processes rank 0's."""
+    processes = (view.started or {}).get("devices")
+    return "rank 0" if isinstance(processes, int) and processes > 1 else "engine"
 
 
 def _params_trained(trainable: Any, total: Any) -> str:
@@ -94,7 +105,7 @@ def stats_text(view: RunView, now: float | None = None) -> Content:
         lines.append("ETA after a few steps")
     started = view.started or {}
     if started:
-        lines.append(f"{_v(started.get('precision', '?'))} on {_device_words(started.get('device'))}; "
+        lines.append(f"{_v(started.get('precision', '?'))} on {_device_words(started)}; "
                      f"{_params_trained(started.get('params_trainable'), started.get('params_total'))}")
         if ((started.get("spec") or {}).get("model") or {}).get("trust_remote_code"):
             lines.append(Content.assemble(("trust_remote_code is ON", "bold $warning"),
@@ -122,9 +133,11 @@ def memory_text(view: RunView, gpu: dict[str, Any] | None) -> Content:
     rss, rss_peak = latest.get("rss_gib"), latest.get("rss_peak_gib")
     lines: list[Content | str] = []
     if any(isinstance(v, int | float) for v in (alloc, reserved, peak)):
-        lines.append(f"torch {_num(alloc, '.2f')} alloc · {_num(reserved, '.2f')} reserved · {_num(peak, '.2f')} peak GiB")
+        whose = "rank 0 torch" if _whose_memory(view) == "rank 0" else "torch"
+        lines.append(f"{whose} {_num(alloc, '.2f')} alloc · {_num(reserved, '.2f')} reserved · "
+                     f"{_num(peak, '.2f')} peak GiB")
     if isinstance(rss, int | float):
-        lines.append(f"engine RAM {rss:.2f} GiB · peak {_num(rss_peak, '.2f')} GiB")
+        lines.append(f"{_whose_memory(view)} RAM {rss:.2f} GiB · peak {_num(rss_peak, '.2f')} GiB")
     if not lines:
         lines.append("memory: not reported yet" + (f" (on {device})" if device else ""))
     if gpu and isinstance(gpu.get("total_gib"), int | float) and isinstance(gpu.get("used_gib"), int | float):
