@@ -84,8 +84,11 @@ class TrainSetup:
                 raise ValueError(f"Unknown {name} {value!r}: use one of {', '.join(allowed)}.")
         if self.master_weights not in ("fp32", "bf16"):
             raise ValueError(f"Unknown master_weights {self.master_weights!r}: use fp32 or bf16.")
-        if self.shards < 1 or (self.shards > 1 and self.method not in SHARDABLE_METHODS):
-            raise ValueError(f"Sharding (shards > 1) is for {', '.join(SHARDABLE_METHODS)}, over at least one GPU.")
+        if self.shards < 1:
+            raise ValueError(f"Sharding over {self.shards} GPUs is not possible: use 1 GPU or more.")
+        if self.shards > 1 and self.method not in SHARDABLE_METHODS:
+            raise ValueError(f"FSDP shards {', '.join(SHARDABLE_METHODS)}, not {self.method}: its 4-bit base model is "
+                             "not sharded, so each GPU holds it whole.")
         if self.batch < 1 or self.seq < 1 or self.rank < 1:
             raise ValueError("Batch, sequence length and rank must be at least 1.")
 

@@ -70,7 +70,7 @@ def test_a_sharded_full_fine_tuning_estimates_its_share_per_gpu() -> None:
         assert four.breakdown[part] < whole.breakdown[part] / 3
     assert four.breakdown["activations"] == whole.breakdown["activations"]  # each GPU runs its own batch
     assert any("FSDP over 4 GPUs" in note for note in four.notes)
-    with pytest.raises(ValueError, match="full, lora, dora"):
+    with pytest.raises(ValueError, match="FSDP shards full, lora, dora, not qlora"):
         estimate_peak_memory(entry.shape, setup, method="qlora", shards=2)
 
     spec = RunSpec()

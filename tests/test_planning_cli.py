@@ -126,3 +126,29 @@ def test_planning_never_imports_the_ml_stack(tiny_model_dir: Path) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+
+
+def test_gpus_over_four_shards_what_one_does_not_hold(monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    fake_gpus(monkeypatch, 1)
+    one = {(r["model"], r["method"]): r for r in json.loads(run(capsys, "gpus", "--json"))["gpus"][0]["what_fits"]}
+    data = json.loads(run(capsys, "gpus", "--json", "--over", "4"))
+    four = {(r["model"], r["method"]): r for r in data["gpus"][0]["what_fits"]}
+    assert one[("qwen3-14b", "full")]["verdict"] == "exceeds" and one[("qwen3-14b", "full")]["shards"] == 1
+    assert four[("qwen3-14b", "full")]["shards"] == 4 and four[("qwen3-14b", "qlora")]["shards"] == 1
+    assert four[("qwen2.5-0.5b", "full")] == one[("qwen2.5-0.5b", "full")]  # one GPU holds it: not sharded
+    monkeypatch.setenv("COLUMNS", "160")
+    text = run(capsys, "gpus", "--over", "4")
+    assert "Training over 4 such GPUs, per GPU; fsdp: sharded over all 4" in " ".join(text.split()) and " fsdp" in text
+
+
+def test_estimate_per_gpu_under_fsdp_and_qlora_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    whole = json.loads(run(capsys, "estimate", "--model", "qwen2.5-7b", "--method", "full", "--json"))
+    four = json.loads(run(capsys, "estimate", "--model", "qwen2.5-7b", "--method", "full", "--fsdp", "4", "--json"))
+    assert four["setup"]["shards"] == 4 and four["total_gib"] < whole["total_gib"] / 2
+    assert any("FSDP over 4 GPUs" in note for note in four["notes"])
+    parser = argparse.ArgumentParser()
+    planning.register(parser.add_subparsers())
+    args = parser.parse_args(["estimate", "--model", "qwen2.5-7b", "--method", "qlora", "--fsdp", "2"])
+    with pytest.raises(UserError, match="FSDP shards full, lora, dora, not qlora"):
+        args.handler(args)

@@ -18,6 +18,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                           description="List each NVIDIA GPU (memory, load, temperature, power, clocks, PCIe, ECC, "
                           "MIG, processes) and, for its free memory now, which catalog models fit per method.")
     gpus.add_argument("--seq", type=int, default=1024, help="sequence length for the what-fits table [1024]")
+    gpus.add_argument("--over", type=int, default=1, metavar="N",
+                      help="train over N GPUs like each one: what fits on each, a full or LoRA run one GPU does not "
+                           "hold sharded over all N (FSDP), as train.strategy auto does [1]")
     gpus.add_argument("--json", action="store_true", help='print {"gpus": [...], "error": null or a reason}')
     gpus.set_defaults(handler=run_gpus)
 
@@ -41,6 +44,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                      help="fused: the engine's chunked loss; standard: fp32 logits as HF computes them [fused]")
     est.add_argument("--no-double-quant", action="store_true", help="QLoRA without double quantisation")
     est.add_argument("--gpu", help='a GPU name (H100, "RTX 4090"), a size in GiB, or "here" (free memory now)')
+    est.add_argument("--fsdp", type=int, default=1, metavar="N",
+                     help="per GPU when FSDP shards the run over N GPUs (full, lora, dora) [1: not sharded]")
     est.add_argument("--json", action="store_true", help="print one JSON object")
     est.set_defaults(handler=run_estimate)
 
@@ -52,20 +57,22 @@ def run_gpus(args: argparse.Namespace) -> int:
     from slmtui.fit import fit_table
     from slmtui.gpu import inventory
 
+    if args.over < 1:
+        raise UserError(f"--over {args.over}: train over at least 1 GPU.")
     inv = inventory()
     data = inv.to_dict()
     for gpu, out in zip(inv.gpus, data["gpus"], strict=True):
         if isinstance(gpu.memory_free, int):
-            rows = fit_table(gpu.memory_free / GIB, args.seq, FIT_METHODS)
+            rows = fit_table(gpu.memory_free / GIB, args.seq, FIT_METHODS, gpus=args.over)
             out["what_fits"] = [vars(r) for r in rows]
     if args.json:
         print_json(data)
     else:
-        _print_gpus(data, args.seq)
+        _print_gpus(data, args.seq, args.over)
     return 0
 
 
-def _print_gpus(data: dict[str, Any], seq: int) -> None:
+def _print_gpus(data: dict[str, Any], seq: int, over: int) -> None:
     from rich.table import Table
 
     console = plain_console()
@@ -96,11 +103,14 @@ def _print_gpus(data: dict[str, Any], seq: int) -> None:
         if "what_fits" not in g:
             continue
         fit = Table("model", *FIT_METHODS, title=f"GPU {g['index']}: what fits in {_gib(g['memory_free'])} GiB free "
-                    f"at {seq} tokens (largest micro-batch)")
+                    f"at {seq} tokens (largest micro-batch)",
+                    caption=f"Training over {over} such GPUs, per GPU; fsdp: sharded over all {over}, as one GPU "
+                            "does not hold it." if over > 1 else None)
         cells: dict[str, dict[str, str]] = {}
         for r in g["what_fits"]:
             batch = f" ×{r['max_micro_batch']}" if r["max_micro_batch"] else ""
-            cells.setdefault(r["model"], {})[r["method"]] = f"{r['verdict']}{batch}"
+            sharded = " fsdp" if r["shards"] > 1 else ""
+            cells.setdefault(r["model"], {})[r["method"]] = f"{r['verdict']}{batch}{sharded}"
         for model, by_method in cells.items():
             fit.add_row(model, *(by_method.get(m, "") for m in FIT_METHODS))
         console.print(fit)
@@ -163,7 +173,7 @@ def run_estimate(args: argparse.Namespace) -> int:
     setup = TrainSetup(method=args.method, batch=args.batch, seq=args.seq, precision=args.precision,
                        rank=args.rank, targets=args.targets, dropout=args.dropout, optimizer=args.optimizer,
                        gradient_checkpointing=args.grad_checkpointing, loss=args.loss, runner=args.runner,
-                       double_quant=not args.no_double_quant)
+                       double_quant=not args.no_double_quant, shards=args.fsdp)
     try:
         est = estimate_peak_memory(shape, setup)
     except ValueError as exc:
