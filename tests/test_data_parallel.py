@@ -21,6 +21,12 @@ from tests.data_parallel_case import STEPS, case_examples, case_spec
 pytestmark = pytest.mark.slow
 
 
+def rank_env() -> dict[str, str]:
+    """One thread per rank; a rank that crashes in native code prints its Python stack (a rank once aborted with
+    "terminate called without an active exception" and nothing else to go on)."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
+
+
 @pytest.mark.parametrize(("kind", "packing", "strategy"), [("lora", "off", "ddp"), ("full", "auto", "ddp"),
                                                          ("full", "auto", "fsdp"), ("lora", "auto", "fsdp"), ("dora", "off", "fsdp"), ("qlora", "off", "ddp")])
 def test_two_ranks_train_as_one_process_on_the_same_global_batch(tiny_model_dir: Path, tmp_path: Path, kind: str,
@@ -29,8 +35,8 @@ def test_two_ranks_train_as_one_process_on_the_same_global_batch(tiny_model_dir:
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
                            str(REPO / "tests" / "data_parallel_worker.py"), str(tiny_model_dir), str(out), kind,
                            packing, strategy], cwd=REPO, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+                          env=rank_env())
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-12000:]
     ranks = json.loads(out.read_text())
     assert ranks["wrapped"] == ("DistributedDataParallel" if strategy == "ddp" else "FSDPStepLoss")
 
@@ -87,8 +93,8 @@ def test_a_checkpoint_moves_exactly_between_one_process_and_two_sharded_ranks(ti
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
                            str(REPO / "tests" / "resharding_worker.py"), str(tiny_model_dir), str(run_dir),
                            str(checkpoint), str(out)], cwd=REPO, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+                          env=rank_env())
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-12000:]
     assert_same_state(torch.load(f"{out}.restored", weights_only=True), trainable_state(single))
     ranks = torch.load(out, weights_only=True)
 

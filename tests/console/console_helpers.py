@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import shutil
 import tempfile
 import time
@@ -53,11 +54,29 @@ def of_type(messages: list[Message], kind: type[M]) -> list[M]:
 
 
 @contextlib.contextmanager
-def fixed_home(name: str) -> Iterator[Path]:
-    """A HOME at a fixed path (the header shows it), so a snapshot is the same on every machine; removed after."""
+def held(path: Path) -> Iterator[Path]:
+    """A fixed path under /tmp, empty, for this test alone: a lock file beside it makes two test sessions on one
+    machine (a developer's and a check's) take turns at it instead of emptying it under each other; removed
+    after."""
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        shutil.rmtree(path, ignore_errors=True)
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def fixed_home(name: str, utc: bool = False) -> Iterator[Path]:
+    """A HOME at a fixed path (the header shows it), `held`, so a snapshot is the same on every machine (and,
+    `utc`, the times it shows)."""
     path = Path(tempfile.gettempdir()) / name
-    shutil.rmtree(path, ignore_errors=True)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SLMTUI_HOME", str(path))
-        yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with held(path):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("SLMTUI_HOME", str(path))
+            if utc:
+                patch.setenv("TZ", "UTC")
+            time.tzset()
+            yield path
+        time.tzset()

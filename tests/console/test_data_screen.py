@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from console_helpers import of_type, wait_for
+from console_helpers import held, of_type, wait_for
 from textual.message import Message
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent
@@ -46,12 +46,11 @@ def write_dataset(path: Path) -> Path:
 @pytest.fixture(scope="module")
 def fixed_report(tiny_model_dir: Path) -> Iterator[dict[str, Any]]:
     """The engine's real report on the small dataset, from fixed paths (the snapshot shows them)."""
-    shutil.rmtree(FIXED, ignore_errors=True)
-    data = write_dataset(FIXED / "tickets.jsonl")
-    tokenizer = FIXED / "tokenizer"
-    shutil.copytree(tiny_model_dir, tokenizer)
-    yield run_data_check(DataRequest(str(data), str(tokenizer), max_length=96), home=FIXED / "home")
-    shutil.rmtree(FIXED, ignore_errors=True)
+    with held(FIXED):
+        data = write_dataset(FIXED / "tickets.jsonl")
+        tokenizer = FIXED / "tokenizer"
+        shutil.copytree(tiny_model_dir, tokenizer)
+        yield run_data_check(DataRequest(str(data), str(tokenizer), max_length=96), home=FIXED / "home")
 
 
 def settle_on_data(pilot: Pilot[None]) -> Any:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from console_helpers import wait_for
+from console_helpers import fixed_home, wait_for
 from textual.pilot import Pilot
 
 from screens.journal import JournalScreen
@@ -34,19 +31,12 @@ ENTRIES = [
 @pytest.fixture
 def snapshot_home() -> Iterator[Path]:
     """A HOME at a fixed path (the header shows it) and UTC, so the picture is the same on every machine."""
-    path = Path(tempfile.gettempdir()) / "slmtui-journal-snapshot"
-    shutil.rmtree(path, ignore_errors=True)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SLMTUI_HOME", str(path))
-        patch.setenv("TZ", "UTC")
-        time.tzset()
+    with fixed_home("slmtui-journal-snapshot", utc=True) as path:
         Store(path).add_entries(
             [{"kind": kind, "text": text, "run": run, "step": step, "created": 1_795_677_300 + i * 420,
               "source": f"snapshot:{i}"} for i, (kind, text, run, step) in enumerate(ENTRIES)]
         )
         yield path
-    time.tzset()
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])

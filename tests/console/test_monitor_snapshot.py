@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from console_helpers import wait_for
+from console_helpers import fixed_home, wait_for
 from monitor_runs import write_run
 from textual.pilot import Pilot
 
@@ -24,14 +22,11 @@ RUN = "20261126-074500-triage"
 @pytest.fixture
 def snapshot_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A HOME at a fixed path (the header shows it), no NVML reading (the picture must not depend on the machine)."""
-    path = Path(tempfile.gettempdir()) / "slmtui-monitor-snapshot"
-    shutil.rmtree(path, ignore_errors=True)
-    monkeypatch.setenv("SLMTUI_HOME", str(path))
     monkeypatch.setattr(MonitorScreen, "GPU_POLL", False)
-    write_run(path, RUN, 600, alive=False, total=600, status="completed", evals=100)
-    Store(path).add_entry("warmup of 20 steps removed the spike", kind="aha", run=RUN, step=240)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with fixed_home("slmtui-monitor-snapshot") as path:
+        write_run(path, RUN, 600, alive=False, total=600, status="completed", evals=100)
+        Store(path).add_entry("warmup of 20 steps removed the spike", kind="aha", run=RUN, step=240)
+        yield path
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])

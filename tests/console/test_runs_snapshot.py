@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from console_helpers import wait_for
+from console_helpers import fixed_home, wait_for
 from textual.pilot import Pilot
 
 from screens.journal import JournalScreen
@@ -25,12 +22,7 @@ from tests.run_fixtures import ENV, make_run
 @pytest.fixture
 def snapshot_home() -> Iterator[Path]:
     """A HOME at a fixed path (the header shows it) and UTC, with three runs and a note about one."""
-    path = Path(tempfile.gettempdir()) / "slmtui-runs-snapshot"
-    shutil.rmtree(path, ignore_errors=True)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SLMTUI_HOME", str(path))
-        patch.setenv("TZ", "UTC")
-        time.tzset()
+    with fixed_home("slmtui-runs-snapshot", utc=True) as path:
         runs = path / "runs"
         make_run(runs, "20261126-070000-base", rank=8, losses=[3.0 - 0.04 * i + 0.1 * (i % 3) for i in range(60)],
                  tokens_per_s=1200.0)
@@ -40,8 +32,6 @@ def snapshot_home() -> Iterator[Path]:
         Store(path).add_entries([{"kind": "aha", "text": "rank 64 learns faster early on", "run": "20261126-071000-rank64",
                                   "step": 12, "created": 1_795_677_300, "source": "snapshot:0"}])
         yield path
-    time.tzset()
-    shutil.rmtree(path, ignore_errors=True)
 
 
 async def _runs_shown(pilot: Pilot[None]) -> RunTable:

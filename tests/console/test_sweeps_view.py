@@ -3,18 +3,15 @@ promote the best to New run; and how it looks (SVG snapshots at 80×24 and 120×
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
-from console_helpers import wait_for
+from console_helpers import fixed_home, wait_for
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
@@ -123,16 +120,9 @@ async def test_a_driver_that_dies_shows_as_interrupted_though_it_wrote_nothing(h
 @pytest.fixture
 def snapshot_home() -> Iterator[Path]:
     """A HOME at a fixed path (the header shows it) holding one sweep."""
-    path = Path(tempfile.gettempdir()) / "slmtui-sweeps-snapshot"
-    shutil.rmtree(path, ignore_errors=True)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SLMTUI_HOME", str(path))
-        patch.setenv("TZ", "UTC")
-        time.tzset()
+    with fixed_home("slmtui-sweeps-snapshot", utc=True) as path:
         make_sweep(path)
         yield path
-    time.tzset()
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])

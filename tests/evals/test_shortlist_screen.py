@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +20,7 @@ from slmtui.app import SlmtuiApp
 from slmtui.shortlist import GpuTarget
 from slmtui.store import Store
 from slmtui.ui.registry import default_registry
-from tests.console.console_helpers import of_type, wait_for
+from tests.console.console_helpers import fixed_home, of_type, wait_for
 
 TARGET = GpuTarget("RTX-4090", 24.0, False, "NVML cannot start: no NVIDIA driver")
 
@@ -147,10 +145,7 @@ async def test_the_playground_streams_both_answers(home: Path, trained_run: Path
 @pytest.fixture
 def snapshot_home() -> Iterator[Path]:
     """A HOME at a fixed path (the header shows it) with three candidates, two of them evaluated."""
-    path = Path(tempfile.gettempdir()) / "slmtui-shortlist-snapshot"
-    shutil.rmtree(path, ignore_errors=True)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SLMTUI_HOME", str(path))
+    with fixed_home("slmtui-shortlist-snapshot") as path:
         store = Store(path)
         for model in ("qwen2.5-0.5b", "llama-3.2-1b", "qwen2.5-7b"):
             shortlist.add(store, model)
@@ -161,7 +156,6 @@ def snapshot_home() -> Iterator[Path]:
                                    "examples": 64, "loss": loss, "accuracy": acc, "tokens_per_s": speed,
                                    "mem_peak_gib": 2.5, "t": time.time()})
         yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
