@@ -20,7 +20,7 @@ from engine.estimate import FitRow
 from engine.protocol import GIB
 from engine.safe_text import visible, visible_line
 from screens.widgets.gpu_card import SERIES, GpuCard, gib, na, series_value
-from slmtui.fit import FIT_GPU_COUNTS, FIT_LENGTHS, FIT_METHODS, catalog_gpus, fit_table
+from slmtui.fit import FIT_GPU_COUNTS, FIT_LENGTHS, FIT_METHODS, catalog_gpus, fit_cell, fit_table
 from slmtui.gpu import GpuSampler, Inventory, Nvml
 from slmtui.target_gpu import DEFAULT_TARGET_GPU, set_target_gpu, target_gpu
 from slmtui.ui.shell import ShellScreen
@@ -289,9 +289,7 @@ class GpusScreen(ShellScreen):
         table.clear()
         cells: dict[str, dict[str, str]] = {}
         for row in rows:
-            batch = f" ×{row.max_micro_batch}" if row.max_micro_batch else ""
-            sharded = " fsdp" if row.shards > 1 else ""
-            cells.setdefault(row.model, {})[row.method] = f"{row.verdict}{batch}{sharded}"
+            cells.setdefault(row.model, {})[row.method] = fit_cell(row.verdict, row.max_micro_batch, row.shards)
         for model, by_method in cells.items():
             table.add_row(model, *(by_method.get(m, "") for m in FIT_METHODS), key=model)
 

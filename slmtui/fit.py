@@ -79,6 +79,12 @@ def catalog_gpus() -> list[tuple[str, float]]:
     return [(g.name, g.memory_gib) for g in load_catalog().gpus]
 
 
+def fit_cell(verdict: str, max_micro_batch: int, shards: int) -> str:
+    """A what-fits cell: `fits ×8`, `exceeds`, `fits ×4 fsdp` (sharded over the GPUs: one does not hold it)."""
+    batch = f" ×{max_micro_batch}" if max_micro_batch else ""
+    return f"{verdict}{batch}{' fsdp' if shards > 1 else ''}"
+
+
 def fit_table(capacity_gib: float, seq: int, methods: tuple[str, ...] = FIT_METHODS, gpus: int = 1) -> list[FitRow]:
     """What fits in `capacity_gib` (on each of `gpus` GPUs) at `seq` tokens, for every catalog model × method."""
     models = [(m.name, m.shape) for m in load_catalog().models]

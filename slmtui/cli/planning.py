@@ -75,6 +75,8 @@ def run_gpus(args: argparse.Namespace) -> int:
 def _print_gpus(data: dict[str, Any], seq: int, over: int) -> None:
     from rich.table import Table
 
+    from slmtui.fit import fit_cell
+
     console = plain_console()
     if data["error"]:
         console.print(data["error"])
@@ -108,9 +110,7 @@ def _print_gpus(data: dict[str, Any], seq: int, over: int) -> None:
                             "does not hold it." if over > 1 else None)
         cells: dict[str, dict[str, str]] = {}
         for r in g["what_fits"]:
-            batch = f" ×{r['max_micro_batch']}" if r["max_micro_batch"] else ""
-            sharded = " fsdp" if r["shards"] > 1 else ""
-            cells.setdefault(r["model"], {})[r["method"]] = f"{r['verdict']}{batch}{sharded}"
+            cells.setdefault(r["model"], {})[r["method"]] = fit_cell(r["verdict"], r["max_micro_batch"], r["shards"])
         for model, by_method in cells.items():
             fit.add_row(model, *(by_method.get(m, "") for m in FIT_METHODS))
         console.print(fit)
