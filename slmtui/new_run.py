@@ -95,11 +95,14 @@ SECTIONS: tuple[tuple[str, tuple[FormField, ...]], ...] = (
         FormField("train", "save_every", "Save every", "int", "steps; 0 never"),
         FormField("train", "seed", "Seed", "int"),
         FormField("train", "precision", "Precision", "choice"),
-        FormField("train", "master_weights", "Master weights", "choice", "full fine-tuning: bf16 halves their memory"),
+        FormField("train", "master_weights", "Master dtype", "choice",
+                  "full fine-tuning: bf16 master weights halve their memory"),
         FormField("train", "packing", "Packing", "choice", "auto: no padding where exact"),
         FormField("train", "gradient_checkpointing", "Checkpointing", "bool", "recompute activations to save memory",
                   states=("off", "on (saves memory)")),
         FormField("train", "on_oom", "On OOM", "choice"),
+        FormField("train", "devices", "GPUs", "int", "one training process per GPU"),
+        FormField("train", "strategy", "Strategy", "choice", "auto: FSDP if one GPU is too small"),
     )),
 )
 FIELDS: tuple[FormField, ...] = tuple(f for _, group in SECTIONS for f in group)
@@ -188,13 +191,14 @@ def validate(raw: dict[str, Any], check_files: bool = True) -> tuple[RunSpec | N
 
 
 def estimable(raw: dict[str, Any]) -> RunSpec | None:
-    """A spec good enough to estimate memory from (model, method, batch, length, precision), even while other
-    fields still have problems; None when those fields themselves are wrong."""
+    """A spec good enough to estimate memory from (model, method, batch, length, precision, GPUs), even while
+    other fields still have problems; None when those fields themselves are wrong."""
     spec, _ = validate(raw, check_files=False)
     if spec is not None:
         return spec
     keep = {"model": ("name",), "method": ("kind", "rank", "dropout", "target_modules"),
-            "train": ("micro_batch", "precision", "gradient_checkpointing", "loss"), "data": ("max_length",)}
+            "train": ("micro_batch", "precision", "gradient_checkpointing", "loss", "master_weights", "packing",
+                      "micro_batch_tokens", "devices", "nodes", "strategy"), "data": ("max_length",)}
     reduced: dict[str, Any] = {"name": "estimate", "data": {"path": "estimate"}}
     for table, keys in keep.items():
         source = raw.get(table) if isinstance(raw.get(table), dict) else {}

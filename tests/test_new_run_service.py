@@ -17,6 +17,7 @@ from slmtui.new_run import (
     FIELDS_BY_PATH,
     apply_form,
     default_raw,
+    estimable,
     merge,
     validate,
     value_text,
@@ -69,6 +70,19 @@ def test_spec_estimate_and_its_errors(tmp_path: Path) -> None:
         resolve_shape(str(tmp_path / "bare"))
     with pytest.raises(FitError, match="not in the local Hugging Face cache"):
         resolve_shape("nobody/nothing-here")
+
+
+def test_the_estimate_counts_the_gpus_while_other_fields_still_have_problems() -> None:
+    train: dict[str, Any] = {"micro_batch": 1, "packing": "off", "devices": 4}
+    raw = {"model": {"name": "qwen2.5-7b"}, "method": {"kind": "full"}, "data": {"path": "", "max_length": 1024},
+           "train": train}
+    assert validate(raw, check_files=False)[0] is None  # data.path is missing: the spec is not valid yet
+    spec = estimable(raw)
+    assert spec is not None and spec.train.devices == 4
+    four = estimate_spec(spec, "A100-80GB", 80.0)
+    assert four.estimate.setup.shards == 4 and "on each of 4 A100-80GB (FSDP)" in four.sentence()
+    train["strategy"] = "ddp"  # each GPU holds the whole model: what one GPU needs
+    assert estimate_spec(estimable(raw), "A100-80GB", 80.0).estimate.setup.shards == 1  # type: ignore[arg-type]
 
 
 def test_data_summary_picks_the_key_numbers() -> None:

@@ -15,7 +15,7 @@ from console_helpers import fixed_home, of_type, run_from_palette, wait_for
 from rich.cells import cell_len
 from textual.message import Message
 from textual.pilot import Pilot
-from textual.widgets import Button, Footer, Input, Select, Static
+from textual.widgets import Button, Footer, Input, Label, Select, Static
 
 from engine.spec import SpecProblem, load_spec, parse_spec
 from screens.gpus import GpusScreen
@@ -291,6 +291,8 @@ async def test_layout_at_80x24(home: Path, rows: Path) -> None:
             control = field(screen, form_field.path)
             if isinstance(control, Input) and control.placeholder:
                 assert cell_len(control.placeholder) <= control.content_region.width, form_field.path
+        for label in screen.query(".nr-label").results(Label):  # and every label whole on its one line
+            assert cell_len(str(label.content)) <= label.content_region.width, str(label.content)
         estimate = screen.query_one("#nr-estimate")
         assert side.region.contains_region(estimate.region)
 
