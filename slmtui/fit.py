@@ -112,15 +112,23 @@ class SpecEstimate:
         return f"{total:.1f} GiB of {self.capacity_gib:.1f} GiB {where}: {self.verdict}; {best}."
 
 
-def estimate_spec(spec: RunSpec, gpu: str, capacity_gib: float) -> SpecEstimate:
-    """The spec's peak memory on a GPU with `capacity_gib` free; FitError when the model has no usable config."""
+def planned_setup(spec: RunSpec, shape: ModelShape, capacity_gib: float) -> TrainSetup:
+    """What one GPU of `capacity_gib` holds of the spec's run: sharded when train.strategy says fsdp, or says auto
+    and one GPU does not hold it (as the engine decides). Raises ValueError on a setup the estimate refuses."""
     from engine.spec_setup import train_setup
 
-    label, shape = resolve_shape(spec.model.name)
     setup = train_setup(spec)
+    if spec.train.strategy == "auto":
+        setup = on_gpus(shape, setup, capacity_gib, spec.train.devices * spec.train.nodes)
+    setup.check()
+    return setup
+
+
+def estimate_spec(spec: RunSpec, gpu: str, capacity_gib: float) -> SpecEstimate:
+    """The spec's peak memory on a GPU with `capacity_gib` free; FitError when the model has no usable config."""
+    label, shape = resolve_shape(spec.model.name)
     try:
-        if spec.train.strategy == "auto":  # the engine shards it when one GPU does not hold it, as here
-            setup = on_gpus(shape, setup, capacity_gib, spec.train.devices * spec.train.nodes)
+        setup = planned_setup(spec, shape, capacity_gib)
         est = estimate_peak_memory(shape, setup)
     except ValueError as exc:
         raise FitError(str(exc)) from None

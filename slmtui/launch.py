@@ -22,7 +22,7 @@ from engine.estimate import estimate_peak_memory, trainable_params, verdict
 from engine.protocol import GIB
 from engine.spec import RunSpec
 from engine.spec_setup import train_setup
-from slmtui.fit import FitError, resolve_shape
+from slmtui.fit import FitError, planned_setup, resolve_shape
 from slmtui.gpu import GpuSnapshot, Inventory
 from slmtui.runs import RunInfo, launch
 
@@ -106,7 +106,9 @@ def check_gpu(spec: RunSpec, shape: ModelShape | None, inventory: Inventory, for
     own_pid = os.getpid() if own_pid is None else own_pid
     wanted = chosen_gpus(spec, inventory)
     by_index = {g.index: g for g in inventory.gpus}
-    need = estimate_peak_memory(shape, train_setup(spec)).total_gib if shape is not None else None
+    frees = [g.memory_free for g in inventory.gpus if g.index in wanted and isinstance(g.memory_free, int)]
+    need = (estimate_peak_memory(shape, planned_setup(spec, shape, min(frees) / GIB if frees else 0.0)).total_gib
+            if shape is not None else None)  # per GPU: sharded where the engine will shard it
     for index in wanted:
         gpu = by_index.get(index)
         if gpu is None:

@@ -167,3 +167,17 @@ def test_the_cli_words_a_refusal_with_force_and_runs_the_same_checks(tmp_path: P
                          '[train]\ndevice = "cuda:3"\n')
     with pytest.raises(UserError, match="asks for GPU 3 but this machine has 1; fix it"):
         launch_spec(spec_path, tmp_path / "runs", force=True)
+
+
+def test_a_run_over_several_gpus_is_judged_per_gpu_as_the_engine_will_shard_it() -> None:
+    entry = load_catalog().model("qwen2.5-7b")
+    assert entry is not None
+    spec = gpu_spec(micro_batch=1, devices=4)
+    spec.model.name, spec.method.kind, spec.data.max_length, spec.train.packing = "qwen2.5-7b", "full", 512, "off"
+    spec.train.gradient_checkpointing = True
+    idle = tuple(busy_gpu(i, free_gib=79, others=()) for i in range(4))
+    sharded = check_gpu(spec, entry.shape, Inventory(time=0.0, gpus=idle), own_pid=1)
+    assert sharded.refusal is None, sharded.refusal  # whole on one GPU it needs over 79 GiB; a quarter fits
+    spec.train.strategy = "ddp"  # each GPU holding the whole model: refused, with the same numbers as one GPU's
+    whole = check_gpu(spec, entry.shape, Inventory(time=0.0, gpus=idle), own_pid=1)
+    assert whole.refusal is not None and "GPU 0 has 79.0 GiB free" in whole.refusal.reason
