@@ -162,3 +162,17 @@ class RunLock:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = None
+
+
+def process_alive(pid: int, created: object = None) -> bool:
+    """Whether process `pid` runs and is the one started at `created` (a pid file's `create_time`; anything
+    else is not checked), not a zombie."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        if isinstance(created, int | float) and created and abs(proc.create_time() - created) > 1.0:
+            return False  # the pid was reused by another process
+        return bool(proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False

@@ -32,6 +32,7 @@ from engine.protocol import (
     read_json,
     write_json_atomic,
 )
+from engine.runlock import process_alive
 from engine.spec import RunSpec, dump_spec, slug
 
 #: A run folder without a pid file this young is still being launched, not crashed.
@@ -203,18 +204,6 @@ def engine_alive(run_dir: Path) -> bool:
         except OSError:
             return False
     return process_alive(pid, created)
-
-
-def process_alive(pid: int, created: object) -> bool:
-    """Whether process `pid` runs and is the one started at `created` (a pid file's `create_time`; anything
-    else is not checked), not a zombie."""
-    try:
-        proc = psutil.Process(pid)
-        if isinstance(created, int | float) and created and abs(proc.create_time() - created) > 1.0:
-            return False  # the pid was reused by another process
-        return proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def finished_event(run_dir: Path) -> dict[str, Any] | None:

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.protocol import read_json, write_json_atomic
+from engine.runlock import process_alive
 from engine.spec import slug
-from slmtui.runs import new_run_id, pick_id, process_alive
+from slmtui.runs import new_run_id, pick_id
 
 if TYPE_CHECKING:
     import optuna

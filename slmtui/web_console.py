@@ -29,6 +29,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from textual_serve.server import Server
 
+from engine.runlock import process_alive
+
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 #: Seconds the server waits, on Ctrl+C, for the consoles it runs to quit before it stops anyway.
 SHUTDOWN_GRACE_S = 3.0
@@ -188,21 +190,11 @@ def end_processes(processes: list[Any], grace_s: float) -> None:
         with contextlib.suppress(psutil.Error):
             process.terminate()
     deadline = time.monotonic() + grace_s
-    while (alive := [p for p in processes if _running(p)]) and time.monotonic() < deadline:
+    while (alive := [p for p in processes if process_alive(p.pid)]) and time.monotonic() < deadline:
         time.sleep(0.02)
     for process in alive:
         with contextlib.suppress(psutil.Error):
             process.kill()
-
-
-def _running(process: Any) -> bool:
-    """Still running: neither gone nor a zombie waiting for its parent (psutil)."""
-    import psutil
-
-    try:
-        return bool(process.status() != psutil.STATUS_ZOMBIE)
-    except psutil.Error:
-        return False
 
 
 def _same_session(pid: int) -> bool:

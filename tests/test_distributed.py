@@ -213,3 +213,36 @@ def test_one_rank_out_of_memory_ends_the_run_naming_it_and_no_rank_hangs(tmp_pat
     assert finished["status"] == "oom", finished
     assert finished["summary"]["message"].startswith("Rank 1 ran out of memory at step 3")
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "oom"
+
+
+def test_a_rank_killed_mid_run_ends_the_run_naming_it(tmp_path: Path, home: Path, tiny_model_dir: Path) -> None:
+    """SIGKILL leaves no word from the rank: rank 0, its collective broken, finds which rank's process is gone."""
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    run_dir = make_run(tmp_path, tiny_model_dir, max_steps=5000, eval_every=0, save_every=0, devices=2,
+                       micro_batch=2)
+    engine = subprocess.Popen([sys.executable, "-m", "engine", "run", str(run_dir)], cwd=REPO,
+                              env=cli_env(home, OMP_NUM_THREADS="1"), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not any(e["type"] == "metrics" and e["step"] >= 3 for e in read_events(run_dir / "events.jsonl")):
+            assert engine.poll() is None and time.monotonic() < deadline, "the run never reached step 3"
+            time.sleep(0.2)
+        ranks = {p.environ().get("RANK"): p for p in psutil.Process(engine.pid).children(recursive=True)
+                 if "engine" in p.cmdline() and p.environ().get("RANK") is not None}
+        os.kill(ranks["1"].pid, signal.SIGKILL)
+        output = engine.communicate(timeout=120)[0]
+    finally:
+        if engine.poll() is None:
+            engine.kill()
+            engine.wait()
+    assert engine.returncode != 0, output[-3000:]
+    [finished] = [e for e in read_events(run_dir / "events.jsonl") if e["type"] == "finished"]
+    assert finished["status"] == "failed", finished
+    assert finished["summary"]["message"].startswith("Rank 1 ended without a word at step "), finished
+    assert "killed, or it crashed outside Python" in finished["summary"]["message"]

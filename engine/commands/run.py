@@ -92,7 +92,8 @@ def main(argv: list[str]) -> int:
             print(f"engine run: {exc}", file=sys.stderr)
             return 2
         if layout is not None and (layout.devices > 1 or layout.nodes > 1):
-            from engine.train.distributed import end_after_ranks, launch_ranks
+            from engine.train.distributed import launch_ranks
+            from engine.train.rank_failures import end_after_ranks
 
             extra = ["--resume"] * args.resume + (["--pilot", str(args.pilot)] if args.pilot is not None else [])
             code = launch_ranks(run_dir, layout, extra, keep_fds=lock.fds())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -32,8 +33,6 @@ from engine.train.batching import StreamState
 
 #: What rank 0 adds to the control commands when the run folder was deleted, agreed on like them.
 FOLDER_GONE = "gone"
-#: A rank other than 0 that ends badly says why in this file of the run folder, so the run's end can name it.
-RANK_FAILURE_FILE = "rank-{rank}.failure.json"
 
 
 class Dist:
@@ -42,6 +41,8 @@ class Dist:
     def __init__(self, rank: int = 0, world: int = 1, local_rank: int = 0, local_world: int | None = None) -> None:
         self.rank, self.world, self.local_rank = rank, world, local_rank
         self.local_world = world if local_world is None else local_world
+        self.peers: list[tuple[str, int]] = [(socket.gethostname(), os.getpid())]
+        """(host, pid) of every rank, by rank: a rank that dies without a word is found by its pid."""
 
     @property
     def one_machine(self) -> bool:
@@ -169,7 +170,11 @@ def init_distributed(device_request: str) -> tuple[Dist, torch.device | None]:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
-    return Dist(rank, world, local, int(os.environ.get("LOCAL_WORLD_SIZE", world))), device
+    place = Dist(rank, world, local, int(os.environ.get("LOCAL_WORLD_SIZE", world)))
+    peers: list[Any] = [None] * world
+    dist.all_gather_object(peers, place.peers[0])
+    place.peers = [(str(host), int(pid)) for host, pid in peers]
+    return place, device
 
 
 def shutdown_distributed(wait_for_peers: bool = False) -> None:
@@ -224,50 +229,3 @@ def launch_ranks(run_dir: Path, layout: Layout, engine_args: list[str], keep_fds
             return proc.wait()
         except InterruptedError:  # a signal arrived mid-wait: keep waiting for the ranks to finish
             continue
-
-
-
-def record_rank_failure(run_dir: Path, rank: int, status: str, message: str) -> None:
-    """A rank other than 0 ended as `status`: leave why for rank 0 and the launcher (best effort)."""
-    import contextlib
-
-    from engine.protocol import write_json_atomic
-
-    with contextlib.suppress(OSError):
-        write_json_atomic(run_dir / RANK_FAILURE_FILE.format(rank=rank),
-                          {"rank": rank, "status": status, "message": message})
-
-
-def rank_failure(run_dir: Path) -> tuple[str, str] | None:
-    """(status, sentence) of the first rank that left a failure, naming it; None when none did."""
-    import json
-
-    for path in sorted(run_dir.glob(RANK_FAILURE_FILE.format(rank="*"))):
-        try:
-            failure = json.loads(path.read_text(encoding="utf-8"))
-            rank, status, message = int(failure["rank"]), str(failure["status"]), str(failure["message"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        what = f"ran out of memory {message}" if status == "oom" else f"failed: {message}"
-        return ("oom" if status == "oom" else "failed", f"Rank {rank} {what.rstrip('.')}. The other ranks were stopped.")
-    return None
-
-
-def end_after_ranks(run_dir: Path, exit_code: int) -> None:
-    """The launcher's last word after torchrun: when the ranks ended without rank 0 saying how (it was killed
-    while a peer had failed), end the run `failed` (or `oom`), naming the rank that failed."""
-    from engine.protocol import SUMMARY_FILE, read_json
-    from engine.train.reporting import Reporter
-
-    summary = read_json(run_dir / SUMMARY_FILE) or {}
-    if exit_code == 0 or summary.get("status") != "running":
-        return
-    status, message = rank_failure(run_dir) or (
-        "failed", f"A training process ended with exit code {exit_code} before rank 0 could say how the run "
-                  "ended (see engine.log); the other ranks were stopped.")
-    reporter = Reporter(run_dir, run_dir.name)
-    reporter.continue_summary()
-    reporter.log(message, level="error")
-    reporter.emit("finished", status=status, summary={"message": message, "steps": reporter.summary["step"],
-                                                      "total_steps": reporter.summary["total_steps"]})
-    reporter.close()

@@ -32,16 +32,11 @@ from engine.train.diskfull import (
     is_unwritable,
     unwritable_message,
 )
-from engine.train.distributed import (
-    Dist,
-    init_distributed,
-    rank_failure,
-    record_rank_failure,
-    shutdown_distributed,
-)
+from engine.train.distributed import Dist, init_distributed, shutdown_distributed
 from engine.train.environment import environment_fingerprint
 from engine.train.loop import StopFlag, Trainer, fit
 from engine.train.packing import choose_packer, packing_fields, use_varlen_attention
+from engine.train.rank_failures import rank_failure, record_rank_failure, silent_rank
 from engine.train.rehearsal import planned_estimate, rehearse, should_rehearse
 from engine.train.reporting import Reporter, open_mirrors
 from engine.train.resume import ResumeError, restore_latest, run_disk_plan
@@ -130,7 +125,8 @@ def execute(run_dir: Path, stop: StopFlag, resume: bool = False, pilot: float | 
     if ended_badly and dist.active and not dist.is_main:
         said = f"at step {reporter.summary['step'] + 1}" if status == "oom" else message or status
         record_rank_failure(run_dir, dist.rank, status, said)
-    elif ended_badly and dist.active and (failure := rank_failure(run_dir)) is not None:
+    elif ended_badly and dist.active and (failure := rank_failure(run_dir) or (
+            silent_rank(dist, reporter.summary["step"]) if status == "failed" and raised else None)) is not None:
         status, message = failure  # a peer's failure is why this rank's collective broke: name the peer
         summary["message"], raised = message, True
     if raised:  # the error's sentence, as a log event before the end
