@@ -39,5 +39,7 @@ async def test_g_exports_the_highlighted_run_as_gguf(home: Path, tiny_model_dir:
         assert done.run_id == run_dir.name and done.lines[0].startswith(f"Wrote {out}/inproc-f16.gguf")
         assert done.passed and (out / "Modelfile").is_file() and (out / "inproc-f16.gguf").is_file()
         assert any(line.startswith(("Parity with transformers", "Parity check skipped")) for line in done.lines)
-    entries = Store(home).entries(run=run_dir.name)
-    assert any(f"Exported to gguf (f16) in {out}." in e.text for e in entries)
+        # the journal entry comes from the run's `exported` event, on the reconcile the export's end starts
+        # (a worker): wait for it here, before the console (and any worker still running) ends
+        await wait_for(pilot, lambda: any(f"Exported to gguf (f16) in {out}." in e.text
+                                          for e in Store(home).entries(run=run_dir.name)), what="the journal entry")
