@@ -103,3 +103,26 @@ def test_a_checkpoint_moves_exactly_between_one_process_and_two_sharded_ranks(ti
     again = Trainer(load_for_training(spec), spec, train, validation, total_steps=STEPS, shuffle=False)
     again.restore(sharded)
     assert_same_state(ranks["stepped"], trainable_state(again))
+
+
+@pytest.mark.parametrize("kind", ["lora", "dora"])
+def test_a_saved_adapter_maps_back_to_every_trainable_parameter(tiny_model_dir: Path, tmp_path: Path,
+                                                                kind: str) -> None:
+    """How a sharded run reads an adapter checkpoint: by the model's own parameter names (DoRA's magnitudes are
+    saved under another name than the parameter's)."""
+    from engine.spec import dump_spec
+    from engine.train.sharded_state import weights_by_name
+
+    spec = case_spec(tiny_model_dir, kind, "off", micro_batch=4)
+    loaded = load_for_training(spec)
+    train, validation = case_examples(loaded.tokenizer)
+    trainer = Trainer(loaded, spec, train, validation, total_steps=STEPS, shuffle=False)
+    trainer.train_step()
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "spec.toml").write_text(dump_spec(spec))
+    named = weights_by_name(load_for_training(spec).model, trainer.save(run_dir))
+    trained = trainable_state(trainer)["weights"]
+    assert set(named) == set(trained) and any("magnitude" in name for name in named) == (kind == "dora")
+    for name, tensor in trained.items():
+        assert torch.equal(named[name], tensor), name

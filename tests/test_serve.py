@@ -112,4 +112,4 @@ engine.wait()
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parent.parent, check=True)
     assert done.stdout.split() == ["True", "True"], done.stdout + done.stderr
-    assert done.stderr == "", done.stderr
+    assert "Unknown child process" not in done.stderr, done.stderr

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -41,8 +40,12 @@ class Dist:
     def __init__(self, rank: int = 0, world: int = 1, local_rank: int = 0, local_world: int | None = None) -> None:
         self.rank, self.world, self.local_rank = rank, world, local_rank
         self.local_world = world if local_world is None else local_world
-        self.peers: list[tuple[str, int]] = [(socket.gethostname(), os.getpid())]
-        """(host, pid) of every rank, by rank: a rank that dies without a word is found by its pid."""
+        self.pids: list[int] = [os.getpid()]
+        """The pid of every rank, by rank: a rank on this machine that dies without a word is found by its pid."""
+
+    def on_this_machine(self, rank: int) -> bool:
+        """Whether `rank` runs on this machine (torchrun numbers each machine's ranks in one block)."""
+        return rank // self.local_world == self.rank // self.local_world
 
     @property
     def one_machine(self) -> bool:
@@ -171,9 +174,9 @@ def init_distributed(device_request: str) -> tuple[Dist, torch.device | None]:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
     place = Dist(rank, world, local, int(os.environ.get("LOCAL_WORLD_SIZE", world)))
-    peers: list[Any] = [None] * world
-    dist.all_gather_object(peers, place.peers[0])
-    place.peers = [(str(host), int(pid)) for host, pid in peers]
+    pids: list[Any] = [None] * world
+    dist.all_gather_object(pids, os.getpid())
+    place.pids = [int(pid) for pid in pids]
     return place, device
 
 

@@ -314,8 +314,12 @@ class Trainer:
         if not self.dist.one_machine:
             return weights, gathered_optimizer_state(self)
         staged = staged_optimizer_folder(checkpoint)
-        if self.dist.is_main:
-            shutil.rmtree(staged, ignore_errors=True)  # a save that failed before left it
+        if self.dist.is_main:  # made here, never its parents: a run folder deleted meanwhile is not recreated
+            with writing_into(checkpoint.parent.parent, staged):
+                for left in checkpoint.parent.glob(staged_optimizer_folder(checkpoint.with_name("step-*")).name):
+                    shutil.rmtree(left, ignore_errors=True)  # saves that failed before left them
+                checkpoint.parent.mkdir(exist_ok=True)
+                staged.mkdir()
         self.dist.barrier()
         write_sharded_optimizer(self, staged)
         return weights, staged

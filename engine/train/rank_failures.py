@@ -50,10 +50,7 @@ def rank_failure(run_dir: Path) -> tuple[str, str] | None:
 def silent_rank(dist: Dist, step: int, wait_s: float = SILENT_RANK_WAIT_S) -> tuple[str, str] | None:
     """("failed", sentence naming it) for a rank on this machine whose process ended without a word (killed, or
     crashed outside Python), waiting up to `wait_s` for it to be seen gone; None when every peer here runs on."""
-    import socket
-
-    here = socket.gethostname()
-    peers = [(rank, pid) for rank, (host, pid) in enumerate(dist.peers) if host == here and rank != dist.rank]
+    peers = [(rank, pid) for rank, pid in enumerate(dist.pids) if rank != dist.rank and dist.on_this_machine(rank)]
     deadline = time.monotonic() + wait_s
     while peers:
         gone = next((rank for rank, pid in peers if not process_alive(pid)), None)

@@ -83,7 +83,7 @@ def execute(run_dir: Path, stop: StopFlag, resume: bool = False, pilot: float | 
     if resume:
         reporter.continue_summary()
     started = time.time()
-    status, message, raised = "failed", "", True
+    status, message, raised, unexpected = "failed", "", True, False
     try:
         status, message = _train(run_dir, reporter, stop, resume, pilot, dist, device)
         raised = False
@@ -104,6 +104,7 @@ def execute(run_dir: Path, stop: StopFlag, resume: bool = False, pilot: float | 
             message = unwritable_message(run_dir, exc)
         else:
             traceback.print_exc()
+            unexpected = True  # a peer that died without a word breaks this rank's collective this way too
             message = f"The engine failed unexpectedly ({type(exc).__name__}: {exc}); see {ENGINE_LOG}."
     if status == "gone" or run_folder_gone(run_dir):
         print(f"[error] {RunFolderGone(run_dir)}", flush=True)
@@ -126,7 +127,7 @@ def execute(run_dir: Path, stop: StopFlag, resume: bool = False, pilot: float | 
         said = f"at step {reporter.summary['step'] + 1}" if status == "oom" else message or status
         record_rank_failure(run_dir, dist.rank, status, said)
     elif ended_badly and dist.active and (failure := rank_failure(run_dir) or (
-            silent_rank(dist, reporter.summary["step"]) if status == "failed" and raised else None)) is not None:
+            silent_rank(dist, reporter.summary["step"]) if unexpected else None)) is not None:
         status, message = failure  # a peer's failure is why this rank's collective broke: name the peer
         summary["message"], raised = message, True
     if raised:  # the error's sentence, as a log event before the end

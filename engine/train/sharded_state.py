@@ -90,17 +90,19 @@ def load_named_state(trainer: Trainer, weights: dict[str, Any] | None, optimizer
 
 
 def weights_by_name(model: Any, checkpoint: Path) -> dict[str, Any]:
-    """A checkpoint's saved weights keyed by the model's own parameter names (an adapter's files leave out the
-    adapter's name, as peft saves them: it is put back)."""
+    """A checkpoint's saved weights keyed by the model's own parameter names. An adapter's files use peft's saved
+    names (no adapter name; DoRA's magnitudes without `.weight`): peft's own save mapping, run on the parameter
+    names, gives each saved name its parameter."""
     if not hasattr(model, "peft_config"):
         return read_weights(checkpoint, is_adapter=False)
+    import torch
+    from peft import get_peft_model_state_dict
+
     saved = read_weights(checkpoint, is_adapter=True)
-    adapter = f".{model.active_adapter}"
-    named = {}
-    for name, param in model.named_parameters():
-        key = name.replace(adapter, "")
-        if param.requires_grad and key in saved:
-            named[name] = saved[key]
+    names = [name for name, param in model.named_parameters() if param.requires_grad]
+    probe = {name: torch.tensor(index) for index, name in enumerate(names)}
+    name_of = {key: names[int(index)] for key, index in get_peft_model_state_dict(model, state_dict=probe).items()}
+    named = {name_of[key]: tensor for key, tensor in saved.items() if key in name_of}
     if len(named) != len(saved):
         raise ValueError(f"its adapter has {len(saved)} tensors, of which this model's adapter takes {len(named)}")
     return named

@@ -39,11 +39,14 @@ def choose_strategy(trainer: Trainer, world: int, log: Any) -> str:
     from engine.train.rehearsal import planned_estimate
 
     estimate = planned_estimate(trainer)
-    total_gib = torch.cuda.get_device_properties(trainer.device).total_memory / 2**30
+    free_gib = torch.cuda.mem_get_info(trainer.device)[0] / 2**30  # as the console's estimates judge it
     needed = estimate["total_gib"] if estimate else None
-    if needed is not None and verdict(needed, total_gib) != "fits":  # the rule the console's estimates follow
-        log(f"Data parallel over {world} processes with FSDP: {trainer.spec.method.kind} needs about {needed:.1f} GiB "
-            f"a GPU unsharded, more than this GPU's {total_gib:.0f} GiB holds with {FIT_MARGIN:.0%} to spare.")
+    sharded = needed is not None and verdict(needed, free_gib) != "fits"
+    # rank 0 decides for all: each GPU's free memory can differ, and the ranks must agree
+    if trainer.dist.share_int(int(sharded), trainer.device):
+        need = f"about {needed:.1f} GiB" if needed is not None else "more"
+        log(f"Data parallel over {world} processes with FSDP: {trainer.spec.method.kind} needs {need} a GPU unsharded, "
+            f"more than the {free_gib:.1f} GiB free on rank 0's GPU holds with {FIT_MARGIN:.0%} to spare.")
         return "fsdp"
     log(f"Data parallel over {world} processes with DDP: the unsharded estimate fits one GPU.")
     return "ddp"
