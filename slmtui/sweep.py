@@ -25,7 +25,7 @@ import tomli_w
 
 from engine.protocol import EVENTS_FILE, SPEC_FILE, STOP_COMMAND, EventFollower
 from engine.spec import dump_spec, load_spec, slug
-from slmtui.runs import ended_without_event, engine_alive, request
+from slmtui.runs import ended_without_event, engine_alive, read_run, request
 from slmtui.sweep_spec import SweepSpec, apply_params, load_sweep, suggest
 from slmtui.sweeps import (
     BASE_FILE,
@@ -171,6 +171,7 @@ class SweepDriver:
                 continue
             if frozen.user_attrs.get("run_id") != run_dir.name:  # found by name: the id was never noted
                 trial.set_user_attr("run_id", run_dir.name)
+            self._tag(read_run(run_dir))  # again: the driver may have died between noting the run and tagging it
             self.say(f"Trial {frozen.number}: following its run {run_dir.name} again.")
             active = _Active(trial, run_dir, slot, EventFollower(run_dir / EVENTS_FILE),
                              pruned_step=frozen.user_attrs.get("pruned_step"),

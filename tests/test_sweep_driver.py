@@ -27,6 +27,8 @@ def test_a_run_launched_but_never_noted_is_adopted_not_started_again(home: Path)
     run_id = f"20261201-090500-{trial_run_name(SWEEP_ID, 'triage', 5)}"
     assert (trial.state, trial.run_id, trial.value) == ("complete", run_id, pytest.approx(1.65))  # its best eval
     assert f"Trial 5: following its run {run_id} again." in said
+    tags = {r.id: r.tags for r in Store(home).runs()}
+    assert tags[run_id] == (f"sweep:{SWEEP_ID}",)  # tagged on adoption: the driver may have died before tagging
     assert snapshot.status == "finished" and snapshot.best is not None and snapshot.best.number == 3
     [entry] = Store(home).entries(kind="hyperparams")
     assert "6 trials (4 complete, 2 pruned)" in entry.text and "lowest 1.2400, median 1.4150, highest 1.6500" in entry.text
