@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import signal
 import time
 from collections.abc import Sequence
@@ -40,6 +39,7 @@ from engine.train.checkpoint import (
     save_weights,
     set_rng_state,
 )
+from engine.train.diskfull import drop_partial_checkpoints
 from engine.train.distributed import FOLDER_GONE, Dist, StepLoss, data_parallel
 from engine.train.environment import memory_stats
 from engine.train.evaluation import (
@@ -316,8 +316,7 @@ class Trainer:
         staged = staged_optimizer_folder(checkpoint)
         if self.dist.is_main:  # made here, never its parents: a run folder deleted meanwhile is not recreated
             with writing_into(checkpoint.parent.parent, staged):
-                for left in checkpoint.parent.glob(staged_optimizer_folder(checkpoint.with_name("step-*")).name):
-                    shutil.rmtree(left, ignore_errors=True)  # saves that failed before left them
+                drop_partial_checkpoints(checkpoint.parent.parent)  # saves that failed before left them
                 checkpoint.parent.mkdir(exist_ok=True)
                 staged.mkdir()
         self.dist.barrier()
