@@ -295,7 +295,7 @@ class GpusScreen(ShellScreen):
 
     @on(Select.Changed, "#gpus-target")
     def _target_changed(self, event: Select.Changed) -> None:
-        if isinstance(event.value, str) and event.value != self.target:  # the Select announces its first value
+        if isinstance(event.value, str) and _current(event) and event.value != self.target:
             self.target = event.value
             self._target_picked = True
             if event.value.startswith("cat:"):
@@ -319,12 +319,12 @@ class GpusScreen(ShellScreen):
 
     @on(Select.Changed, "#gpus-length")
     def _length_changed(self, event: Select.Changed) -> None:
-        if isinstance(event.value, int):
+        if isinstance(event.value, int) and _current(event):
             self.seq = event.value
 
     @on(Select.Changed, "#gpus-count")
     def _gpu_count_changed(self, event: Select.Changed) -> None:
-        if isinstance(event.value, int):
+        if isinstance(event.value, int) and _current(event):
             self.gpus = event.value
 
     def watch_target(self) -> None:
@@ -376,6 +376,13 @@ class GpusScreen(ShellScreen):
     def action_focus_processes(self) -> None:
         """Move to the process table."""
         self.query_one("#gpus-processes", DataTable).focus()
+
+
+def _current(event: Select.Changed) -> bool:
+    """Whether a Select still holds the value it announced: its announcement bubbles up behind messages posted to
+    the screen directly (a GPU sample), so one can arrive after the screen moved the Select on (its first value,
+    announced on mount, arriving after the first sample chose a GPU here)."""
+    return bool(event.value == event.select.value)
 
 
 def _hub_id(catalog_name: str) -> str:

@@ -231,6 +231,25 @@ async def test_layout_at_80x24(home: Path) -> None:
             assert screen.query_one(selector).region.right <= 80
 
 
+async def test_a_selects_late_announcement_does_not_move_the_target_off_the_gpu_here(home: Path) -> None:
+    """A Select's announcement bubbles up to the screen behind a GPU sample posted to it directly: the target's
+    first value (the saved catalog GPU), arriving after the sample chose GPU 0, must not take the target back."""
+    app = gpus_app(home, FakeNvml(count=1))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: fits_shown(app) and bool(app.screen.query(GpuCard)), what="a card and fits")
+        screen = screen_of(app)
+        assert screen.target == "gpu:0"
+        target = screen.query_one("#gpus-target", Select)
+        screen.post_message(Select.Changed(target, f"cat:{target_gpu(Store(home))}"))
+        length = screen.query_one("#gpus-length", Select)
+        screen.post_message(Select.Changed(length, 4096))  # the length Select holds 1024: as late as the other
+        count = screen.query_one("#gpus-count", Select)
+        count.value = 2  # a current announcement, handled after the two late ones
+        await wait_for(pilot, lambda: screen.gpus == 2 and fits_shown(app), what="the count taken")
+        assert (screen.target, screen.seq, str(target.value)) == ("gpu:0", 1024, "gpu:0")
+        assert "GPU 0 (NVIDIA H100" in str(screen.query_one("#gpus-fit-caption", Static).content)
+
+
 def _stable_fake() -> FakeNvml:
     fake = FakeNvml(count=1)
     # A process no one can look up, so the picture does not depend on this test's own pid and command line.
