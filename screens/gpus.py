@@ -20,6 +20,7 @@ from engine.estimate import FitRow
 from engine.protocol import GIB
 from engine.safe_text import visible, visible_line
 from screens.widgets.gpu_card import SERIES, GpuCard, gib, na, series_value
+from screens.widgets.select_value import still_chosen
 from slmtui.fit import FIT_GPU_COUNTS, FIT_LENGTHS, FIT_METHODS, catalog_gpus, fit_cell, fit_table
 from slmtui.gpu import GpuSampler, Inventory, Nvml
 from slmtui.target_gpu import DEFAULT_TARGET_GPU, set_target_gpu, target_gpu
@@ -295,7 +296,7 @@ class GpusScreen(ShellScreen):
 
     @on(Select.Changed, "#gpus-target")
     def _target_changed(self, event: Select.Changed) -> None:
-        if isinstance(event.value, str) and _current(event) and event.value != self.target:
+        if isinstance(event.value, str) and still_chosen(event) and event.value != self.target:
             self.target = event.value
             self._target_picked = True
             if event.value.startswith("cat:"):
@@ -319,12 +320,12 @@ class GpusScreen(ShellScreen):
 
     @on(Select.Changed, "#gpus-length")
     def _length_changed(self, event: Select.Changed) -> None:
-        if isinstance(event.value, int) and _current(event):
+        if isinstance(event.value, int) and still_chosen(event):
             self.seq = event.value
 
     @on(Select.Changed, "#gpus-count")
     def _gpu_count_changed(self, event: Select.Changed) -> None:
-        if isinstance(event.value, int) and _current(event):
+        if isinstance(event.value, int) and still_chosen(event):
             self.gpus = event.value
 
     def watch_target(self) -> None:
@@ -376,13 +377,6 @@ class GpusScreen(ShellScreen):
     def action_focus_processes(self) -> None:
         """Move to the process table."""
         self.query_one("#gpus-processes", DataTable).focus()
-
-
-def _current(event: Select.Changed) -> bool:
-    """Whether a Select still holds the value it announced: its announcement bubbles up behind messages posted to
-    the screen directly (a GPU sample), so one can arrive after the screen moved the Select on (its first value,
-    announced on mount, arriving after the first sample chose a GPU here)."""
-    return bool(event.value == event.select.value)
 
 
 def _hub_id(catalog_name: str) -> str:

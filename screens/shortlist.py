@@ -26,6 +26,7 @@ from textual.widgets import DataTable, Input, Select, Static
 from textual.worker import get_current_worker
 
 from engine.safe_text import visible, visible_line
+from screens.widgets.select_value import still_chosen
 from slmtui import evals, shortlist
 from slmtui.shortlist import GpuTarget, ShortlistRow
 from slmtui.ui.shell import ShellHost, ShellScreen
@@ -348,7 +349,7 @@ class ShortlistScreen(ShellScreen):
 
     @on(Select.Changed, "#shortlist-method")
     def _method_chosen(self, event: Select.Changed) -> None:
-        if str(event.value) != self.method_kind:
+        if still_chosen(event) and str(event.value) != self.method_kind:
             self.method_kind = str(event.value)
             self._save_setting(shortlist.METHOD_KEY, self.method_kind)
 

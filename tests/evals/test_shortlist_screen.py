@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from textual.message import Message
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Select, Static
 
 from screens.new_run import NewRunScreen
 from screens.playground import PlaygroundScreen
@@ -77,6 +77,24 @@ async def test_add_refuse_remove_and_change_method(home: Path) -> None:
         await wait_for(pilot, lambda: len(screen.rows) == 1, what="the model removed")
         assert shortlist.models(store) == ["Qwen/Qwen2.5-0.5B"]
         assert of_type(messages, ShortlistScreen.ModelRemoved)[0].model == "meta-llama/Llama-3.2-3B"
+
+
+async def test_the_method_selects_first_announcement_arriving_late_keeps_the_saved_method(home: Path) -> None:
+    """The Select announces its built-in "lora" on mount; arriving after the saved method was filled in, it must
+    neither show lora nor save it over the user's choice."""
+    store = Store(home)
+    shortlist.add(store, "qwen2.5-0.5b")
+    store.set_setting(shortlist.METHOD_KEY, "qlora")
+    async with console(home).run_test(size=(100, 30)) as pilot:
+        screen = await open_shortlist(pilot, 1)
+        await wait_for(pilot, lambda: screen.method_kind == "qlora", what="the saved method")
+        method = screen.query_one("#shortlist-method", Select)
+        screen._method_chosen(Select.Changed(method, "lora"))  # as the screen handles the late announcement
+        await pilot.pause()
+        assert (screen.method_kind, method.value, store.setting(shortlist.METHOD_KEY)) == ("qlora",) * 3
+        await pilot.press("m")  # a choice the user makes still counts
+        await wait_for(pilot, lambda: store.setting(shortlist.METHOD_KEY) == screen.method_kind != "qlora",
+                       what="the next method saved")
 
 
 async def test_evaluate_two_local_models_and_choose_one(home: Path, ticket_model: Path, tiny_model_dir: Path,
