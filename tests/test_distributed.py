@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +16,7 @@ import pytest
 from engine.protocol import read_events
 from engine.train.checkpoint import OPTIMIZER_SHARDED, list_checkpoints, load_state
 from tests.conftest import REPO, cli_env
+from tests.ports import unused_port
 from tests.test_engine_run import make_run
 
 pytestmark = pytest.mark.slow
@@ -160,7 +165,6 @@ def test_two_machines_meet_at_node_zero_and_node_zero_writes(tmp_path: Path, hom
     has its own run folder with the same spec, as two boxes would; the run is written into node 0's alone, its
     sharded optimizer state gathered there (node 1's ranks could not write into node 0's folder)."""
     import shutil
-    import socket
 
     from engine.spec import dump_spec, load_spec
     from engine.train.checkpoint import OPTIMIZER_BY_NAME
@@ -171,16 +175,14 @@ def test_two_machines_meet_at_node_zero_and_node_zero_writes(tmp_path: Path, hom
     (node0 / "spec.toml").write_text(dump_spec(spec))
     node1 = tmp_path / "on-the-other-box" / node0.name
     shutil.copytree(node0, node1)
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
+    port = unused_port()
     env = cli_env(home, OMP_NUM_THREADS="1")
     procs = [subprocess.Popen([sys.executable, "-m", "engine", "run", str(folder), "--nodes", "2", "--node-rank",
                                str(rank), "--rdzv-endpoint", f"127.0.0.1:{port}"], cwd=REPO, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
              for rank, folder in enumerate((node0, node1))]
-    outputs = [proc.communicate(timeout=300)[0] for proc in procs]
-    assert [proc.returncode for proc in procs] == [0, 0], "\n".join(o[-2000:] for o in outputs)
+    outputs = outputs_within(procs, seconds=300)
+    assert [proc.returncode for proc in procs] == [0, 0], "\n".join(o[-3000:] for o in outputs)
     events = read_events(node0 / "events.jsonl")
     [started] = [e for e in events if e["type"] == "started"]
     assert started["devices"] == 2 and started["effective_batch"] == 4 and events[-1]["status"] == "completed"
@@ -190,6 +192,24 @@ def test_two_machines_meet_at_node_zero_and_node_zero_writes(tmp_path: Path, hom
     [(step, folder, _)] = list_checkpoints(node0)
     assert step == 2
     assert load_state(folder)["optimizer_keys"] == OPTIMIZER_BY_NAME and not (folder / "optimizer").exists()
+
+
+def outputs_within(procs: list[subprocess.Popen[str]], seconds: float) -> list[str]:
+    """Each process's output once all have ended; past `seconds`, every process tree is killed and the test fails
+    with what each printed (a hung node shows why, and leaves nothing running)."""
+    deadline = time.monotonic() + seconds
+    outputs: list[str] = []
+    try:
+        for proc in procs:
+            outputs.append(proc.communicate(timeout=max(1.0, deadline - time.monotonic()))[0])
+    except subprocess.TimeoutExpired:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        printed = [proc.communicate()[0] for proc in procs[len(outputs):]]
+        pytest.fail(f"not done within {seconds:.0f} s:\n" + "\n".join(
+            f"--- process {i}:\n{text[-3000:]}" for i, text in enumerate([*outputs, *printed])))
+    return outputs
 
 
 def test_several_machines_need_a_meeting_point(tmp_path: Path, home: Path, tiny_model_dir: Path) -> None:
@@ -217,10 +237,6 @@ def test_one_rank_out_of_memory_ends_the_run_naming_it_and_no_rank_hangs(tmp_pat
 
 def test_a_rank_killed_mid_run_ends_the_run_naming_it(tmp_path: Path, home: Path, tiny_model_dir: Path) -> None:
     """SIGKILL leaves no word from the rank: rank 0, its collective broken, finds which rank's process is gone."""
-    import os
-    import signal
-    import time
-
     import psutil
 
     run_dir = make_run(tmp_path, tiny_model_dir, max_steps=5000, eval_every=0, save_every=0, devices=2,
