@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from textual.app import ComposeResult
+from rich.style import Style
+from textual.app import ComposeResult, RenderResult
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.widgets import Label, ProgressBar, Sparkline, Static
+from textual.renderables.bar import Bar
+from textual.widget import Widget
+from textual.widgets import Label, Sparkline, Static
 
 from engine.protocol import GIB
 from slmtui.gpu import NA, GpuSnapshot
@@ -47,6 +50,31 @@ def series_value(gpu: GpuSnapshot, name: str) -> float | None:
     return value / GIB if name == "memory_used" else float(value)
 
 
+class MemoryBar(Widget):
+    """The share of a GPU's memory in use, filled to the width the bar has when drawn (textual's ProgressBar rounds
+    its fill to the width it had when the value was set: a value set before layout drew differently)."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"memory-bar--used"}
+    DEFAULT_CSS = """
+    MemoryBar {
+        height: 1;
+        & > .memory-bar--used {
+            color: $primary;
+            background: $surface;
+        }
+    }
+    """
+
+    fraction: reactive[float | None] = reactive(None)
+    """Used / total, 0 to 1 (None: unknown, drawn empty)."""
+
+    def render(self) -> RenderResult:
+        style = self.get_component_rich_style("memory-bar--used")
+        filled = self.size.width * min(max(self.fraction or 0.0, 0.0), 1.0)
+        return Bar(highlight_range=(0, filled), highlight_style=Style.from_color(style.color),
+                   background_style=Style.from_color(style.bgcolor))
+
+
 class GpuCard(Vertical):
     """A GPU's card; the screen hands it the newest snapshot and the history of each series."""
 
@@ -62,7 +90,7 @@ class GpuCard(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="gpu-memory"):
-            yield ProgressBar(total=100, show_eta=False, show_percentage=True, classes="gpu-memory-bar")
+            yield MemoryBar(classes="gpu-memory-bar")
             yield Label("", classes="gpu-memory-text")
         yield Static("", classes="gpu-readings")
         with Horizontal(classes="gpu-sparks"):
@@ -83,18 +111,18 @@ class GpuCard(Vertical):
 
     def _show_snapshot(self) -> None:
         gpu = self.snapshot
-        bars = self.query(ProgressBar)
+        bars = self.query(MemoryBar)
         if gpu is None or not bars:  # not composed yet: on_mount shows it
             return
         self.border_title = f"GPU {gpu.index} · {na(gpu.name)}"
         self.border_subtitle = na(gpu.uuid)
         total, used = gpu.memory_total, gpu.memory_used
-        known = isinstance(total, int) and isinstance(used, int) and total > 0
         bar = bars.first()
-        bar.display = known
-        if isinstance(total, int) and isinstance(used, int) and known:
-            bar.update(total=total / GIB, progress=used / GIB)
-        text = f"{gib(used)} / {gib(total)} GiB used, {gib(gpu.memory_free)} free" if known else "memory n/a"
+        fraction = used / total if isinstance(total, int) and isinstance(used, int) and total > 0 else None
+        bar.display = fraction is not None
+        bar.fraction = fraction
+        text = (f"{fraction:.0%} · {gib(used)} / {gib(total)} GiB used, {gib(gpu.memory_free)} free"
+                if fraction is not None else "memory n/a")
         self.query_one(".gpu-memory-text", Label).update(text)
         self.query_one(".gpu-readings", Static).update("\n".join(readings(gpu)))
 

@@ -13,11 +13,11 @@ from console_helpers import fixed_home, of_type, wait_for
 from textual.app import App, ComposeResult
 from textual.message import Message
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Footer, ProgressBar, Select, Sparkline, Static
+from textual.widgets import DataTable, Footer, Select, Sparkline, Static
 
 from screens.gpus import GpusScreen
 from screens.new_run import NewRunScreen
-from screens.widgets.gpu_card import GpuCard
+from screens.widgets.gpu_card import GpuCard, MemoryBar
 from slmtui import shortlist
 from slmtui.app import SlmtuiApp
 from slmtui.gpu import Inventory, Nvml
@@ -64,8 +64,7 @@ async def test_cards_show_every_reading_history_processes_and_what_fits(home: Pa
                       "MIG disabled"):
             assert words in text, words
         assert "NVIDIA H100" in str(card.border_title) and card.border_subtitle == "GPU-handle1"
-        bar = card.query_one(ProgressBar)
-        assert bar.total == pytest.approx(80.0) and bar.progress == pytest.approx(2.0)
+        assert card.query_one(MemoryBar).fraction == pytest.approx(2 / 80) and "2% · 2.0 / 80.0 GiB used" in text
         sparks = {s.id: list(s.data or []) for s in card.query(Sparkline)}
         assert len(sparks["spark-gpu_util"]) >= 3 and set(sparks["spark-gpu_util"]) == {37.0}
         assert sparks["spark-power_draw"] and all(p == pytest.approx(123.456) for p in sparks["spark-power_draw"])
@@ -117,7 +116,7 @@ async def test_each_reading_raising_shows_na_and_nothing_else_breaks() -> None:
             assert expected[call] in text, call
             others = text.count("n/a") - expected[call].count("n/a")
             assert others == 0, f"{call}: {text}"
-            assert card.query_one(ProgressBar).display == (call != "nvmlDeviceGetMemoryInfo")
+            assert card.query_one(MemoryBar).display == (call != "nvmlDeviceGetMemoryInfo")
 
 
 async def test_unreadable_free_memory_and_processes_still_leave_a_working_screen(home: Path) -> None:
