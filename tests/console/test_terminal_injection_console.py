@@ -51,6 +51,17 @@ def assert_inert(app: App[Any]) -> str:
     return text
 
 
+async def drawn_with(pilot: Pilot[Any], *texts: str) -> str:
+    """The screen once it draws every one of `texts` (a widget's new text reaches the screen a frame after the
+    widget holds it), checked inert."""
+    app = pilot.app
+    try:
+        await wait_for(pilot, lambda: all(text in drawn(app) for text in texts), what=f"{texts} drawn")
+    except AssertionError as missing:
+        raise AssertionError(f"{missing}; the screen:\n{drawn(app)}") from None
+    return assert_inert(app)
+
+
 # ---------------------------------------------------------------- the journal
 
 
@@ -81,12 +92,10 @@ async def test_journal_entries_show_escape_sequences_and_brackets_as_text(home: 
             assert shown in screen
         await pilot.press("d")  # the question quotes the entry: `[/]x` once broke the dialog
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the dialog")
-        await pilot.pause()
-        assert "[/]x" in assert_inert(app)
+        await drawn_with(pilot, "for good?", "[/]x")
         await pilot.press("n")
         app.notify("Wrote to [/]x \x1b[2J")  # toasts quote paths and names
-        await wait_for(pilot, lambda: "Wrote to" in drawn(app), what="the toast")
-        assert "Wrote to [/]x ␛[2J" in assert_inert(app)
+        await drawn_with(pilot, "Wrote to [/]x ␛[2J")
     assert app.return_code in (None, 0)
 
 
@@ -173,10 +182,7 @@ async def test_monitor_panels_show_generations_and_messages_as_text() -> None:
         app.query_one(RunStats).view = view
         app.query_one(OomBanner).view = view
         app.query_one(GenerationsPanel).view = view
-        await pilot.pause()
-        screen = assert_inert(app)
-    for shown in (SHOWN[0], SHOWN[1], SHOWN[3], *MARKUP[:3]):
-        assert shown in screen
+        await drawn_with(pilot, SHOWN[0], SHOWN[1], SHOWN[3], *MARKUP[:3])
 
 
 async def test_playground_streams_tokens_as_text(home: Path) -> None:
@@ -190,9 +196,7 @@ async def test_playground_streams_tokens_as_text(home: Path) -> None:
         for token in ("\x1b", "]52;c;cHduZWQ=", "\x07", " [/]", "x", "\x9b2J"):  # a sequence split over tokens
             screen.post_message(PlaygroundScreen.TokenStreamed("left", token))
         screen.post_message(PlaygroundScreen.AnswerFailed("right", f"no model at {MARKUP[1]}"))
-        await pilot.pause()
-        drawn_text = assert_inert(app)
-    assert "␛]52;c;cHduZWQ=␇ [/]x\\x9b2J" in drawn_text and MARKUP[1] in drawn_text and MARKUP[0] in drawn_text
+        await drawn_with(pilot, "␛]52;c;cHduZWQ=␇ [/]x\\x9b2J", MARKUP[1], MARKUP[0])
 
 
 async def test_new_run_shows_a_hostile_spec_as_text(home: Path, tmp_path: Path) -> None:
@@ -209,14 +213,11 @@ async def test_new_run_shows_a_hostile_spec_as_text(home: Path, tmp_path: Path) 
         screen = NewRunScreen(spec, nvml=Nvml(FakeNvml(count=0).module))
         await app.push_screen(screen)
         await wait_for(pilot, lambda: app.screen is screen and screen.problems, what="the problems")
-        await pilot.pause()
-        drawn_text = assert_inert(app)
-    assert f"lora{MARKUP[0]}" in drawn_text
+        await drawn_with(pilot, f"lora{MARKUP[0]}")
 
 
 async def test_runs_view_shows_entries_and_tags_about_a_run_as_text(home: Path) -> None:
     """The runs view lists a run's journal entries and tags beside it: `[/]x` there once killed the view."""
-    from textual.widgets import Static
 
     from screens.widgets.runs_panel import RunsPanel
     from slmtui.reconcile import reconcile_home
@@ -233,8 +234,4 @@ async def test_runs_view_shows_entries_and_tags_about_a_run_as_text(home: Path) 
         await wait_for(pilot, lambda: isinstance(app.screen, JournalScreen) and bool(app.screen.query("#journal-table")))
         await pilot.press("r")
         await wait_for(pilot, lambda: bool(app.screen.query(RunsPanel)), what="the runs view")
-        beside = app.screen.query_one("#run-entries", Static)
-        await wait_for(pilot, lambda: MARKUP[0] in str(beside.render()), what="the entry beside the run")
-        await pilot.pause()
-        drawn_text = assert_inert(app)
-    assert f"{MARKUP[0]} {SHOWN[0]}" in drawn_text and MARKUP[2] in drawn_text
+        await drawn_with(pilot, f"{MARKUP[0]} {SHOWN[0]}", MARKUP[2])
