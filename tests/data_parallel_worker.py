@@ -10,7 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.modeling import load_for_training
-from engine.train.distributed import init_distributed, shutdown_distributed
+from engine.train.distributed import end_rank, init_distributed, shutdown_distributed
 from engine.train.loop import Trainer
 from tests.data_parallel_case import STEPS, case_examples, case_spec
 
@@ -33,6 +33,7 @@ def main() -> None:
     if dist.is_main:
         Path(out).write_text(json.dumps(figures))
     shutdown_distributed(wait_for_peers=True)
+    end_rank(0)  # as the engine's ranks end
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch
 
 from engine.modeling import load_for_training
-from engine.train.distributed import init_distributed, shutdown_distributed
+from engine.train.distributed import end_rank, init_distributed, shutdown_distributed
 from engine.train.loop import Trainer
 from engine.train.sharded_state import gathered_optimizer_state, gathered_weights
 from tests.data_parallel_case import STEPS, case_examples, case_spec
@@ -37,6 +37,7 @@ def main() -> None:
     if dist.is_main:
         torch.save({"stepped": stepped, "step": trainer.step}, out)
     shutdown_distributed(wait_for_peers=True)
+    end_rank(0)  # as the engine's ranks end
 
 
 if __name__ == "__main__":

@@ -262,3 +262,23 @@ def test_a_rank_killed_mid_run_ends_the_run_naming_it(tmp_path: Path, home: Path
     assert finished["status"] == "failed", finished
     assert finished["summary"]["message"].startswith("Rank 1 ended without a word at step "), finished
     assert "killed, or it crashed outside Python" in finished["summary"]["message"]
+
+
+def test_a_rank_ends_with_its_output_flushed_and_no_interpreter_teardown(tmp_path: Path) -> None:
+    """A rank leaves without the teardown that once aborted a finished rank, and loses nothing it printed or
+    logged on the way out."""
+    script = (
+        "import atexit, logging, sys\n"
+        "from engine.train.distributed import end_rank\n"
+        "logging.basicConfig(filename=sys.argv[1], level=logging.INFO)\n"
+        "atexit.register(lambda: print('teardown ran'))\n"
+        "print('last words', end='')\n"
+        "sys.stderr.write('last error')\n"
+        "logging.getLogger('rank').info('last log line')\n"
+        "end_rank(3)\n"
+    )
+    log = tmp_path / "rank.log"
+    proc = subprocess.run([sys.executable, "-c", script, str(log)], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert (proc.returncode, proc.stdout) == (3, "last words"), proc.stderr
+    assert proc.stderr.endswith("last error") and "last log line" in log.read_text()

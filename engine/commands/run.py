@@ -108,4 +108,9 @@ def main(argv: list[str]) -> int:
         status = execute(run_dir, stop, resume=args.resume, pilot=args.pilot)
     finally:
         lock.release()
-    return 0 if status in ("completed", "stopped") else 1
+    code = 0 if status in ("completed", "stopped") else 1
+    if under_torchrun():
+        from engine.train.distributed import end_rank
+
+        end_rank(code)
+    return code
